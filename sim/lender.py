@@ -1,0 +1,90 @@
+"""The lender: a Mesa agent that owns the books and runs the collection engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import mesa
+
+from .mechanisms import loans, recovery, reminders, visits
+
+
+@dataclass
+class Books:
+    """The lender's cumulative accounts (CU) and activity counts since day 0."""
+
+    disbursed: float = 0.0
+    received: float = 0.0  # every payment from borrowers, before charge-off and after
+    principal_repaid: float = 0.0
+    interest_income: float = 0.0
+    fee_income: float = 0.0
+    fees_waived: float = 0.0
+    credit_loss: float = 0.0  # principal written off at charge-off
+    recoveries: float = 0.0
+    sms_cost: float = 0.0
+    phone_cost: float = 0.0
+    visit_cost: float = 0.0
+    plan_cost: float = 0.0
+    recovery_cost: float = 0.0
+    education_cost: float = 0.0
+    origination_cost: float = 0.0
+    funding_cost: float = 0.0
+    sms: int = 0
+    calls: int = 0
+    visits_attempted: int = 0
+    visits_completed: int = 0
+    plans_offered: int = 0
+    plans_accepted: int = 0
+    plans_broken: int = 0
+    early_contacts: int = 0
+    complaints: int = 0
+    negative_stories: int = 0
+    applications: int = 0
+    originations: int = 0  # new loans booked during the run
+    initial_loans: int = 0  # the starting book on day 0
+    charge_offs: int = 0
+    repaid_loans: int = 0
+    delinquency_episodes: int = 0
+    cures: int = 0
+    ever_delinquent_loans: int = 0
+
+    @property
+    def collection_cost(self) -> float:
+        return self.sms_cost + self.phone_cost + self.visit_cost + self.plan_cost + self.recovery_cost
+
+    @property
+    def profit(self) -> float:
+        return (
+            self.interest_income
+            + self.fee_income
+            + self.recoveries
+            - self.credit_loss
+            - self.collection_cost
+            - self.education_cost
+            - self.origination_cost
+            - self.funding_cost
+        )
+
+    def as_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+class Lender(mesa.Agent):
+    """Underwrites, books payments and collects, within its daily capacity."""
+
+    def __init__(self, model):
+        super().__init__(model)
+        self.books = Books()
+        p = model.params
+        per_thousand = p.population.borrowers / 1000.0
+        self.call_capacity = int(round(p.collection.reminders.phone_capacity * per_thousand))
+        self.visit_capacity = int(round(p.collection.visits.capacity * per_thousand))
+
+    def step(self) -> None:
+        """Step 6 of the day: collection by DPD, then charge-off and recovery."""
+        m, t = self.model, self.model.day
+        reminders.step(m, t)
+        visits.step(m, t)
+        loans.charge_off(m, t)
+        recovery.step(m, t)
+        loans.accrue_funding_cost(m, t)

@@ -1,0 +1,43 @@
+"""Early contact: borrowers who foresee a shortfall call the lender before they fall behind.
+
+``horizon_days`` before a due date, a current borrower projects their cash to the due date (pay due
+before it, daily spending until then). If it will not cover the instalment, they may call: rarely
+without an advertised hardship channel (``base_prob``), more often with one (``channel_prob``), more
+so when literate and trusting, less so when stressed (avoidance). A call makes the loan salient and,
+where the strategy allows, brings a plan offer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..state import CYCLE
+from . import plans, repayment
+
+
+def foresee_shortfall(model, idx, t, horizon) -> np.ndarray:
+    ppl, sh = model.people, model.params.shocks
+    paid_before = ((ppl.pay_offset[idx] - t) % CYCLE) < horizon
+    expected_pay = np.where(paid_before, ppl.income[idx] * np.where(ppl.employed[idx], 1.0, sh.benefit_share), 0.0)
+    burn = (ppl.daily_subsistence[idx] + ppl.daily_habit[idx]) * horizon
+    projected = repayment.ability(model, idx, t) + expected_pay - burn
+    return projected < ppl.instalment[idx]
+
+
+def step(model, t) -> None:
+    """Step 5 of the day."""
+    ppl, ec = model.people, model.params.early_contact
+    h = ec.horizon_days
+    idx = np.flatnonzero(ppl.next_due == t + h)
+    idx = idx[ppl.amount_due[idx] <= 0.0]
+    u = model.streams.early_contact.random(len(idx))
+    base = ec.channel_prob if ec.channel else ec.base_prob
+    prob = base * (ppl.literacy[idx] + ppl.trust[idx]) * (1.0 - ppl.stress[idx])
+    short = foresee_shortfall(model, idx, t, h)
+    callers = idx[short & (u < prob)]
+    if len(callers) == 0:
+        return
+    model.lender.books.early_contacts += len(callers)
+    ppl.restore_attention(callers, t, 1.0, model.params.repayment.attention_halflife)
+    if model.params.collection.plans.on_early_contact:
+        plans.offer(model, callers, t)

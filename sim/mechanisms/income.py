@@ -1,0 +1,73 @@
+"""Income and shocks: pay days, job loss and re-employment, family emergencies.
+
+Nothing here depends on the lender's strategy, and each draw comes from the ``income`` or ``shocks``
+stream in an order fixed by the population alone: with the same seed, every strategy faces the same
+pay and the same shocks (common random numbers).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..state import CYCLE
+from . import spending
+
+HARDSHIP_AFTER_SHOCK = 60  #: days a shock keeps counting as hardship (plan eligibility)
+FOREVER = 2**30
+
+
+def sample_rows(rng, n: int, prob: float) -> np.ndarray:
+    """Rows hit by an event of per-row probability ``prob`` today, drawn in O(hits), not O(n)."""
+    k = rng.binomial(n, min(prob, 1.0))
+    return np.unique(rng.integers(0, n, k))
+
+
+def step(model, t) -> None:
+    """Step 2 of the day."""
+    pay_day(model, t)
+    job_loss(model, t)
+    reemployment(model, t)
+    emergencies(model, t)
+
+
+def pay_day(model, t) -> None:
+    ppl, pop, sh = model.people, model.params.population, model.params.shocks
+    idx = model.pay_groups[t % CYCLE]
+    if len(idx) == 0:
+        return
+    noise = model.streams.income.lognormal(0.0, pop.income_volatility, len(idx))
+    spending.settle(model, idx, t)
+    pay = ppl.income[idx] * np.where(ppl.employed[idx], noise, sh.benefit_share)
+    ppl.cash[idx] += pay
+    ppl.income_received[idx] += pay
+
+
+def job_loss(model, t) -> None:
+    ppl, sh, st = model.people, model.params.shocks, model.params.stress
+    hit = sample_rows(model.streams.shocks, ppl.n, sh.job_loss_rate / 365.0 * model.macro.job_loss)
+    lost = hit[ppl.employed[hit]]
+    ppl.employed[lost] = False
+    ppl.hardship_until[lost] = FOREVER
+    ppl.shock_count[lost] += 1
+    model.experience(lost, stress=st.job_loss)
+
+
+def reemployment(model, t) -> None:
+    ppl, sh = model.people, model.params.shocks
+    out = np.flatnonzero(~ppl.employed)
+    hazard = model.macro.reemployment / (sh.unemployment_months * CYCLE)
+    back = out[model.streams.shocks.random(len(out)) < hazard]
+    ppl.employed[back] = True
+    ppl.hardship_until[back] = t + HARDSHIP_AFTER_SHOCK
+
+
+def emergencies(model, t) -> None:
+    ppl, sh, st = model.people, model.params.shocks, model.params.stress
+    rng = model.streams.shocks
+    hit = sample_rows(rng, ppl.n, sh.emergency_rate / 365.0 * model.macro.emergency)
+    cost = rng.exponential(1.0, len(hit)) * sh.emergency_cost_months * ppl.income[hit]
+    spending.settle(model, hit, t)
+    spending.spend(ppl, hit, cost, use_reserved=True)
+    ppl.hardship_until[hit] = np.maximum(ppl.hardship_until[hit], t + HARDSHIP_AFTER_SHOCK)
+    ppl.shock_count[hit] += 1
+    model.experience(hit, stress=st.emergency)

@@ -1,0 +1,202 @@
+"""Loans: origination on an annuity schedule, instalments falling due, days past due, late fees,
+payments, charge-off and closing.
+
+Accounting. A loan's ``balance`` is everything still owed under the schedule (principal plus
+scheduled interest, ``instalment * term`` at origination). Each payment against it is split into
+principal and interest by the loan's ``principal_share``; fees are a separate claim. At charge-off the
+lender writes off the principal part of the balance (unearned interest is no loss) and the whole
+claim (balance + fees) passes to recovery.
+
+Days past due. On a due date the instalment joins ``amount_due`` (the arrears). DPD is the age of the
+oldest instalment not yet paid in full: ``dpd = day - oldest_unpaid_due_date`` while arrears remain,
+0 otherwise, where ``oldest_unpaid_due_date = next_due - 30 * ceil(amount_due / instalment)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..state import CASH, CHARGED_OFF, CYCLE, POS, REPAID
+from . import education
+
+EPS = 1e-6
+
+
+def annuity(principal, monthly_rate, months):
+    """Instalment of an annuity loan: equal payments that repay principal and interest."""
+    months = np.asarray(months, float)
+    r = np.asarray(monthly_rate, float)
+    safe = np.where(r > 0, r, 1.0)
+    with np.errstate(over="ignore"):
+        factor = np.where(r > 0, safe / (1.0 - (1.0 + safe) ** (-months)), 1.0 / months)
+    return principal * factor
+
+
+def originate(model, idx, t, *, first_due=None, rng=None, count_costs=True) -> None:
+    """Open loans for the people in ``idx`` (who hold none) on day ``t``."""
+    if len(idx) == 0:
+        return
+    ppl, p, books = model.people, model.params, model.lender.books
+    rng = rng if rng is not None else model.streams.acquisition
+    is_pos = rng.random(len(idx)) < p.products.pos.share
+    size = rng.lognormal(0.0, 0.3, len(idx))
+    months = np.where(is_pos, p.products.pos.principal_months, p.products.cash.principal_months)
+    term = np.where(is_pos, p.products.pos.term_months, p.products.cash.term_months)
+    rate = np.where(is_pos, p.products.pos.annual_rate, p.products.cash.annual_rate) / 12.0
+    principal = months * ppl.income[idx] * size
+    inst = annuity(principal, rate, term)
+
+    ppl.has_loan[idx] = True
+    ppl.loan_id[idx] = model.next_loan_id + np.arange(len(idx))
+    model.next_loan_id += len(idx)
+    ppl.product[idx] = np.where(is_pos, POS, CASH)
+    ppl.orig_day[idx] = t
+    ppl.principal[idx] = principal
+    ppl.instalment[idx] = inst
+    ppl.balance[idx] = inst * term
+    ppl.principal_share[idx] = principal / (inst * term)
+    ppl.amount_due[idx] = 0.0
+    ppl.fees[idx] = 0.0
+    ppl.next_due[idx] = t + CYCLE if first_due is None else first_due
+    ppl.dpd[idx] = 0
+    ppl.max_dpd_365[idx] = 0
+    ppl.day_30dpd[idx] = -1
+    ppl.reached_60[idx] = False
+    ppl.on_plan[idx] = False
+    ppl.plans_taken[idx] = 0
+    ppl.episodes[idx] = 0
+    ppl.last_visit[idx] = -(10**6)
+    ppl.queued_since[idx] = -1
+    ppl.received_total[idx] += principal
+    ppl.attention[idx] = 1.0  # a new loan is on one's mind
+    ppl.attention_day[idx] = t
+
+    books.disbursed += float(principal.sum())
+    if count_costs:
+        books.originations += len(idx)
+        books.origination_cost += p.lender.origination_cost * len(idx)
+    else:
+        books.initial_loans += len(idx)
+    education.at_origination(model, idx)
+
+
+def bill(model, t) -> None:
+    """Instalments fall due today: they join the arrears."""
+    ppl = model.people
+    idx = np.flatnonzero(ppl.next_due == t)
+    add = np.minimum(ppl.instalment[idx], ppl.balance[idx] - ppl.amount_due[idx])
+    billed = add > EPS
+    idx, add = idx[billed], add[billed]
+    ppl.amount_due[idx] += add
+    ppl.next_due[idx] += CYCLE
+    model.billed_today = idx
+
+
+def pay(model, idx, amount) -> np.ndarray:
+    """Borrowers in ``idx`` pay up to ``amount``: arrears first, then fees. Returns what was paid."""
+    ppl, books = model.people, model.lender.books
+    to_due = np.minimum(amount, ppl.amount_due[idx])
+    to_fees = np.minimum(amount - to_due, ppl.fees[idx])
+    paid = to_due + to_fees
+    # the money leaves the person: the set-aside money first, then cash
+    from_reserved = np.minimum(paid, ppl.reserved[idx])
+    ppl.reserved[idx] -= from_reserved
+    ppl.cash[idx] -= paid - from_reserved
+    ppl.paid_total[idx] += paid
+
+    ppl.amount_due[idx] -= to_due
+    ppl.balance[idx] -= to_due
+    ppl.fees[idx] -= to_fees
+    for arr in (ppl.amount_due, ppl.balance, ppl.fees):
+        small = idx[arr[idx] < EPS]
+        arr[small] = 0.0
+    share = ppl.principal_share[idx]
+    books.received += float(paid.sum())
+    books.principal_repaid += float((to_due * share).sum())
+    books.interest_income += float((to_due * (1.0 - share)).sum())
+    books.fee_income += float(to_fees.sum())
+    return paid
+
+
+def update(model, t, paid_idx) -> None:
+    """After the day's payments: DPD, late fees, history, broken plans, cures and repaid loans."""
+    ppl, p, books = model.people, model.params, model.lender.books
+    late = ppl.delinquent()
+    # who was behind yesterday and is current now: a cure
+    prev = model.prev_delinquent
+    cured = prev[(ppl.amount_due[prev] <= 0.0) & (ppl.dpd[prev] > 0)]
+    books.cures += len(cured)
+    ppl.dpd[cured] = 0
+
+    missed = np.ceil(ppl.amount_due[late] / ppl.instalment[late] - 1e-9).astype(np.int32)
+    oldest_due = ppl.next_due[late] - CYCLE * missed
+    old_dpd = ppl.dpd[late]
+    dpd = np.maximum(t - oldest_due, 0).astype(np.int32)
+    ppl.dpd[late] = dpd
+
+    started = late[(old_dpd == 0) & (dpd > 0)]
+    books.delinquency_episodes += len(started)
+    books.ever_delinquent_loans += int((ppl.episodes[started] == 0).sum())
+    ppl.episodes[started] += 1
+    model.experience(started, stress=p.stress.missed_payment)
+
+    fee_due = late[(dpd >= p.loans.fee_dpd) & ((dpd - p.loans.fee_dpd) % CYCLE == 0)]
+    ppl.fees[fee_due] += p.loans.late_fee_share * ppl.instalment[fee_due]
+
+    young = late[t - ppl.orig_day[late] <= 365]
+    ppl.max_dpd_365[young] = np.maximum(ppl.max_dpd_365[young], ppl.dpd[young])
+    hit30 = late[(dpd >= 30) & (ppl.day_30dpd[late] < 0)]
+    ppl.day_30dpd[hit30] = t
+    ppl.reached_60[late[dpd >= 60]] = True
+
+    broken = late[ppl.on_plan[late] & (dpd >= p.collection.plans.break_dpd)]
+    ppl.on_plan[broken] = False
+    books.plans_broken += len(broken)
+
+    done = paid_idx[(ppl.balance[paid_idx] <= 0.0) & (ppl.fees[paid_idx] <= 0.0)]
+    books.repaid_loans += len(done)
+    close(model, done, t, REPAID)
+    model.prev_delinquent = ppl.delinquent()
+
+
+def charge_off(model, t) -> None:
+    """Loans at the charge-off DPD are written off and passed to recovery."""
+    ppl, p, books = model.people, model.params, model.lender.books
+    late = model.prev_delinquent
+    gone = late[ppl.dpd[late] >= p.loans.charge_off_dpd]
+    if len(gone) == 0:
+        return
+    books.credit_loss += float((ppl.balance[gone] * ppl.principal_share[gone]).sum())
+    books.charge_offs += len(gone)
+    ppl.co_balance[gone] += ppl.balance[gone] + ppl.fees[gone]
+    ppl.banned[gone] = True
+    model.experience(gone, stress=p.stress.charge_off, trust=p.trust.charge_off)
+    close(model, gone, t, CHARGED_OFF)
+    model.prev_delinquent = ppl.delinquent()
+
+
+def close(model, idx, t, outcome) -> None:
+    """A loan ends (repaid or charged off): record it in the ledger and free the slot."""
+    if len(idx) == 0:
+        return
+    ppl = model.people
+    model.ledger.append(ppl, idx, t, outcome)
+    ppl.has_loan[idx] = False
+    ppl.balance[idx] = 0.0
+    ppl.amount_due[idx] = 0.0
+    ppl.fees[idx] = 0.0
+    ppl.instalment[idx] = 0.0
+    ppl.dpd[idx] = 0
+    ppl.next_due[idx] = -1
+    ppl.on_plan[idx] = False
+    ppl.queued_since[idx] = -1
+    ppl.cash[idx] += ppl.reserved[idx]
+    ppl.reserved[idx] = 0.0
+    ppl.cooldown_until[idx] = t + model.params.acquisition.cooldown_days
+
+
+def accrue_funding_cost(model, t) -> None:
+    """The lender pays for the money it has lent out, day by day."""
+    ppl = model.people
+    outstanding = float(np.dot(ppl.balance, ppl.principal_share))
+    model.lender.books.funding_cost += outstanding * model.params.lender.cost_of_funds / 365.0

@@ -1,0 +1,72 @@
+"""Spending: subsistence, habit, impulse, present bias, and setting money aside for the instalment.
+
+Subsistence and habitual spending are flows per day. They are taken lazily: ``settle`` charges a
+person for the days since they were last settled, just before anything reads their cash, so days
+without events cost nothing. Subsistence comes first and may eat into money set aside; habit only
+spends free cash. Impulse purchases are events whose rate rises with present bias. On pay day a
+planner sets the next instalment aside, more so the more attentive, patient and understanding.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..state import CYCLE
+
+
+def spend(ppl, idx, amount, *, use_reserved: bool) -> np.ndarray:
+    """Take ``amount`` from cash (then from money set aside if allowed); returns the unmet part."""
+    from_cash = np.minimum(amount, ppl.cash[idx])
+    ppl.cash[idx] -= from_cash
+    rest = amount - from_cash
+    if use_reserved:
+        from_res = np.minimum(rest, ppl.reserved[idx])
+        ppl.reserved[idx] -= from_res
+        rest = rest - from_res
+    return rest
+
+
+def settle(model, idx, t) -> None:
+    """Charge daily subsistence and habit spending up to day ``t``."""
+    ppl = model.people
+    days = (t - ppl.settled_day[idx]).astype(float)
+    spend(ppl, idx, ppl.daily_subsistence[idx] * days, use_reserved=True)
+    spend(ppl, idx, ppl.daily_habit[idx] * days, use_reserved=False)
+    ppl.settled_day[idx] = t
+
+
+def step(model, t) -> None:
+    """Step 3 of the day: impulse purchases, and budgeting on pay day."""
+    impulses(model, t)
+    set_aside(model, model.pay_groups[t % CYCLE], t)
+
+
+def impulses(model, t) -> None:
+    ppl, pop = model.people, model.params.population
+    rng = model.streams.spending
+    # thinning: candidates at the highest possible rate, kept in proportion to each person's rate
+    max_ratio = 1.0 / pop.present_bias_mean
+    p_max = pop.impulse_rate / CYCLE * max_ratio
+    k = rng.binomial(ppl.n, min(p_max, 1.0))
+    cand = np.unique(rng.integers(0, ppl.n, k))
+    u = rng.random(len(cand))
+    buy = cand[u < (ppl.present_bias[cand] / pop.present_bias_mean) / max_ratio]
+    settle(model, buy, t)
+    spend(ppl, buy, pop.impulse_size * ppl.cash[buy], use_reserved=False)
+
+
+def set_aside(model, idx, t) -> None:
+    """On pay day, planners earmark what the loan will ask for this cycle."""
+    ppl, rp = model.people, model.params.repayment
+    idx = idx[ppl.has_loan[idx]]
+    if len(idx) == 0:
+        return
+    settle(model, idx, t)
+    attention = ppl.attention_now(idx, t, rp.attention_halflife)
+    planning = rp.earmark_weight * (1.0 - ppl.present_bias[idx]) * (0.5 + 0.5 * ppl.understanding[idx])
+    planning *= 0.5 + 0.5 * attention
+    need = ppl.amount_due[idx] + ppl.fees[idx] + np.minimum(ppl.instalment[idx], ppl.balance[idx] - ppl.amount_due[idx])
+    target = planning * need
+    move = np.clip(target - ppl.reserved[idx], 0.0, ppl.cash[idx])
+    ppl.cash[idx] -= move
+    ppl.reserved[idx] += move

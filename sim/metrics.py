@@ -1,0 +1,170 @@
+"""What a run reports: the daily series (Mesa DataCollector reporters) and the end-of-run summary.
+
+Every summary key is defined in docs/ODD.md (section "Observation"); ``SUMMARY_KEYS`` lists them in
+order. Daily reporters read one snapshot the model takes at step 9 of each day, so the DataCollector
+stays a plain Mesa DataCollector while nothing is counted twice.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+
+from .state import ACTIVE, CHARGED_OFF
+
+#: name: definition (the definitions are repeated in docs/ODD.md; a test keeps them in step)
+SUMMARY = {
+    "default_rate": "charged-off loans / all loans (day-0 book and originations)",
+    "ever_30dpd_rate": "loans that reached 30+ DPD within their first 365 days, among loans booked during the run and observed 365 days or ended",
+    "dpd30_rate": "share of active loans 30+ DPD at the end",
+    "dpd60_rate": "share of active loans 60+ DPD at the end",
+    "dpd90_rate": "share of active loans 90+ DPD at the end",
+    "roll_30_60": "loans that reached 30 DPD and went on to 60, among those that reached 30 and were observed 30 days more or ended",
+    "cure_rate": "delinquency episodes (1+ DPD) that returned to current, by payment or a plan / episodes",
+    "mean_stress": "mean stress over everyone in the market at the end (0..1)",
+    "high_stress_share": "share of everyone with stress >= stress.high_threshold at the end",
+    "brand_trust": "mean trust in the lender over everyone in the market at the end (0..1)",
+    "complaints": "complaints after visits, whole run",
+    "applications": "loan applications during the run",
+    "originations": "loans booked during the run (not counting the day-0 book)",
+    "collection_cost": "SMS, calls, visits, plan set-up and recovery agency costs (CU)",
+    "credit_loss": "principal written off at charge-off (CU)",
+    "recoveries": "paid on charged-off debt (CU)",
+    "profit": "interest + fees + recoveries - credit loss - collection, education, origination and funding costs (CU)",
+    "contacts_per_delinquent_loan": "(SMS + calls + visit attempts) / loans that were ever 1+ DPD",
+    "loans": "all loans: the day-0 book plus originations",
+    "charge_offs": "loans charged off",
+    "interest_income": "interest received (CU)",
+    "fee_income": "late fees received (CU)",
+    "plans_accepted": "flexible plans taken",
+    "plan_redefault_rate": "plans broken (fell break_dpd behind) / plans taken",
+    "early_contacts": "borrowers who called ahead of a shortfall",
+    "sms": "SMS reminders sent",
+    "calls": "collection calls made",
+    "visits": "home visits attempted",
+    "negative_stories": "negative experiences told to social ties",
+    "cost_per_cure": "collection cost / cures (CU)",
+}
+SUMMARY_KEYS = list(SUMMARY)
+
+DAILY = {
+    "day": "day of the run",
+    "active_loans": "loans outstanding",
+    "current": "active loans not past due",
+    "dpd_1_29": "active loans 1-29 DPD",
+    "dpd_30_59": "active loans 30-59 DPD",
+    "dpd_60_89": "active loans 60-89 DPD",
+    "dpd_90_plus": "active loans 90+ DPD",
+    "on_plan": "active loans on a flexible plan",
+    "charge_offs": "loans charged off so far",
+    "cures": "delinquency episodes cured so far",
+    "default_rate": "charged-off loans / loans so far",
+    "mean_stress": "mean stress",
+    "high_stress_share": "share with stress >= threshold",
+    "brand_trust": "mean trust in the brand",
+    "applications": "applications today",
+    "originations": "loans booked today",
+    "visit_queue": "loans waiting for a visit at the end of the day",
+    "visits": "visits attempted so far",
+    "calls": "calls made so far",
+    "complaints": "complaints so far",
+    "collection_cost": "collection cost so far (CU)",
+    "profit": "profit so far (CU)",
+}
+
+
+def read(key: str, model):
+    """A DataCollector reporter: one field of the day's snapshot."""
+    return model.snapshot[key]
+
+
+def model_reporters() -> dict:
+    return {k: partial(read, k) for k in DAILY}
+
+
+def snapshot(model) -> dict:
+    """Step 9: the day's numbers."""
+    ppl, books, st = model.people, model.lender.books, model.params.stress
+    late = model.prev_delinquent
+    d = ppl.dpd[late]
+    active = int(ppl.has_loan.sum())
+    buckets = np.bincount(np.searchsorted([30, 60, 90], d, side="right"), minlength=4)
+    loans_so_far = books.initial_loans + books.originations
+    return {
+        "day": model.day,
+        "active_loans": active,
+        "current": active - len(late),
+        "dpd_1_29": int(buckets[0]),
+        "dpd_30_59": int(buckets[1]),
+        "dpd_60_89": int(buckets[2]),
+        "dpd_90_plus": int(buckets[3]),
+        "on_plan": int(ppl.on_plan.sum()),
+        "charge_offs": books.charge_offs,
+        "cures": books.cures,
+        "default_rate": books.charge_offs / loans_so_far if loans_so_far else 0.0,
+        "mean_stress": float(ppl.stress.mean()),
+        "high_stress_share": float((ppl.stress >= st.high_threshold).mean()),
+        "brand_trust": float(ppl.trust.mean()),
+        "applications": model.applications_today,
+        "originations": model.originations_today,
+        "visit_queue": model.visit_queue,
+        "visits": books.visits_attempted,
+        "calls": books.calls,
+        "complaints": books.complaints,
+        "collection_cost": books.collection_cost,
+        "profit": books.profit,
+    }
+
+
+def _ratio(a, b) -> float:
+    return float(a) / float(b) if b else 0.0
+
+
+def summary(model) -> dict:
+    """End-of-run outcomes (definitions in ``SUMMARY``)."""
+    ppl, books, st = model.people, model.lender.books, model.params.stress
+    end = model.day
+    led = model.ledger.table(ppl, end)
+    ended = led["outcome"] != ACTIVE
+    # only loans booked during the run were watched from their first day
+    observed = (led["orig_day"] >= 0) & (ended | (led["end_day"] - led["orig_day"] >= 365))
+    hit30 = led["day_30dpd"] >= 0
+    roll_obs = hit30 & (ended | (led["end_day"] - led["day_30dpd"] >= 30))
+    active = ppl.has_loan
+    n_active = int(active.sum())
+    dpd = ppl.dpd[active]
+    out = {
+        "default_rate": _ratio((led["outcome"] == CHARGED_OFF).sum(), len(led["outcome"])),
+        "ever_30dpd_rate": _ratio((led["max_dpd_365"][observed] >= 30).sum(), observed.sum()),
+        "dpd30_rate": _ratio((dpd >= 30).sum(), n_active),
+        "dpd60_rate": _ratio((dpd >= 60).sum(), n_active),
+        "dpd90_rate": _ratio((dpd >= 90).sum(), n_active),
+        "roll_30_60": _ratio(led["reached_60"][roll_obs].sum(), roll_obs.sum()),
+        "cure_rate": _ratio(books.cures, books.delinquency_episodes),
+        "mean_stress": float(ppl.stress.mean()),
+        "high_stress_share": float((ppl.stress >= st.high_threshold).mean()),
+        "brand_trust": float(ppl.trust.mean()),
+        "complaints": books.complaints,
+        "applications": books.applications,
+        "originations": books.originations,
+        "collection_cost": books.collection_cost,
+        "credit_loss": books.credit_loss,
+        "recoveries": books.recoveries,
+        "profit": books.profit,
+        "contacts_per_delinquent_loan": _ratio(books.sms + books.calls + books.visits_attempted, books.ever_delinquent_loans),
+        "loans": len(led["outcome"]),
+        "charge_offs": books.charge_offs,
+        "interest_income": books.interest_income,
+        "fee_income": books.fee_income,
+        "plans_accepted": books.plans_accepted,
+        "plan_redefault_rate": _ratio(books.plans_broken, books.plans_accepted),
+        "early_contacts": books.early_contacts,
+        "sms": books.sms,
+        "calls": books.calls,
+        "visits": books.visits_attempted,
+        "negative_stories": books.negative_stories,
+        "cost_per_cure": _ratio(books.collection_cost, books.cures),
+    }
+    assert list(out) == SUMMARY_KEYS
+    return {k: (float(v) if isinstance(v, (float, np.floating)) else int(v)) for k, v in out.items()}

@@ -1,0 +1,172 @@
+"""CreditModel: consumer-credit delinquency and debt collection, one step per day.
+
+A consumer lender lends small instalment loans (cash and point-of-sale) to young, low-to-middle
+income people with a low approval bar. People fall behind for economic reasons (job loss, family
+emergencies), through spending habits (habit, impulse, present bias) and through poor understanding
+of the contract. The lender escalates: reminders by SMS and phone, home visits from a configurable
+days-past-due (DPD), flexible plans where its strategy offers them, charge-off and recovery.
+Collection costs borrowers stress and, through their experience and word of mouth, costs the brand
+trust, which feeds back into applications. Strategies are scenario files; nothing here branches on
+which strategy is running.
+
+Borrower state lives in NumPy arrays (:mod:`sim.state`); each mechanism is a module in
+:mod:`sim.mechanisms`; every parameter is declared in :mod:`sim.params`. The lender is a Mesa agent
+(:mod:`sim.lender`). Random draws come from named streams (:mod:`sim.rng`).
+
+The day, in order (docs/ODD.md repeats this list; ``CreditModel.step`` is its only implementation):
+
+1. macro conditions for the day (the recession timeline)                  mechanisms.macro
+2. income and shocks: pay day, job loss, re-employment, emergencies       mechanisms.income
+3. spending: impulse purchases; on pay day, setting the instalment aside  mechanisms.spending
+4. instalments fall due; repayment decisions (ability x willingness);     mechanisms.loans,
+   then DPD, late fees, broken plans, cures and repaid loans               mechanisms.repayment
+5. borrowers who foresee a shortfall may contact the lender early          mechanisms.early_contact
+6. the lender collects by DPD within capacity: reminders and calls,        lender.Lender.step
+   visits (queue, address verification, tone), plan offers, charge-off,
+   recovery; funding cost accrues
+7. stress and trust update from the day's experiences; word of mouth      mechanisms.stress, .trust
+8. applications arrive in proportion to trust; underwriting decides        mechanisms.acquisition
+9. the day's outcomes are recorded                                         metrics.snapshot
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import mesa
+import numpy as np
+
+from . import metrics
+from .lender import Lender
+from .mechanisms import acquisition, early_contact, income, loans, macro, population, repayment, spending, stress, trust
+from .params import Scenario
+from .rng import Streams
+from .scenario import load_scenario, with_overrides
+from .state import CYCLE, LoanLedger
+
+EMPTY = np.zeros(0, np.int64)
+
+
+def build_scenario(scenario: str | Path | Scenario = "baseline", borrowers=None, days=None, overrides=None) -> Scenario:
+    """A validated scenario from a path, a shipped name or a loaded one, with overrides applied."""
+    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    extra = dict(overrides or {})
+    if borrowers is not None:
+        extra["population.borrowers"] = int(borrowers)
+    if days is not None:
+        extra["simulation.days"] = int(days)
+    return with_overrides(sc, extra) if extra else sc
+
+
+class CreditModel(mesa.Model):
+    """The market, the lender and one day per step.
+
+    Keyword arguments only, so Mesa's tools can rebuild it:
+    ``scenario`` (path, shipped name or loaded :class:`~sim.params.Scenario`), ``borrowers``,
+    ``days``, ``overrides`` (dict of dotted keys), ``rng`` (the seed), and any further dotted
+    parameter as a keyword (``**{"collection.visits.start_dpd": 45}``), which ``mesa.batch_run``
+    uses to vary parameters.
+    """
+
+    def __init__(
+        self,
+        *,
+        scenario: str | Path | Scenario = "baseline",
+        borrowers: int | None = None,
+        days: int | None = None,
+        overrides: dict[str, Any] | None = None,
+        rng: int | None = 0,
+        **dotted: Any,
+    ):
+        seed = 0 if rng is None else int(rng)
+        super().__init__(rng=seed)
+        self.params = build_scenario(scenario, borrowers, days, {**(overrides or {}), **dotted})
+        self.seed = seed
+        self.streams = Streams(seed)
+        self.day = 0
+        self.days = self.params.simulation.days
+        self.macro = macro.conditions(self.params, 0)
+        self.next_loan_id = 0
+        self.ledger = LoanLedger()
+        self._stress_events: list[tuple[np.ndarray, float]] = []
+        self._trust_events: list[tuple[np.ndarray, float]] = []
+        self._prompts: list[np.ndarray] = []
+        self.prompted_yesterday = EMPTY
+        self.billed_today = EMPTY
+        self.prev_delinquent = EMPTY
+        self.applications_today = self.originations_today = self.visit_queue = 0
+
+        self.lender = Lender(self)
+        self.people = population.create(self)
+        offsets = self.people.pay_offset
+        order = np.argsort(offsets, kind="stable")
+        bounds = np.searchsorted(offsets[order], np.arange(CYCLE + 1))
+        self.pay_groups = [order[bounds[k] : bounds[k + 1]] for k in range(CYCLE)]
+        population.initial_book(self)
+        self._drain_experiences()  # day-0 set-up is not an experience
+
+        self.datacollector = mesa.DataCollector(model_reporters=metrics.model_reporters())
+        self.snapshot = metrics.snapshot(self)
+        self.datacollector.collect(self)
+
+    # ---- what mechanisms report during the day ----
+    def experience(self, idx: np.ndarray, *, stress: float = 0.0, trust: float = 0.0) -> None:
+        """People in ``idx`` went through something: their stress and trust will move at step 7."""
+        if len(idx) == 0:
+            return
+        if stress:
+            self._stress_events.append((idx, stress))
+        if trust:
+            self._trust_events.append((idx, trust))
+
+    def prompt(self, idx: np.ndarray) -> None:
+        """The lender contacted ``idx`` today: they reconsider paying tomorrow."""
+        self._prompts.append(idx)
+
+    @staticmethod
+    def _gather(events):
+        if not events:
+            return EMPTY, np.zeros(0)
+        idx = np.concatenate([i for i, _ in events])
+        val = np.concatenate([np.full(len(i), v) for i, v in events])
+        return idx, val
+
+    def _drain_experiences(self):
+        s, t = self._gather(self._stress_events), self._gather(self._trust_events)
+        self._stress_events, self._trust_events = [], []
+        return s, t
+
+    # ---- the day ----
+    def step(self) -> None:
+        """One day, in the order of the module docstring."""
+        self.day += 1
+        t = self.day
+        self.prompted_yesterday = np.concatenate(self._prompts) if self._prompts else EMPTY
+        self._prompts = []
+
+        macro.step(self, t)  # 1
+        income.step(self, t)  # 2
+        spending.step(self, t)  # 3
+        loans.bill(self, t)  # 4
+        paid = repayment.step(self, t)
+        loans.update(self, t, paid)
+        early_contact.step(self, t)  # 5
+        self.lender.step()  # 6
+        (s_idx, s_val), (t_idx, t_val) = self._drain_experiences()  # 7
+        stress.step(self, t, s_idx, s_val)
+        trust.step(self, t, t_idx, t_val)
+        acquisition.step(self, t)  # 8
+        self.snapshot = metrics.snapshot(self)  # 9
+        self.datacollector.collect(self)
+        if self.day >= self.days:
+            self.running = False
+
+    def summary(self) -> dict:
+        return metrics.summary(self)
+
+    def borrower(self, i: int):
+        """One person's state as a plain object, for inspection and the app (never on the daily path)."""
+        from .borrower import Borrower
+
+        return Borrower.of(self, i)

@@ -1,0 +1,303 @@
+"""Every parameter of the model: its unit, its default and its meaning, stated once.
+
+A scenario file is a partial copy of this tree: whatever it does not set keeps the default below.
+docs/ODD.md carries a table generated from these declarations (``python -m sim.docs``), and a test
+checks that the two agree.
+
+Conventions
+-----------
+* Time is in days; "monthly" amounts are per 30-day cycle (pay and instalments come every 30 days).
+* Money is in currency units (CU); income-relative amounts say so (``months`` of income).
+* Probabilities are per event unless the unit says "per year" or "per day".
+* Parameters marked *assumption* lack direct evidence; sensitivity analysis should vary them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+def P(default: Any, unit: str, doc: str, **limits: Any) -> Any:
+    """A documented parameter: default, unit and meaning in one place."""
+    return Field(default, description=doc, json_schema_extra={"unit": unit}, **limits)
+
+
+def section(cls: type[BaseModel], doc: str) -> Any:
+    return Field(default_factory=cls, description=doc)
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+Prob = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class Population(Section):
+    borrowers: int = P(10_000, "people", "People in the simulated market (borrowers and prospects).", ge=10, le=20_000_000)
+    initial_loan_share: float = P(0.3, "share", "Share of people holding a loan on day 0 (a seasoned, current book).", ge=0, le=1)
+    income_median: float = P(4_000.0, "CU/month", "Median monthly income when employed.", gt=0)
+    income_sigma: float = P(0.45, "log-sd", "Dispersion of monthly income across people (log-normal).", ge=0, le=2)
+    income_volatility: float = P(0.12, "log-sd", "Month-to-month variation of one person's pay.", ge=0, le=1)
+    savings_months: float = P(0.4, "months of income", "Median starting cash buffer.", ge=0, le=24)
+    subsistence_share: float = P(0.55, "share of income", "Spending on necessities, paid every day whatever happens.", ge=0, le=1)
+    habit_share: float = P(0.30, "share of income", "Habitual discretionary spending ('consumption upgrade').", ge=0, le=1)
+    impulse_rate: float = P(1.0, "per month", "Rate of impulse purchases of a person with average present bias.", ge=0, le=30)
+    impulse_size: float = P(0.25, "share of free cash", "Size of one impulse purchase.", ge=0, le=1)
+    present_bias_mean: float = P(0.35, "0..1", "Mean present bias (0 patient, 1 lives for today).", ge=0.01, le=0.99)
+    literacy_mean: float = P(0.45, "0..1", "Mean financial literacy.", ge=0.01, le=0.99)
+    understanding_gap: float = P(0.15, "0..1", "How far contract understanding falls short of literacy on average.", ge=0, le=1)
+    address_unverifiable: float = P(0.12, "share", "People whose address a field visit cannot verify.", ge=0, le=1)
+    network_degree: int = P(8, "ties", "Social ties per person (word of mouth).", ge=0, le=100)
+
+
+class Shocks(Section):
+    job_loss_rate: float = P(0.07, "per year", "Hazard of losing one's job while employed (normal times).", ge=0, le=5)
+    unemployment_months: float = P(3.0, "months", "Mean length of an unemployment spell.", gt=0, le=60)
+    benefit_share: float = P(0.25, "share of income", "Income while unemployed (benefits, family help).", ge=0, le=1)
+    emergency_rate: float = P(0.35, "per year", "Rate of family emergencies and illness (normal times).", ge=0, le=12)
+    emergency_cost_months: float = P(0.6, "months of income", "Mean cost of one emergency (exponential).", ge=0, le=24)
+
+
+class Recession(Section):
+    enabled: bool = P(False, "flag", "Apply the recession timeline.")
+    start_day: int = P(180, "day", "Day the recession starts to bite.", ge=0)
+    onset_days: int = P(60, "days", "Days from start to full severity (linear).", ge=0)
+    peak_days: int = P(240, "days", "Days at full severity.", ge=0)
+    easing_days: int = P(240, "days", "Days from full severity back to normal (linear).", ge=0)
+    severity: float = P(1.0, "0..2", "Scales the multipliers below: 0 none, 1 as given.", ge=0, le=2)
+    job_loss_multiplier: float = P(3.0, "x", "Job-loss hazard at full severity, relative to normal.", ge=1, le=20)
+    emergency_multiplier: float = P(1.5, "x", "Emergency rate at full severity, relative to normal.", ge=1, le=20)
+    reemployment_multiplier: float = P(0.6, "x", "Re-employment hazard at full severity (below 1: slower).", gt=0, le=1)
+
+
+class Macro(Section):
+    recession: Recession = section(Recession, "A recession: shock rates raised for a period, then easing.")
+
+
+class Product(Section):
+    share: float = P(0.5, "share", "Share of new loans of this product.", ge=0, le=1)
+    principal_months: float = P(1.0, "months of income", "Median principal relative to the borrower's income.", gt=0, le=24)
+    term_months: int = P(9, "months", "Number of monthly instalments.", ge=1, le=60)
+    annual_rate: float = P(0.2, "per year", "Nominal interest rate (annuity schedule).", ge=0, le=2)
+
+
+def _cash() -> Product:
+    return Product(share=0.5, principal_months=1.2, term_months=12, annual_rate=0.30)
+
+
+def _pos() -> Product:
+    return Product(share=0.5, principal_months=0.8, term_months=9, annual_rate=0.12)
+
+
+class Products(Section):
+    cash: Product = Field(default_factory=_cash, description="Cash loans.")
+    pos: Product = Field(default_factory=_pos, description="Point-of-sale instalment loans.")
+
+    @model_validator(mode="after")
+    def _shares(self) -> "Products":
+        if abs(self.cash.share + self.pos.share - 1.0) > 1e-6:
+            raise ValueError("cash.share + pos.share must equal 1")
+        return self
+
+
+class Loans(Section):
+    late_fee_share: float = P(0.05, "share of instalment", "Late fee charged once per missed instalment, at fee_dpd.", ge=0, le=1)
+    fee_dpd: int = P(3, "DPD", "Days past due at which a missed instalment incurs the late fee.", ge=1, le=60)
+    charge_off_dpd: int = P(120, "DPD", "Days past due at which a loan is charged off (regulatory loss: 120 for instalment loans).", ge=30, le=720)
+
+
+class Repayment(Section):
+    intercept: float = P(1.8, "logit", "Baseline willingness to pay of an average borrower who can pay.")
+    attention_weight: float = P(2.6, "logit per unit", "Effect of attention to the loan on willingness (assumption).")
+    literacy_weight: float = P(1.0, "logit per unit", "Effect of financial literacy on willingness.")
+    understanding_weight: float = P(1.0, "logit per unit", "Effect of understanding what lateness costs.")
+    present_bias_weight: float = P(2.0, "logit per unit", "Effect of present bias against paying now.")
+    stress_weight: float = P(1.0, "logit per unit", "Stress makes people avoid the problem (assumption).")
+    trust_weight: float = P(0.8, "logit per unit", "Trust in the lender raises willingness (assumption).")
+    pressure_weight: float = P(1.2, "logit per unit", "Effect of recent collection pressure (assumption).")
+    attention_halflife: float = P(12.0, "days", "Half-life of attention to the loan; a reminder restores it.", gt=0)
+    pressure_halflife: float = P(7.0, "days", "Half-life of felt collection pressure.", gt=0)
+    earmark_weight: float = P(1.0, "0..1", "How strongly planners set aside the next instalment on pay day.", ge=0, le=1)
+
+
+class EarlyContact(Section):
+    channel: bool = P(False, "flag", "The lender runs an early-contact (hardship) channel and advertises it.")
+    base_prob: float = P(0.03, "per cycle", "Chance a borrower who foresees a shortfall calls without a channel.", ge=0, le=1)
+    channel_prob: float = P(0.35, "per cycle", "Chance with the channel, for a literate, trusting borrower.", ge=0, le=1)
+    horizon_days: int = P(7, "days", "How far ahead of a due date a shortfall is foreseen.", ge=1, le=29)
+
+
+Channel = Literal["sms", "phone"]
+
+
+class ReminderStep(Section):
+    day: int = P(1, "days from due date", "When the contact is made (negative: before the due date).", ge=-29, le=720)
+    channel: Channel = P("sms", "sms|phone", "Channel of the contact.")
+
+
+def _ladder() -> list[ReminderStep]:
+    return [
+        ReminderStep(day=-3, channel="sms"),
+        ReminderStep(day=1, channel="sms"),
+        ReminderStep(day=5, channel="phone"),
+        ReminderStep(day=10, channel="phone"),
+        ReminderStep(day=20, channel="phone"),
+    ]
+
+
+class Reminders(Section):
+    enabled: bool = P(True, "flag", "Send the reminder ladder.")
+    schedule: list[ReminderStep] = Field(default_factory=_ladder, description="The ladder: a list of {day, channel}.")
+    sms_attention: float = P(0.6, "0..1", "Attention an SMS restores (assumption; Cadena & Schoar 2011 effect size).", ge=0, le=1)
+    phone_attention: float = P(0.8, "0..1", "Attention a phone call restores (assumption).", ge=0, le=1)
+    phone_pressure: float = P(0.3, "0..1", "Pressure a phone call adds (assumption).", ge=0, le=1)
+    phone_capacity: float = P(30.0, "calls/day per 1,000 people", "Phone calls the call centre can make per day.", ge=0)
+    sms_cost: float = P(0.1, "CU", "Cost of one SMS.", ge=0)
+    phone_cost: float = P(3.0, "CU", "Cost of one phone call.", ge=0)
+
+
+class Visits(Section):
+    enabled: bool = P(True, "flag", "Make home visits.")
+    start_dpd: int = P(30, "DPD", "Days past due at which a loan enters the visit queue.", ge=1, le=720)
+    repeat_days: int = P(21, "days", "Days between repeat visits to a still-delinquent loan.", ge=1, le=365)
+    capacity: float = P(1.5, "visits/day per 1,000 people", "Field collector capacity.", ge=0)
+    verify_prob: float = P(0.9, "probability", "Chance a visit to a verifiable address finds and identifies the borrower.", ge=0, le=1)
+    pressure: float = P(0.7, "0..1", "Pressure a completed visit adds, before tone (assumption).", ge=0, le=1)
+    attention: float = P(0.9, "0..1", "Attention a completed visit restores.", ge=0, le=1)
+    cost: float = P(40.0, "CU", "Cost of one visit attempt.", ge=0)
+
+
+class Tone(Section):
+    harshness: float = P(0.8, "0..1", "Collector tone: 0 trained and empathetic, 0.5 neutral, 1 harsh (assumption scale).", ge=0, le=1)
+    pressure_bonus: float = P(0.4, "share", "Extra pressure a harsh collector applies, times harshness (assumption).", ge=0, le=2)
+    diagnoses_hardship: float = P(0.9, "probability", "Chance an empathetic collector learns the real reason (scaled by 1 - harshness).", ge=0, le=1)
+
+
+class Plans(Section):
+    enabled: bool = P(False, "flag", "Offer flexible repayment plans.")
+    arrears_instalments: bool = P(True, "flag", "Kind: spread the arrears over the coming instalments.")
+    arrears_months: int = P(6, "months", "Minimum number of instalments over which arrears are spread.", ge=1, le=60)
+    term_extension: bool = P(True, "flag", "Kind: add months to the term, lowering the instalment.")
+    extension_months: int = P(6, "months", "Months added by a term extension.", ge=1, le=60)
+    payment_holiday: bool = P(True, "flag", "Kind: defer payments while the borrower is unemployed.")
+    holiday_months: int = P(2, "months", "Length of a payment holiday.", ge=1, le=12)
+    fee_waiver: bool = P(True, "flag", "Kind: waive the late fees accrued.")
+    on_visit: bool = P(True, "flag", "Offer a plan when a visit diagnoses hardship.")
+    on_call: bool = P(False, "flag", "Offer a plan on phone calls to borrowers in hardship.")
+    on_early_contact: bool = P(True, "flag", "Offer a plan when a borrower calls ahead of a shortfall.")
+    require_hardship: bool = P(True, "flag", "Only borrowers whose income fell or who had an emergency are eligible.")
+    max_dpd: int = P(90, "DPD", "Loans further behind are not eligible.", ge=0, le=720)
+    max_per_loan: int = P(1, "plans", "Plans one loan can have over its life.", ge=1, le=10)
+    acceptance: float = P(0.75, "probability", "Chance an eligible borrower accepts the offer (scaled by trust).", ge=0, le=1)
+    break_dpd: int = P(30, "DPD", "A plan loan this far behind is broken (re-default).", ge=1, le=720)
+    admin_cost: float = P(15.0, "CU", "Cost of setting up one plan.", ge=0)
+
+
+class Recovery(Section):
+    pay_prob: float = P(0.08, "per month", "Chance a charged-off borrower pays something in a month.", ge=0, le=1)
+    pay_share: float = P(0.5, "share of free cash", "Share of free cash paid when paying.", ge=0, le=1)
+    cost_share: float = P(0.25, "share of amount recovered", "Agency cost of recovery.", ge=0, le=1)
+
+
+class Collection(Section):
+    reminders: Reminders = section(Reminders, "SMS and phone reminder ladder.")
+    visits: Visits = section(Visits, "Home visits by field collectors.")
+    tone: Tone = section(Tone, "How collectors behave.")
+    plans: Plans = section(Plans, "Flexible repayment plans.")
+    recovery: Recovery = section(Recovery, "Recovery after charge-off.")
+
+
+class Education(Section):
+    enabled: bool = P(False, "flag", "Educate every new borrower at origination.")
+    literacy_gain: float = P(0.3, "share of the gap to 1", "Literacy gained from education (assumption).", ge=0, le=1)
+    understanding_gain: float = P(0.5, "share of the gap to 1", "Contract understanding gained.", ge=0, le=1)
+    present_bias_reduction: float = P(0.1, "share", "Present bias removed by planning advice (assumption).", ge=0, le=1)
+    cost: float = P(8.0, "CU", "Cost per educated borrower.", ge=0)
+
+
+class Stress(Section):
+    baseline: float = P(0.2, "0..1", "Stress a person returns to in calm times.", ge=0, le=1)
+    halflife: float = P(30.0, "days", "Half-life of stress back to baseline.", gt=0)
+    job_loss: float = P(0.25, "0..1", "Stress from losing a job.", ge=0, le=1)
+    emergency: float = P(0.12, "0..1", "Stress from a family emergency.", ge=0, le=1)
+    missed_payment: float = P(0.06, "0..1", "Stress from missing a due date.", ge=0, le=1)
+    sms: float = P(0.01, "0..1", "Stress from one SMS reminder.", ge=0, le=1)
+    phone: float = P(0.04, "0..1", "Stress from one collection call.", ge=0, le=1)
+    visit: float = P(0.12, "0..1", "Stress from a visit by an empathetic collector (assumption).", ge=0, le=1)
+    visit_harsh: float = P(0.25, "0..1", "Extra stress from a harsh visit, times harshness (assumption).", ge=0, le=1)
+    plan_relief: float = P(0.15, "0..1", "Stress relieved by a plan that fits.", ge=0, le=1)
+    charge_off: float = P(0.15, "0..1", "Stress from being charged off.", ge=0, le=1)
+    high_threshold: float = P(0.7, "0..1", "Stress at or above which a person counts as highly stressed.", ge=0, le=1)
+
+
+class Trust(Section):
+    initial_mean: float = P(0.6, "0..1", "Mean trust in the brand on day 0.", ge=0.01, le=0.99)
+    prior: float = P(0.6, "0..1", "Trust drifts back to this when nothing happens.", ge=0, le=1)
+    halflife: float = P(365.0, "days", "Half-life of the drift back to the prior.", gt=0)
+    phone: float = P(-0.005, "-1..1", "Trust change from one collection call.", ge=-1, le=1)
+    visit: float = P(0.02, "-1..1", "Trust change from an empathetic visit (assumption).", ge=-1, le=1)
+    visit_harsh: float = P(-0.18, "-1..1", "Extra trust change from a harsh visit, times harshness (assumption).", ge=-1, le=1)
+    plan: float = P(0.10, "-1..1", "Trust change from being offered a plan that fits.", ge=-1, le=1)
+    charge_off: float = P(-0.10, "-1..1", "Trust change from being charged off.", ge=-1, le=1)
+    word_of_mouth: float = P(0.25, "share", "Share of an experience each tie feels (assumption).", ge=0, le=1)
+    negativity_bias: float = P(2.0, "x", "Negative stories spread this much more than positive ones.", ge=0, le=10)
+    complaint_prob: float = P(0.15, "probability", "Chance of a complaint after a harsh visit, times harshness.", ge=0, le=1)
+
+
+class Acquisition(Section):
+    application_rate: float = P(1.0, "per year", "Applications per person without a loan, at reference trust.", ge=0, le=50)
+    trust_elasticity: float = P(1.5, "elasticity", "How strongly applications follow trust (assumption).", ge=0, le=10)
+    reference_trust: float = P(0.6, "0..1", "Trust at which application_rate applies.", gt=0, le=1)
+    cutoff: float = P(0.25, "score quantile", "Applicants scoring below this are declined (the 'low threshold').", ge=0, le=1)
+    score_noise: float = P(1.0, "sd", "Noise of the credit score around true risk (0: perfect).", ge=0, le=10)
+    cooldown_days: int = P(30, "days", "Days after repaying before a person applies again.", ge=0)
+
+
+class Lender(Section):
+    cost_of_funds: float = P(0.06, "per year", "Lender's funding cost on outstanding principal.", ge=0, le=1)
+    origination_cost: float = P(20.0, "CU", "Cost of acquiring and underwriting one loan.", ge=0)
+
+
+class Simulation(Section):
+    days: int = P(730, "days", "Days simulated.", ge=1, le=36_500)
+
+
+class Scenario(Section):
+    """A complete, validated parameter set. Scenario files hold partial copies of it."""
+
+    name: str = P("baseline", "text", "Short name of the scenario.")
+    description: str = P("", "text", "One line saying what the scenario represents.")
+    simulation: Simulation = section(Simulation, "Length of the run.")
+    population: Population = section(Population, "Who is in the market.")
+    shocks: Shocks = section(Shocks, "Income shocks in normal times.")
+    macro: Macro = section(Macro, "Macro conditions over time.")
+    products: Products = section(Products, "Loan products.")
+    loans: Loans = section(Loans, "Fees and charge-off.")
+    repayment: Repayment = section(Repayment, "Repayment decisions: ability times willingness.")
+    early_contact: EarlyContact = section(EarlyContact, "Borrowers calling ahead of a shortfall.")
+    collection: Collection = section(Collection, "The lender's collection strategy.")
+    education: Education = section(Education, "Customer education at origination.")
+    stress: Stress = section(Stress, "Borrower stress.")
+    trust: Trust = section(Trust, "Trust in the brand and word of mouth.")
+    acquisition: Acquisition = section(Acquisition, "Applications and underwriting.")
+    lender: Lender = section(Lender, "Lender economics.")
+
+
+def iter_parameters(model: type[BaseModel] = Scenario, prefix: str = ""):
+    """Yield (dotted path, unit, default, description) for every leaf parameter."""
+    instance = model()
+    for name, field in model.model_fields.items():
+        path = f"{prefix}{name}"
+        ann = field.annotation
+        value = getattr(instance, name)
+        if isinstance(value, BaseModel):
+            yield from iter_parameters(type(value), path + ".")
+            continue
+        extra = field.json_schema_extra or {}
+        unit = extra.get("unit", "") if isinstance(extra, dict) else ""
+        if isinstance(value, list):
+            value = [v.model_dump() if isinstance(v, BaseModel) else v for v in value]
+        yield path, unit, value, field.description or "", ann

@@ -1,0 +1,166 @@
+"""Borrower state as NumPy arrays.
+
+Everyone in the market is a row ``i`` of these arrays. A person holds at most one loan at a time;
+the loan's state lives in the same rows (``has_loan[i]``). A loan's life ends in the loan ledger
+(:class:`LoanLedger`), which keeps one record per loan for the credit outcomes.
+
+Attention to the loan and felt collection pressure decay exponentially between contacts; they are
+stored as (level, day set) and evaluated when needed, so nothing is touched on days nothing happens.
+Cash is spent continuously (subsistence and habit, per day) and settled lazily in the same way: see
+:mod:`sim.mechanisms.spending`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+CYCLE = 30  #: days between pay days and between instalments
+
+# loan outcomes in the ledger
+ACTIVE, REPAID, CHARGED_OFF = 0, 1, 2
+CASH, POS = 0, 1
+
+
+class People:
+    """Per-person arrays. Built by :func:`sim.mechanisms.population.create`."""
+
+    def __init__(self, n: int):
+        f, i, b = np.float64, np.int32, np.bool_
+        self.n = n
+        # income and employment
+        self.income = np.zeros(n, f)  # usual monthly pay when employed (CU/month)
+        self.employed = np.ones(n, b)
+        self.pay_offset = np.zeros(n, i)  # pay day is when day % 30 == pay_offset
+        self.hardship_until = np.full(n, -1, i)  # counts as "in hardship" until this day
+        # money and spending
+        self.cash = np.zeros(n, f)
+        self.reserved = np.zeros(n, f)  # money set aside for the next instalment
+        self.settled_day = np.zeros(n, i)  # day up to which daily spending has been taken
+        self.daily_subsistence = np.zeros(n, f)
+        self.daily_habit = np.zeros(n, f)
+        # traits
+        self.present_bias = np.zeros(n, f)
+        self.literacy = np.zeros(n, f)
+        self.understanding = np.zeros(n, f)
+        self.score = np.zeros(n, f)  # credit score seen by underwriting
+        self.address_ok = np.ones(n, b)
+        self.educated = np.zeros(n, b)
+        # feelings
+        self.stress = np.zeros(n, f)
+        self.trust = np.zeros(n, f)
+        self.attention = np.zeros(n, f)  # level when last set
+        self.attention_day = np.zeros(n, i)
+        self.pressure = np.zeros(n, f)
+        self.pressure_day = np.zeros(n, i)
+        self.prompted_day = np.full(n, -1, i)  # contacted: reconsiders paying on the next day
+        # market status
+        self.banned = np.zeros(n, b)  # charged off once: never lent to again
+        self.cooldown_until = np.zeros(n, i)
+        self.co_balance = np.zeros(n, f)  # charged-off debt still owed (recovery)
+        self.neighbors = np.zeros((n, 0), np.int32)
+        # cumulative per-person ledgers (tests and common-random-number checks)
+        self.income_received = np.zeros(n, f)
+        self.shock_count = np.zeros(n, i)
+        self.paid_total = np.zeros(n, f)
+        self.received_total = np.zeros(n, f)  # principal disbursed to the person
+        self.contacts = np.zeros(n, i)
+
+        # ---- the loan slot ----
+        self.has_loan = np.zeros(n, b)
+        self.loan_id = np.full(n, -1, np.int64)
+        self.product = np.zeros(n, np.int8)
+        self.orig_day = np.zeros(n, i)
+        self.principal = np.zeros(n, f)
+        self.principal_share = np.zeros(n, f)  # principal / total contractual repayment
+        self.balance = np.zeros(n, f)  # contractual amount still owed (principal + scheduled interest)
+        self.instalment = np.zeros(n, f)
+        self.amount_due = np.zeros(n, f)  # fallen due and unpaid (the arrears)
+        self.fees = np.zeros(n, f)
+        self.next_due = np.full(n, -1, i)
+        self.dpd = np.zeros(n, i)
+        self.max_dpd_365 = np.zeros(n, i)
+        self.day_30dpd = np.full(n, -1, i)
+        self.reached_60 = np.zeros(n, b)
+        self.on_plan = np.zeros(n, b)
+        self.plans_taken = np.zeros(n, np.int8)
+        self.episodes = np.zeros(n, np.int16)  # delinquency episodes of this loan
+        self.last_visit = np.full(n, -(10**6), i)
+        self.queued_since = np.full(n, -1, i)  # in the visit queue since this day, or -1
+
+    # ---- lazily decaying quantities ----
+    @staticmethod
+    def _decayed(level, day, t, halflife):
+        return level * np.exp2(-(t - day) / halflife)
+
+    def attention_now(self, idx, t, halflife):
+        return self._decayed(self.attention[idx], self.attention_day[idx], t, halflife)
+
+    def pressure_now(self, idx, t, halflife):
+        return self._decayed(self.pressure[idx], self.pressure_day[idx], t, halflife)
+
+    def restore_attention(self, idx, t, level, halflife):
+        """A contact brings the loan back to mind: attention rises to at least ``level``."""
+        self.attention[idx] = np.maximum(self.attention_now(idx, t, halflife), level)
+        self.attention_day[idx] = t
+
+    def add_pressure(self, idx, t, amount, halflife):
+        self.pressure[idx] = np.minimum(self.pressure_now(idx, t, halflife) + amount, 1.0)
+        self.pressure_day[idx] = t
+
+    def delinquent(self) -> np.ndarray:
+        """Rows whose loan has arrears."""
+        return np.flatnonzero(self.amount_due > 0.0)
+
+
+LEDGER_FIELDS = {
+    "loan_id": np.int64,
+    "person": np.int32,
+    "product": np.int8,
+    "orig_day": np.int32,
+    "end_day": np.int32,
+    "outcome": np.int8,
+    "principal": np.float64,
+    "max_dpd_365": np.int32,
+    "day_30dpd": np.int32,
+    "reached_60": np.bool_,
+    "plans": np.int8,
+}
+
+
+@dataclass
+class LoanLedger:
+    """One record per ended loan, appended in batches (no per-loan Python work)."""
+
+    chunks: list[dict[str, np.ndarray]] = field(default_factory=list)
+
+    def append(self, people: People, idx: np.ndarray, day: int, outcome: int) -> None:
+        if len(idx) == 0:
+            return
+        self.chunks.append(_records(people, idx, day, outcome))
+
+    def table(self, people: People | None = None, day: int | None = None) -> dict[str, np.ndarray]:
+        """All ended loans, plus (if ``people`` given) the loans still active on ``day``."""
+        chunks = list(self.chunks)
+        if people is not None:
+            chunks.append(_records(people, np.flatnonzero(people.has_loan), day, ACTIVE))
+        if not chunks:
+            return {k: np.zeros(0, v) for k, v in LEDGER_FIELDS.items()}
+        return {k: np.concatenate([c[k] for c in chunks]).astype(v) for k, v in LEDGER_FIELDS.items()}
+
+
+def _records(p: People, idx: np.ndarray, day: int, outcome: int) -> dict[str, np.ndarray]:
+    return {
+        "loan_id": p.loan_id[idx].copy(),
+        "person": idx.astype(np.int32),
+        "product": p.product[idx].copy(),
+        "orig_day": p.orig_day[idx].copy(),
+        "end_day": np.full(len(idx), day, np.int32),
+        "outcome": np.full(len(idx), outcome, np.int8),
+        "principal": p.principal[idx].copy(),
+        "max_dpd_365": p.max_dpd_365[idx].copy(),
+        "day_30dpd": p.day_30dpd[idx].copy(),
+        "reached_60": p.reached_60[idx].copy(),
+        "plans": p.plans_taken[idx].copy(),
+    }
