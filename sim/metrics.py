@@ -22,8 +22,8 @@ SUMMARY = {
     "dpd90_rate": "share of active loans 90+ DPD at the end",
     "roll_30_60": "loans that reached 30 DPD and went on to 60, among those that reached 30 and were observed 30 days more or ended",
     "cure_rate": "delinquency episodes (1+ DPD) that returned to current, by payment or a plan / episodes",
-    "mean_stress": "mean stress over everyone in the market at the end (0..1)",
-    "high_stress_share": "share of everyone with stress >= stress.high_threshold at the end",
+    "mean_stress": "mean stress of borrowers at the end: people holding a loan or owing charged-off debt (0..1)",
+    "high_stress_share": "share of those borrowers with stress >= stress.high_threshold at the end",
     "brand_trust": "mean trust in the lender over everyone in the market at the end (0..1)",
     "complaints": "complaints after visits, whole run",
     "applications": "loan applications during the run",
@@ -134,6 +134,8 @@ def summary(model) -> dict:
     active = ppl.has_loan
     n_active = int(active.sum())
     dpd = ppl.dpd[active]
+    borrowers = active | (ppl.co_balance > 0.0)
+    stress = ppl.stress[borrowers] if borrowers.any() else np.zeros(1)
     out = {
         "default_rate": _ratio((led["outcome"] == CHARGED_OFF).sum(), len(led["outcome"])),
         "ever_30dpd_rate": _ratio((led["max_dpd_365"][observed] >= 30).sum(), observed.sum()),
@@ -142,8 +144,8 @@ def summary(model) -> dict:
         "dpd90_rate": _ratio((dpd >= 90).sum(), n_active),
         "roll_30_60": _ratio(led["reached_60"][roll_obs].sum(), roll_obs.sum()),
         "cure_rate": _ratio(books.cures, books.delinquency_episodes),
-        "mean_stress": float(ppl.stress.mean()),
-        "high_stress_share": float((ppl.stress >= st.high_threshold).mean()),
+        "mean_stress": float(stress.mean()),
+        "high_stress_share": float((stress >= st.high_threshold).mean()),
         "brand_trust": float(ppl.trust.mean()),
         "complaints": books.complaints,
         "applications": books.applications,

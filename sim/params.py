@@ -220,14 +220,14 @@ class Education(Section):
 
 class Stress(Section):
     baseline: float = P(0.2, "0..1", "Stress a person returns to in calm times.", ge=0, le=1)
-    halflife: float = P(30.0, "days", "Half-life of stress back to baseline.", gt=0)
+    halflife: float = P(45.0, "days", "Half-life of stress back to baseline.", gt=0)
     job_loss: float = P(0.25, "0..1", "Stress from losing a job.", ge=0, le=1)
     emergency: float = P(0.12, "0..1", "Stress from a family emergency.", ge=0, le=1)
     missed_payment: float = P(0.06, "0..1", "Stress from missing a due date.", ge=0, le=1)
     sms: float = P(0.01, "0..1", "Stress from one SMS reminder.", ge=0, le=1)
     phone: float = P(0.04, "0..1", "Stress from one collection call.", ge=0, le=1)
-    visit: float = P(0.12, "0..1", "Stress from a visit by an empathetic collector (assumption).", ge=0, le=1)
-    visit_harsh: float = P(0.25, "0..1", "Extra stress from a harsh visit, times harshness (assumption).", ge=0, le=1)
+    visit: float = P(0.10, "0..1", "Stress from a visit by an empathetic collector (assumption).", ge=0, le=1)
+    visit_harsh: float = P(0.30, "0..1", "Extra stress from a harsh visit, times harshness (assumption).", ge=0, le=1)
     plan_relief: float = P(0.15, "0..1", "Stress relieved by a plan that fits.", ge=0, le=1)
     charge_off: float = P(0.15, "0..1", "Stress from being charged off.", ge=0, le=1)
     high_threshold: float = P(0.7, "0..1", "Stress at or above which a person counts as highly stressed.", ge=0, le=1)
