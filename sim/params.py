@@ -119,6 +119,7 @@ class Repayment(Section):
     trust_weight: float = P(0.8, "logit per unit", "Trust in the lender raises willingness (assumption).")
     pressure_weight: float = P(1.2, "logit per unit", "Effect of recent collection pressure (assumption).")
     attention_halflife: float = P(12.0, "days", "Half-life of attention to the loan; a reminder restores it.", gt=0)
+    attention_floor: float = P(0.2, "0..1", "Attention never decays below this (assumption).", ge=0, le=1)
     pressure_halflife: float = P(7.0, "days", "Half-life of felt collection pressure.", gt=0)
     earmark_weight: float = P(1.0, "0..1", "How strongly planners set aside the next instalment on pay day.", ge=0, le=1)
 

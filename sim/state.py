@@ -91,11 +91,14 @@ class People:
 
     # ---- lazily decaying quantities ----
     @staticmethod
-    def _decayed(level, day, t, halflife):
-        return level * np.exp2(-(t - day) / halflife)
+    def _decayed(level, day, t, halflife, floor=0.0):
+        return floor + np.maximum(level - floor, 0.0) * np.exp2(-(t - day) / halflife)
+
+    #: attention never falls below this share (people do remember they have a loan)
+    attention_floor = 0.0
 
     def attention_now(self, idx, t, halflife):
-        return self._decayed(self.attention[idx], self.attention_day[idx], t, halflife)
+        return self._decayed(self.attention[idx], self.attention_day[idx], t, halflife, self.attention_floor)
 
     def pressure_now(self, idx, t, halflife):
         return self._decayed(self.pressure[idx], self.pressure_day[idx], t, halflife)

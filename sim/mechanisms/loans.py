@@ -32,8 +32,12 @@ def annuity(principal, monthly_rate, months):
     return principal * factor
 
 
-def originate(model, idx, t, *, first_due=None, rng=None, count_costs=True) -> None:
-    """Open loans for the people in ``idx`` (who hold none) on day ``t``."""
+def originate(model, idx, t, *, first_due=None, rng=None, new_business=True) -> None:
+    """Open loans for the people in ``idx`` (who hold none) on day ``t``.
+
+    ``new_business=False`` books the day-0 portfolio: no origination cost, no education (those
+    loans were made before the strategy under study).
+    """
     if len(idx) == 0:
         return
     ppl, p, books = model.people, model.params, model.lender.books
@@ -72,12 +76,12 @@ def originate(model, idx, t, *, first_due=None, rng=None, count_costs=True) -> N
     ppl.attention_day[idx] = t
 
     books.disbursed += float(principal.sum())
-    if count_costs:
+    if new_business:
         books.originations += len(idx)
         books.origination_cost += p.lender.origination_cost * len(idx)
+        education.at_origination(model, idx)
     else:
         books.initial_loans += len(idx)
-    education.at_origination(model, idx)
 
 
 def bill(model, t) -> None:

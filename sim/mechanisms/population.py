@@ -37,6 +37,7 @@ def create(model) -> People:
     people.stress = np.clip(p.stress.baseline + rng.normal(0.0, 0.05, n), 0.0, 1.0)
     people.trust = _beta(rng, p.trust.initial_mean, n, concentration=12.0)
     people.attention[:] = 0.5
+    people.attention_floor = p.repayment.attention_floor
 
     # Credit score: a noisy view of what truly drives repayment (impatience, literacy, buffer).
     risk = 1.2 * people.present_bias - 0.8 * people.literacy - 0.3 * np.log1p(people.cash / people.income)
@@ -69,7 +70,7 @@ def initial_book(model) -> None:
     share = min(1.0, p.population.initial_loan_share / max(1e-9, 1.0 - p.acquisition.cutoff))
     take = eligible[rng.random(len(eligible)) < share]
     first_due = rng.integers(1, CYCLE + 1, len(take)).astype(np.int32)
-    loans.originate(model, take, 0, first_due=first_due, rng=rng, count_costs=False)
+    loans.originate(model, take, 0, first_due=first_due, rng=rng, new_business=False)
     term = np.rint(people.balance[take] / people.instalment[take]).astype(np.int32)
     paid = np.floor(rng.random(len(take)) * term).astype(np.int32)  # instalments already paid
     people.orig_day[take] = first_due - CYCLE * (paid + 1)

@@ -1,0 +1,30 @@
+"""Helpers for tests that set up loans by hand."""
+
+import numpy as np
+
+
+def give_loan(model, i, *, instalment=300.0, periods=6, next_due=None, share=0.8):
+    """Put a plain, current loan on row i (no randomness), for mechanism tests."""
+    p = model.people
+    t = model.day
+    p.has_loan[i] = True
+    p.loan_id[i] = 10**6 + i
+    p.orig_day[i] = t
+    p.instalment[i] = instalment
+    p.balance[i] = instalment * periods
+    p.principal[i] = instalment * periods * share
+    p.principal_share[i] = share
+    p.amount_due[i] = 0.0
+    p.fees[i] = 0.0
+    p.dpd[i] = 0
+    p.next_due[i] = t + 30 if next_due is None else next_due
+    p.on_plan[i] = False
+    p.plans_taken[i] = 0
+    p.episodes[i] = 0
+    p.day_30dpd[i] = -1
+    return i
+
+
+def free_row(model):
+    """A row without a loan."""
+    return int(np.flatnonzero(~model.people.has_loan & ~model.people.banned)[0])

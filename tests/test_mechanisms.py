@@ -1,0 +1,319 @@
+"""Each mechanism on its own: set up a situation by hand, apply one mechanism, check what it did."""
+
+import numpy as np
+import pytest
+
+from sim.mechanisms import (
+    acquisition,
+    early_contact,
+    education,
+    income,
+    loans,
+    macro,
+    plans,
+    recovery,
+    reminders,
+    repayment,
+    stress,
+    trust,
+    visits,
+)
+from sim.state import CHARGED_OFF, CYCLE
+
+from support import free_row, give_loan
+
+
+def advance_to(model, t):
+    model.day = t
+
+
+def test_pre_due_sms_restores_attention(model_factory):
+    m = model_factory("reminders_only")
+    advance_to(m, 50)
+    i = give_loan(m, free_row(m), next_due=53)
+    m.people.attention[i], m.people.attention_day[i] = 0.9, 0  # long ago: decayed to the floor
+    hl = m.params.repayment.attention_halflife
+    before = m.people.attention_now(np.array([i]), 50, hl)[0]
+    reminders.step(m, 50)
+    after = m.people.attention_now(np.array([i]), 50, hl)[0]
+    assert before < 0.3
+    assert after == pytest.approx(m.params.collection.reminders.sms_attention)
+    assert m.lender.books.sms >= 1
+
+
+def test_disabled_reminders_send_nothing(model_factory):
+    m = model_factory("no_collection")
+    advance_to(m, 50)
+    give_loan(m, free_row(m), next_due=53)
+    reminders.step(m, 50)
+    assert m.lender.books.sms == 0 and m.lender.books.calls == 0
+
+
+def test_attention_raises_willingness(model_factory):
+    m = model_factory()
+    idx = np.arange(50)
+    m.people.attention_day[idx] = 10
+    m.people.attention[idx] = 0.2
+    low = repayment.willingness(m, idx, 10)
+    m.people.attention[idx] = 0.9
+    high = repayment.willingness(m, idx, 10)
+    assert np.all(high > low)
+
+
+def test_missed_instalment_ages_and_payment_cures(model_factory):
+    m = model_factory()
+    i = give_loan(m, free_row(m), next_due=m.day + 1)
+    m.people.cash[i] = m.people.reserved[i] = 0.0
+    m.prev_delinquent = m.people.delinquent()
+    for t in range(m.day + 1, m.day + 8):
+        m.day = t
+        loans.bill(m, t)
+        loans.update(m, t, np.zeros(0, np.int64))
+    assert m.people.amount_due[i] == pytest.approx(300.0)
+    assert m.people.dpd[i] == 6
+    t = m.day + 1
+    m.day = t
+    paid = loans.pay(m, np.array([i]), np.array([1e9]))
+    m.people.cash[i] = 0.0
+    loans.update(m, t, np.array([i]))
+    assert paid[0] == pytest.approx(300.0 + m.people.fees[i] + paid[0] - 300.0)
+    assert m.people.dpd[i] == 0 and m.people.amount_due[i] == 0.0
+    assert m.lender.books.cures >= 1
+
+
+def test_late_fee_charged_once_at_fee_dpd(model_factory):
+    m = model_factory()
+    fee_dpd = m.params.loans.fee_dpd
+    i = give_loan(m, free_row(m), next_due=m.day + 1)
+    start = m.day
+    m.prev_delinquent = m.people.delinquent()
+    for t in range(start + 1, start + 2 + fee_dpd + 5):
+        m.day = t
+        loans.bill(m, t)
+        loans.update(m, t, np.zeros(0, np.int64))
+    assert m.people.fees[i] == pytest.approx(m.params.loans.late_fee_share * 300.0)
+
+
+def test_charge_off_at_configured_dpd(model_factory):
+    m = model_factory(**{"loans.charge_off_dpd": 60})
+    i = give_loan(m, free_row(m), next_due=m.day + 1)
+    start = m.day
+    m.prev_delinquent = m.people.delinquent()
+    for t in range(start + 1, start + 63):
+        m.day = t
+        loans.bill(m, t)
+        loans.update(m, t, np.zeros(0, np.int64))
+        loans.charge_off(m, t)
+        if not m.people.has_loan[i]:
+            break
+    assert not m.people.has_loan[i]
+    assert m.people.banned[i] and m.people.co_balance[i] > 0
+    led = m.ledger.table()
+    rec = led["loan_id"] == 10**6 + i
+    assert led["outcome"][rec][0] == CHARGED_OFF
+    assert led["end_day"][rec][0] - (start + 1) == 60
+
+
+def test_term_extension_plan_lowers_the_instalment(model_factory):
+    m = model_factory(**{"collection.plans.enabled": True, "collection.plans.arrears_instalments": False,
+                         "collection.plans.payment_holiday": False})
+    i = give_loan(m, free_row(m), instalment=300.0, periods=6)
+    m.people.amount_due[i] = 600.0  # two instalments behind
+    m.people.fees[i] = 30.0
+    m.people.dpd[i] = 35
+    plans.restructure(m, np.array([i]), m.day)
+    assert m.people.instalment[i] < 300.0
+    assert m.people.amount_due[i] == 0.0 and m.people.dpd[i] == 0
+    assert m.people.fees[i] == 0.0  # fee waiver is on
+    assert m.people.balance[i] == pytest.approx(1800.0)  # nothing forgiven but fees
+    assert m.people.on_plan[i]
+
+
+def test_payment_holiday_only_for_the_unemployed(model_factory):
+    m = model_factory(**{"collection.plans.enabled": True})
+    a, b = np.flatnonzero(~m.people.has_loan & ~m.people.banned)[:2]
+    for i in (a, b):
+        give_loan(m, i)
+        m.people.amount_due[i] = 300.0
+    m.people.employed[a], m.people.employed[b] = False, True
+    plans.restructure(m, np.array([a, b]), m.day)
+    hol = m.params.collection.plans.holiday_months
+    assert m.people.next_due[a] == m.day + CYCLE * (1 + hol)
+    assert m.people.next_due[b] == m.day + CYCLE
+
+
+def test_plans_need_hardship_when_required(model_factory):
+    m = model_factory(**{"collection.plans.enabled": True})
+    a, b = np.flatnonzero(~m.people.has_loan & ~m.people.banned)[:2]
+    for i in (a, b):
+        give_loan(m, i)
+    m.people.hardship_until[a] = m.day + 10
+    m.people.hardship_until[b] = m.day - 1
+    assert list(plans.eligible(m, np.array([a, b]), m.day)) == [a]
+
+
+def test_broken_plan_counts_as_redefault(model_factory):
+    m = model_factory(**{"collection.plans.enabled": True, "collection.plans.break_dpd": 10})
+    i = give_loan(m, free_row(m), next_due=m.day + 1)
+    m.people.on_plan[i] = True
+    m.prev_delinquent = m.people.delinquent()
+    for t in range(m.day + 1, m.day + 13):
+        m.day = t
+        loans.bill(m, t)
+        loans.update(m, t, np.zeros(0, np.int64))
+    assert not m.people.on_plan[i]
+    assert m.lender.books.plans_broken == 1
+
+
+@pytest.mark.parametrize("harsh,gentle", [(1.0, 0.0)])
+def test_harsh_visit_costs_more_stress_and_trust(model_factory, harsh, gentle):
+    deltas = {}
+    for h in (harsh, gentle):
+        m = model_factory(**{"collection.tone.harshness": h, "population.address_unverifiable": 0.0,
+                             "collection.visits.verify_prob": 1.0})
+        i = give_loan(m, free_row(m))
+        m.people.amount_due[i] = 300.0
+        m.people.dpd[i] = 40
+        m.prev_delinquent = np.array([i])
+        m._drain_experiences()
+        visits.step(m, m.day)
+        (si, sv), (ti, tv) = m._drain_experiences()
+        deltas[h] = (sv[si == i].sum(), tv[ti == i].sum())
+        assert m.lender.books.visits_completed == 1
+    assert deltas[harsh][0] > deltas[gentle][0] > 0
+    assert deltas[harsh][1] < 0 < deltas[gentle][1]
+
+
+def test_visit_capacity_and_queue(model_factory):
+    m = model_factory(**{"collection.visits.capacity": 5.0})  # 600 people -> 3 visits a day
+    rows = np.flatnonzero(~m.people.has_loan & ~m.people.banned)[:10]
+    for i in rows:
+        give_loan(m, i)
+        m.people.amount_due[i] = 300.0
+        m.people.dpd[i] = 31
+    m.prev_delinquent = rows
+    visits.step(m, m.day)
+    assert m.lender.books.visits_attempted == m.lender.visit_capacity == 3
+    assert m.visit_queue == 7
+
+
+def test_unverifiable_address_means_no_completed_visit(model_factory):
+    m = model_factory(**{"population.address_unverifiable": 1.0})
+    i = give_loan(m, free_row(m))
+    m.people.amount_due[i], m.people.dpd[i] = 300.0, 45
+    m.prev_delinquent = np.array([i])
+    visits.step(m, m.day)
+    assert m.lender.books.visits_attempted == 1 and m.lender.books.visits_completed == 0
+
+
+def test_stress_decays_to_baseline_and_jumps(model_factory):
+    m = model_factory()
+    m.people.stress[:] = 0.9
+    for t in range(int(12 * m.params.stress.halflife)):
+        stress.step(m, t, np.zeros(0, np.int64), np.zeros(0))
+    assert np.allclose(m.people.stress, m.params.stress.baseline, atol=0.01)
+    stress.step(m, 1000, np.array([0]), np.array([0.5]))
+    assert m.people.stress[0] > 0.65
+
+
+def test_negative_word_of_mouth_travels_further(model_factory):
+    m = model_factory()
+    p = m.people
+    speaker = 0
+    ties = np.unique(p.neighbors[speaker])
+    ties = ties[ties != speaker]
+    base = p.trust.copy()
+    p.trust[:] = 0.5
+    trust.step(m, 1, np.array([speaker]), np.array([-0.1]))
+    drop = 0.5 - p.trust[ties]
+    p.trust[:] = 0.5
+    trust.step(m, 1, np.array([speaker]), np.array([0.1]))
+    rise = p.trust[ties] - 0.5
+    assert np.all(drop > rise) and np.all(rise > 0)
+    p.trust[:] = base
+
+
+def test_applications_follow_trust(model_factory):
+    counts = []
+    for level in (0.3, 0.9):
+        m = model_factory(borrowers=5000, seed=11)
+        m.people.trust[:] = level
+        for t in range(1, 31):
+            acquisition.step(m, t)
+        counts.append(m.lender.books.applications)
+    assert counts[1] > 2 * counts[0]
+
+
+def test_underwriting_cutoff_declines_low_scores(model_factory):
+    m = model_factory(borrowers=3000, **{"acquisition.cutoff": 0.6})
+    before = m.people.has_loan.copy()
+    for t in range(1, 60):
+        acquisition.step(m, t)
+    new = m.people.has_loan & ~before
+    assert new.any()
+    assert np.all(m.people.score[new] >= m.score_threshold)
+
+
+def test_education_raises_literacy_at_origination(model_factory):
+    m = model_factory("education")
+    rows = np.flatnonzero(~m.people.has_loan & ~m.people.banned & ~m.people.educated)[:20]
+    lit = m.people.literacy[rows].copy()
+    und = m.people.understanding[rows].copy()
+    loans.originate(m, rows, m.day)
+    assert np.all(m.people.literacy[rows] > lit) and np.all(m.people.understanding[rows] > und)
+    assert m.lender.books.education_cost == pytest.approx(20 * m.params.education.cost)
+    lit2 = m.people.literacy[rows].copy()
+    education.at_origination(m, rows)  # once only
+    assert np.array_equal(lit2, m.people.literacy[rows])
+
+
+def test_early_contact_channel_brings_calls(model_factory):
+    got = []
+    for channel in (False, True):
+        m = model_factory(borrowers=3000, **{"early_contact.channel": channel})
+        rows = np.flatnonzero(~m.people.has_loan & ~m.people.banned)[:400]
+        for i in rows:
+            give_loan(m, i, next_due=m.day + m.params.early_contact.horizon_days, instalment=1e6)
+        m.people.stress[rows] = 0.2
+        early_contact.step(m, m.day)
+        got.append(m.lender.books.early_contacts)
+    assert got[1] > 3 * got[0] and got[1] > 0
+
+
+def test_job_loss_cuts_pay(model_factory):
+    m = model_factory(borrowers=4000)
+    m.people.employed[:2000] = False
+    m.people.employed[2000:] = True
+    before = m.people.income_received.copy()
+    for t in range(1, 31):
+        income.pay_day(m, t)
+    got = m.people.income_received - before
+    ratio = got[:2000].sum() / m.people.income[:2000].sum()
+    assert ratio == pytest.approx(m.params.shocks.benefit_share, rel=1e-9)
+    assert got[2000:].sum() / m.people.income[2000:].sum() == pytest.approx(1.0, abs=0.02)
+
+
+def test_recession_timeline():
+    from sim import load_scenario
+
+    sc = load_scenario("recession")
+    r = sc.macro.recession
+    assert macro.conditions(sc, r.start_day - 1).job_loss == 1.0
+    peak = macro.conditions(sc, r.start_day + r.onset_days + 1)
+    assert peak.job_loss == pytest.approx(r.job_loss_multiplier)
+    assert peak.reemployment < 1.0
+    mid_easing = macro.conditions(sc, r.start_day + r.onset_days + r.peak_days + r.easing_days // 2)
+    assert 1.0 < mid_easing.job_loss < r.job_loss_multiplier
+    assert macro.conditions(sc, r.start_day + r.onset_days + r.peak_days + r.easing_days + 1).job_loss == 1.0
+
+
+def test_recovery_collects_part_of_charged_off_debt(model_factory):
+    m = model_factory(**{"collection.recovery.pay_prob": 1.0})
+    rows = np.arange(100)
+    m.people.co_balance[rows] = 1000.0
+    m.people.cash[rows] = 500.0
+    m.people.daily_subsistence[rows] = m.people.daily_habit[rows] = 0.0
+    for t in range(1, 31):
+        recovery.step(m, t)
+    assert m.lender.books.recoveries > 0
+    assert np.all(m.people.co_balance[rows] < 1000.0) and np.all(m.people.co_balance[rows] >= 0.0)
