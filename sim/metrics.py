@@ -22,8 +22,8 @@ SUMMARY = {
     "dpd90_rate": "share of active loans 90+ DPD at the end",
     "roll_30_60": "loans that reached 30 DPD and went on to 60, among those that reached 30 and were observed 30 days more or ended",
     "cure_rate": "delinquency episodes (1+ DPD) that returned to current, by payment or a plan / episodes",
-    "mean_stress": "mean stress of borrowers at the end: people holding a loan or owing charged-off debt (0..1)",
-    "high_stress_share": "share of those borrowers with stress >= stress.high_threshold at the end",
+    "mean_stress": "borrowers' mean stress, averaged over the days of the run; borrowers are people holding a loan or owing charged-off debt (0..1)",
+    "high_stress_share": "share of borrowers with stress >= stress.high_threshold, averaged over the days of the run",
     "brand_trust": "mean trust in the lender over everyone in the market at the end (0..1)",
     "complaints": "complaints after visits, whole run",
     "applications": "loan applications during the run",
@@ -60,8 +60,8 @@ DAILY = {
     "charge_offs": "loans charged off so far",
     "cures": "delinquency episodes cured so far",
     "default_rate": "charged-off loans / loans so far",
-    "mean_stress": "mean stress",
-    "high_stress_share": "share with stress >= threshold",
+    "mean_stress": "mean stress of borrowers (people holding a loan or owing charged-off debt)",
+    "high_stress_share": "share of borrowers with stress >= stress.high_threshold",
     "brand_trust": "mean trust in the brand",
     "applications": "applications today",
     "originations": "loans booked today",
@@ -91,6 +91,9 @@ def snapshot(model) -> dict:
     active = int(ppl.has_loan.sum())
     buckets = np.bincount(np.searchsorted([30, 60, 90], d, side="right"), minlength=4)
     loans_so_far = books.initial_loans + books.originations
+    borrower_stress = ppl.stress[ppl.has_loan | (ppl.co_balance > 0.0)]
+    if len(borrower_stress) == 0:
+        borrower_stress = np.zeros(1)
     return {
         "day": model.day,
         "active_loans": active,
@@ -103,8 +106,8 @@ def snapshot(model) -> dict:
         "charge_offs": books.charge_offs,
         "cures": books.cures,
         "default_rate": books.charge_offs / loans_so_far if loans_so_far else 0.0,
-        "mean_stress": float(ppl.stress.mean()),
-        "high_stress_share": float((ppl.stress >= st.high_threshold).mean()),
+        "mean_stress": float(borrower_stress.mean()),
+        "high_stress_share": float((borrower_stress >= st.high_threshold).mean()),
         "brand_trust": float(ppl.trust.mean()),
         "applications": model.applications_today,
         "originations": model.originations_today,
@@ -134,8 +137,8 @@ def summary(model) -> dict:
     active = ppl.has_loan
     n_active = int(active.sum())
     dpd = ppl.dpd[active]
-    borrowers = active | (ppl.co_balance > 0.0)
-    stress = ppl.stress[borrowers] if borrowers.any() else np.zeros(1)
+    series = model.datacollector.model_vars
+    days = slice(1, None) if len(series["day"]) > 1 else slice(None)  # day 0 is the set-up
     out = {
         "default_rate": _ratio((led["outcome"] == CHARGED_OFF).sum(), len(led["outcome"])),
         "ever_30dpd_rate": _ratio((led["max_dpd_365"][observed] >= 30).sum(), observed.sum()),
@@ -144,8 +147,8 @@ def summary(model) -> dict:
         "dpd90_rate": _ratio((dpd >= 90).sum(), n_active),
         "roll_30_60": _ratio(led["reached_60"][roll_obs].sum(), roll_obs.sum()),
         "cure_rate": _ratio(books.cures, books.delinquency_episodes),
-        "mean_stress": float(stress.mean()),
-        "high_stress_share": float((stress >= st.high_threshold).mean()),
+        "mean_stress": float(np.mean(series["mean_stress"][days])),
+        "high_stress_share": float(np.mean(series["high_stress_share"][days])),
         "brand_trust": float(ppl.trust.mean()),
         "complaints": books.complaints,
         "applications": books.applications,
