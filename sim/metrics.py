@@ -88,12 +88,11 @@ def snapshot(model) -> dict:
     ppl, books, st = model.people, model.lender.books, model.params.stress
     late = model.prev_delinquent
     d = ppl.dpd[late]
-    active = int(ppl.has_loan.sum())
+    active = int(np.count_nonzero(ppl.has_loan))
     buckets = np.bincount(np.searchsorted([30, 60, 90], d, side="right"), minlength=4)
     loans_so_far = books.initial_loans + books.originations
-    borrower_stress = ppl.stress[ppl.has_loan | (ppl.co_balance > 0.0)]
-    if len(borrower_stress) == 0:
-        borrower_stress = np.zeros(1)
+    borrowers = ppl.has_loan | (ppl.co_balance > 0.0)
+    n_borrowers = max(int(np.count_nonzero(borrowers)), 1)
     return {
         "day": model.day,
         "active_loans": active,
@@ -102,12 +101,12 @@ def snapshot(model) -> dict:
         "dpd_30_59": int(buckets[1]),
         "dpd_60_89": int(buckets[2]),
         "dpd_90_plus": int(buckets[3]),
-        "on_plan": int(ppl.on_plan.sum()),
+        "on_plan": int(np.count_nonzero(ppl.on_plan)),
         "charge_offs": books.charge_offs,
         "cures": books.cures,
         "default_rate": books.charge_offs / loans_so_far if loans_so_far else 0.0,
-        "mean_stress": float(borrower_stress.mean()),
-        "high_stress_share": float((borrower_stress >= st.high_threshold).mean()),
+        "mean_stress": float(np.dot(ppl.stress, borrowers)) / n_borrowers,
+        "high_stress_share": np.count_nonzero(borrowers & (ppl.stress >= st.high_threshold)) / n_borrowers,
         "brand_trust": float(ppl.trust.mean()),
         "applications": model.applications_today,
         "originations": model.originations_today,

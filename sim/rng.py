@@ -60,3 +60,23 @@ class Streams:
             return self.__dict__["_gens"][name]
         except KeyError:
             raise AttributeError(name) from None
+
+
+def sample_rows(rng: np.random.Generator, n: int, prob: float) -> np.ndarray:
+    """Rows ``0..n-1`` each hit independently with probability ``prob``, sorted and unique.
+
+    Draws the gaps between hits (geometric), so the cost is proportional to the hits, not to ``n``.
+    """
+    if n <= 0 or prob <= 0.0:
+        return np.zeros(0, np.int64)
+    if prob >= 1.0:
+        return np.arange(n, dtype=np.int64)
+    expected = n * prob
+    chunk = int(expected + 6.0 * np.sqrt(expected) + 16)
+    pos = np.cumsum(rng.geometric(prob, chunk)) - 1
+    parts = [pos]
+    while pos[-1] < n - 1:
+        pos = pos[-1] + np.cumsum(rng.geometric(prob, chunk))
+        parts.append(pos)
+    rows = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    return rows[rows < n]

@@ -55,3 +55,19 @@ def test_common_random_numbers_across_strategies():
     assert a.shock_count.sum() > 100
     # ...while the strategies themselves did differ
     assert models[0].lender.books.sms == 0 < models[1].lender.books.sms
+
+
+def test_sample_rows_is_an_exact_bernoulli_draw():
+    from sim.rng import sample_rows
+
+    rng = np.random.default_rng(0)
+    n, p = 50_000, 0.01
+    counts = np.array([len(sample_rows(rng, n, p)) for _ in range(200)])
+    assert abs(counts.mean() - n * p) < 4 * np.sqrt(n * p * (1 - p) / 200)
+    rows = np.concatenate([sample_rows(rng, n, p) for _ in range(200)])
+    assert rows.min() >= 0 and rows.max() < n
+    one = sample_rows(rng, n, 0.3)
+    assert np.all(np.diff(one) > 0)  # sorted, no duplicates
+    hist = np.bincount(rows // 5000, minlength=10)  # hits spread evenly over the rows
+    assert hist.min() > 0.9 * hist.mean()
+    assert len(sample_rows(rng, n, 0.0)) == 0 and len(sample_rows(rng, 10, 1.0)) == 10

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..rng import sample_rows
 from . import loans
 
 
@@ -18,9 +19,7 @@ def step(model, t) -> None:
     ppl, acq, books = model.people, model.params.acquisition, model.lender.books
     rng = model.streams.acquisition
     ceiling = (1.0 / acq.reference_trust) ** acq.trust_elasticity
-    p_max = acq.application_rate / 365.0 * ceiling
-    k = rng.binomial(ppl.n, min(p_max, 1.0))
-    cand = np.unique(rng.integers(0, ppl.n, k))
+    cand = sample_rows(rng, ppl.n, acq.application_rate / 365.0 * ceiling)
     u = rng.random(len(cand))
     rate_ratio = (ppl.trust[cand] / acq.reference_trust) ** acq.trust_elasticity / ceiling
     apply = cand[(u < rate_ratio) & ~ppl.has_loan[cand] & ~ppl.banned[cand] & (ppl.cooldown_until[cand] <= t)]

@@ -9,17 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..rng import sample_rows
 from ..state import CYCLE
 from . import spending
 
 HARDSHIP_AFTER_SHOCK = 60  #: days a shock keeps counting as hardship (plan eligibility)
 FOREVER = 2**30
-
-
-def sample_rows(rng, n: int, prob: float) -> np.ndarray:
-    """Rows hit by an event of per-row probability ``prob`` today, drawn in O(hits), not O(n)."""
-    k = rng.binomial(n, min(prob, 1.0))
-    return np.unique(rng.integers(0, n, k))
 
 
 def step(model, t) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..rng import sample_rows
 from ..state import CYCLE
 
 
@@ -46,9 +47,7 @@ def impulses(model, t) -> None:
     rng = model.streams.spending
     # thinning: candidates at the highest possible rate, kept in proportion to each person's rate
     max_ratio = 1.0 / pop.present_bias_mean
-    p_max = pop.impulse_rate / CYCLE * max_ratio
-    k = rng.binomial(ppl.n, min(p_max, 1.0))
-    cand = np.unique(rng.integers(0, ppl.n, k))
+    cand = sample_rows(rng, ppl.n, pop.impulse_rate / CYCLE * max_ratio)
     u = rng.random(len(cand))
     buy = cand[u < (ppl.present_bias[cand] / pop.present_bias_mean) / max_ratio]
     settle(model, buy, t)
