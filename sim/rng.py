@@ -71,6 +71,9 @@ def sample_rows(rng: np.random.Generator, n: int, prob: float) -> np.ndarray:
         return np.zeros(0, np.int64)
     if prob >= 1.0:
         return np.arange(n, dtype=np.int64)
+    if prob < 1e-9:  # gaps would overflow int64: draw the count, then the rows
+        k = int(rng.binomial(n, prob))
+        return np.sort(rng.choice(n, k, replace=False)).astype(np.int64)
     expected = n * prob
     chunk = int(expected + 6.0 * np.sqrt(expected) + 16)
     pos = np.cumsum(rng.geometric(prob, chunk)) - 1

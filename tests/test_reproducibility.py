@@ -71,3 +71,4 @@ def test_sample_rows_is_an_exact_bernoulli_draw():
     hist = np.bincount(rows // 5000, minlength=10)  # hits spread evenly over the rows
     assert hist.min() > 0.9 * hist.mean()
     assert len(sample_rows(rng, n, 0.0)) == 0 and len(sample_rows(rng, 10, 1.0)) == 10
+    assert len(sample_rows(rng, n, 1e-300)) == 0  # no overflow of the geometric gaps
