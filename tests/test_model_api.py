@@ -1,0 +1,79 @@
+"""The Python API: sim.run, sim.load_scenario, CreditModel with Mesa's own tools."""
+
+from pathlib import Path
+
+import mesa
+import pandas as pd
+import pytest
+
+import sim
+from sim.metrics import DAILY, SUMMARY_KEYS
+from sim.scenario import shipped_scenarios
+
+SHIPPED = {"baseline", "no_collection", "reminders_only", "humane_visits", "flexible_plans", "education",
+           "improvement_package", "recession"}
+
+
+def test_every_required_scenario_ships_and_loads():
+    names = {p.stem for p in shipped_scenarios()}
+    assert SHIPPED <= names
+    for p in shipped_scenarios():
+        sc = sim.load_scenario(p)
+        assert sc.name == p.stem and sc.description
+
+
+def test_extends_overrides_only_what_differs():
+    base, humane = sim.load_scenario("baseline"), sim.load_scenario("humane_visits")
+    assert humane.collection.tone.harshness < base.collection.tone.harshness
+    assert humane.collection.visits == base.collection.visits
+    assert base.collection.visits.start_dpd == 30 and base.collection.visits.enabled
+    assert not base.collection.plans.enabled and not base.education.enabled
+
+
+def test_run_returns_summary_and_daily_series():
+    r = sim.run("baseline", borrowers=800, days=40, seed=3, overrides={"collection.visits.start_dpd": 45})
+    assert list(r.summary) == SUMMARY_KEYS
+    assert isinstance(r.daily, pd.DataFrame) and len(r.daily) == 41
+    assert set(DAILY) <= set(r.daily.columns)
+    assert r.scenario.collection.visits.start_dpd == 45
+    assert r.daily["day"].tolist() == list(range(41))
+
+
+def test_run_accepts_a_path_and_a_loaded_scenario():
+    path = Path(sim.__file__).resolve().parent.parent / "scenarios" / "baseline.toml"
+    a = sim.run(path, borrowers=500, days=20, seed=1).summary
+    b = sim.run(sim.load_scenario(path), borrowers=500, days=20, seed=1).summary
+    assert a == b
+
+
+def test_bad_override_is_a_scenario_error():
+    with pytest.raises(sim.ScenarioError, match="collection.visits.start_dpd"):
+        sim.run("baseline", borrowers=100, days=5, overrides={"collection.visits.start_dpd": -3})
+    with pytest.raises(sim.ScenarioError, match="unknown parameter"):
+        sim.run("baseline", borrowers=100, days=5, overrides={"collection.visits.nonsense": 1})
+
+
+def test_mesa_batch_run_works_with_dotted_parameters():
+    rows = mesa.batch_run(
+        sim.CreditModel,
+        parameters={"scenario": "baseline", "borrowers": 400, "days": 20, "collection.visits.start_dpd": [30, 60]},
+        rng=[1, 2],
+        max_steps=20,
+        number_processes=1,
+        display_progress=False,
+    )
+    df = pd.DataFrame(rows)
+    assert len(df) == 4 and {"default_rate", "mean_stress", "brand_trust"} <= set(df.columns)
+    assert (df["Step"] == 20).all()
+
+
+def test_model_stops_after_its_days_and_shows_borrowers():
+    m = sim.CreditModel(scenario="baseline", borrowers=300, days=10, rng=2)
+    while m.running:
+        m.step()
+    assert m.day == 10
+    with_loan = int(m.people.has_loan.nonzero()[0][0])
+    b = m.borrower(with_loan)
+    assert b.has_loan and b.state in {"current", "on plan", "1-29 DPD", "30-59 DPD", "60-89 DPD", "90+ DPD"}
+    assert b.as_dict()["id"] == with_loan
+    assert len(m.agents) == 1  # the lender is the only Mesa agent; borrowers are arrays
