@@ -1,0 +1,303 @@
+"""The ``credsim`` command line: run a scenario, validate scenario files, list the shipped ones.
+
+Bad input of any kind (a scenario file, ``--set``, ``--borrowers``, ``--days``, ``--seed``, ``--out``)
+is reported as exactly one line on stderr, ``FILE: key.path: what was expected``, with exit code 2,
+before anything is run or written.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, Optional
+
+import typer
+
+from . import __version__
+from .metrics import SUMMARY, SUMMARY_KEYS
+from .params import Scenario
+from .scenario import ScenarioError, load_scenario, parse_assignment, shipped_scenarios, with_overrides
+
+EXIT_BAD_INPUT = 2
+
+app = typer.Typer(
+    name="credsim",
+    help="Agent-based simulation of consumer-credit delinquency and debt collection.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def bad_input(err: ScenarioError) -> NoReturn:
+    """Report one input problem as one line on stderr and exit 2."""
+    line = " ".join(str(err).split())  # never more than one line, whatever the message holds
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _whole_number(option: str, key: str, text: str, minimum: int | None = None) -> int:
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise ScenarioError(option, key, f"a whole number, got {text!r}") from None
+    if minimum is not None and value < minimum:
+        raise ScenarioError(option, key, f"a whole number >= {minimum}, got {value}")
+    return value
+
+
+def _check_out(out: Path) -> None:
+    """Refuse an output directory that cannot be one, without creating anything."""
+    if out.exists():
+        if not out.is_dir():
+            raise ScenarioError("--out", str(out), "a directory to write into, but it is an existing file")
+        if not os.access(out, os.W_OK):
+            raise ScenarioError("--out", str(out), "a directory you can write into")
+        return
+    parent = out.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ScenarioError("--out", str(out), f"a directory path, but '{parent}' is a file")
+    if not os.access(parent, os.W_OK):
+        raise ScenarioError("--out", str(out), f"a directory that can be created ('{parent}' is not writable)")
+
+
+def prepare(
+    scenario: str,
+    borrowers: str | None = None,
+    days: str | None = None,
+    seed: str = "0",
+    sets: list[str] | None = None,
+    out: Path | None = None,
+) -> tuple[Scenario, int]:
+    """Validate every input of ``run``; raise :class:`ScenarioError` on the first problem."""
+    sc = load_scenario(scenario)
+    overrides: dict[str, Any] = {}
+    for text in sets or []:
+        key, value = parse_assignment(text)
+        overrides[key] = value
+    if overrides:
+        sc = with_overrides(sc, overrides, "--set", strict=True)
+    if borrowers is not None:
+        n = _whole_number("--borrowers", "population.borrowers", borrowers)
+        sc = with_overrides(sc, {"population.borrowers": n}, "--borrowers", strict=True)
+    if days is not None:
+        d = _whole_number("--days", "simulation.days", days)
+        sc = with_overrides(sc, {"simulation.days": d}, "--days", strict=True)
+    s = _whole_number("--seed", "seed", seed, minimum=0)
+    if out is not None:
+        _check_out(out)
+    return sc, s
+
+
+# --------------------------------------------------------------------------- output
+
+_RATES = {k for k in SUMMARY_KEYS if k.endswith(("_rate", "_share")) or k.startswith("roll_")}
+_MONEY = {k for k, definition in SUMMARY.items() if "(CU)" in definition}
+
+
+def format_value(key: str, value: float | int) -> str:
+    """A summary value for people: rates as %, money with thousands separators."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if key in _RATES:
+        return f"{value:.2%}"
+    if key in _MONEY:
+        return f"{value:,.2f} CU"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:,.3f}"
+
+
+def _json_safe(summary: dict[str, Any]) -> dict[str, Any]:
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in summary.items()}
+
+
+def _print_table(sc: Scenario, seed: int, summary: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    title = (
+        f"{sc.name}: seed {seed}, {sc.population.borrowers:,} people, {sc.simulation.days:,} days"
+    )
+    console = Console()
+    rows = [(key, format_value(key, value), SUMMARY.get(key, "")) for key, value in summary.items()]
+    w_key, w_value = max(len(r[0]) for r in rows), max(len(r[1]) for r in rows)
+    # metric and value never shrink; the definition gets what is left (if enough), cut with an ellipsis
+    room = console.width - w_key - w_value - 10
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric", no_wrap=True, min_width=w_key)
+    table.add_column("value", justify="right", no_wrap=True, min_width=w_value)
+    if room >= 20:
+        table.add_column("definition", style="dim", no_wrap=True, overflow="ellipsis", max_width=room)
+    for row in rows:
+        table.add_row(*(row if room >= 20 else row[:2]))
+    console.print(table)
+
+
+def _interactive() -> bool:
+    """A person is watching stderr: show progress."""
+    return sys.stderr.isatty()
+
+
+def _progress_bar():
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("day"),
+        MofNCompleteColumn(),
+        BarColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"credsim {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        Optional[bool],
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    ] = None,
+) -> None:
+    """Agent-based simulation of consumer-credit delinquency and debt collection."""
+
+
+ScenarioArg = Annotated[
+    str, typer.Argument(help="A scenario file, or a shipped name (see `credsim scenarios`).", show_default=False)
+]
+BorrowersOpt = Annotated[
+    Optional[str], typer.Option("--borrowers", "-n", metavar="N", help="People in the market (population.borrowers).")
+]
+DaysOpt = Annotated[
+    Optional[str], typer.Option("--days", "-d", metavar="D", help="Days to simulate (simulation.days).")
+]
+SeedOpt = Annotated[str, typer.Option("--seed", "-s", metavar="S", help="Random seed (a whole number >= 0).")]
+SetOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--set",
+        metavar="KEY=VALUE",
+        help="Override a parameter, e.g. collection.visits.start_dpd=45 (repeatable; VALUE in TOML syntax).",
+    ),
+]
+OutOpt = Annotated[
+    Optional[Path], typer.Option("--out", "-o", metavar="DIR", help="Write daily.parquet and summary.json here.")
+]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print the summary as one JSON object on stdout, nothing else.")
+]
+
+
+@app.command("run")
+def run_command(
+    scenario: ScenarioArg,
+    borrowers: BorrowersOpt = None,
+    days: DaysOpt = None,
+    seed: SeedOpt = "0",
+    sets: SetOpt = None,
+    out: OutOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run one scenario and print its summary."""
+    from .run import run as run_model
+
+    try:
+        sc, s = prepare(scenario, borrowers, days, seed, sets, out)
+    except ScenarioError as e:
+        bad_input(e)
+
+    if not as_json and _interactive():
+        with _progress_bar() as bar:
+            task = bar.add_task("days", total=sc.simulation.days)
+            result = run_model(
+                sc, seed=s, progress=lambda day, total: bar.update(task, completed=day, total=total)
+            )
+    else:
+        result = run_model(sc, seed=s)
+
+    if out is not None:
+        try:
+            result.save(out)
+        except OSError as e:
+            bad_input(ScenarioError("--out", str(out), f"a directory that can be written ({e.strerror or e})"))
+
+    if as_json:
+        sys.stdout.write(json.dumps(_json_safe(result.summary)) + "\n")
+        sys.stdout.flush()
+        if out is not None:
+            sys.stderr.write(f"wrote {out / 'daily.parquet'} and {out / 'summary.json'}\n")
+        return
+    _print_table(sc, s, result.summary)
+    if out is not None:
+        typer.echo(f"wrote {out / 'daily.parquet'} and {out / 'summary.json'}")
+
+
+@app.command()
+def validate(
+    files: Annotated[
+        list[str], typer.Argument(help="Scenario files (or shipped names) to check.", show_default=False)
+    ],
+) -> None:
+    """Check scenario files: `FILE: ok`, or one line saying what is wrong (exit 2 if any is)."""
+    bad = 0
+    for f in files:
+        try:
+            load_scenario(f)
+        except ScenarioError as e:
+            bad += 1
+            sys.stderr.write(" ".join(str(e).split()) + "\n")
+            continue
+        typer.echo(f"{f}: ok")
+    sys.stderr.flush()
+    if bad:
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+@app.command()
+def scenarios() -> None:
+    """List the shipped scenarios: name and description."""
+    paths = shipped_scenarios()
+    width = max((len(p.stem) for p in paths), default=0)
+    bad = 0
+    for p in paths:
+        try:
+            description = load_scenario(p).description
+        except ScenarioError as e:
+            bad += 1
+            sys.stderr.write(" ".join(str(e).split()) + "\n")
+            continue
+        typer.echo(f"{p.stem:<{width}}  {description}".rstrip())
+    if bad:
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app(prog_name="credsim")

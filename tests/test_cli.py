@@ -1,0 +1,293 @@
+"""The ``credsim`` command line: run, validate, scenarios, --version.
+
+Most tests call the Typer app in-process (fast); a few go through the installed console script and
+``python -m sim`` in a subprocess, as a user would.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from sim import cli
+from sim.cli import app, format_value
+from sim.metrics import SUMMARY_KEYS
+from sim.scenario import load_scenario, shipped_scenarios
+
+SMALL = ["--borrowers", "2000", "--days", "60"]
+CREDSIM = Path(sys.executable).with_name("credsim")
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def run_json(*args: str) -> dict:
+    res = invoke("run", "baseline", *SMALL, "--json", *args)
+    assert res.exit_code == 0, res.stderr or res.output
+    return json.loads(res.stdout)
+
+
+# --------------------------------------------------------------------------- run --json
+
+
+@pytest.fixture(scope="module")
+def script_json() -> subprocess.CompletedProcess:
+    """One run through the real console script."""
+    assert CREDSIM.exists(), f"console script missing: {CREDSIM}"
+    return subprocess.run(
+        [str(CREDSIM), "run", "baseline", *SMALL, "--seed", "3", "--json"],
+        capture_output=True, text=True, timeout=120,
+    )
+
+
+def test_console_script_json_is_one_object_with_every_key(script_json):
+    assert script_json.returncode == 0, script_json.stderr
+    doc = json.loads(script_json.stdout)  # fails if anything but one JSON value is on stdout
+    assert isinstance(doc, dict)
+    assert list(doc) == SUMMARY_KEYS
+    assert script_json.stdout.count("\n") == 1
+    assert "Traceback" not in script_json.stderr
+
+
+def test_in_process_json_matches_console_script(script_json):
+    assert run_json("--seed", "3") == json.loads(script_json.stdout)
+
+
+def test_json_values_are_numbers():
+    doc = run_json("--seed", "1")
+    assert all(isinstance(v, (int, float)) for v in doc.values())
+    assert doc["loans"] >= doc["originations"] > 0
+
+
+def test_same_seed_same_output_different_seed_different():
+    a = invoke("run", "baseline", *SMALL, "--seed", "7", "--json")
+    b = invoke("run", "baseline", *SMALL, "--seed", "7", "--json")
+    c = invoke("run", "baseline", *SMALL, "--seed", "8", "--json")
+    assert a.exit_code == b.exit_code == c.exit_code == 0
+    assert a.stdout == b.stdout
+    assert a.stdout != c.stdout
+
+
+def test_json_with_out_keeps_stdout_pure(tmp_path):
+    out = tmp_path / "res"
+    res = invoke("run", "baseline", *SMALL, "--json", "--out", str(out))
+    assert res.exit_code == 0, res.stderr
+    assert list(json.loads(res.stdout)) == SUMMARY_KEYS
+    assert (out / "summary.json").exists()
+    assert str(out) in res.stderr  # where it wrote goes to stderr, not stdout
+
+
+# --------------------------------------------------------------------------- --out, --set
+
+
+def test_out_writes_parquet_and_summary(tmp_path):
+    out = tmp_path / "a" / "b"
+    res = invoke("run", "baseline", *SMALL, "--seed", "2", "--out", str(out))
+    assert res.exit_code == 0, res.stderr
+    assert str(out) in res.stdout
+    daily = pd.read_parquet(out / "daily.parquet")
+    assert len(daily) == 61  # day 0 and one row per day
+    assert daily["day"].tolist() == list(range(61))
+    doc = json.loads((out / "summary.json").read_text())
+    assert doc["scenario"] == "baseline"
+    assert doc["seed"] == 2
+    assert list(doc["summary"]) == SUMMARY_KEYS
+    assert doc["parameters"]["population"]["borrowers"] == 2000
+    assert doc["parameters"]["simulation"]["days"] == 60
+    # the file agrees with what --json prints for the same run
+    assert doc["summary"] == run_json("--seed", "2")
+
+
+def test_set_takes_effect(tmp_path):
+    out = tmp_path / "o"
+    res = invoke("run", "baseline", *SMALL, "--set", "collection.visits.start_dpd=45", "--out", str(out))
+    assert res.exit_code == 0, res.stderr
+    params = json.loads((out / "summary.json").read_text())["parameters"]
+    assert params["collection"]["visits"]["start_dpd"] == 45
+    assert params["collection"]["visits"]["repeat_days"] == load_scenario("baseline").collection.visits.repeat_days
+
+
+def test_set_repeats_and_accepts_toml_values(tmp_path):
+    out = tmp_path / "o"
+    res = invoke(
+        "run", "baseline", *SMALL, "--out", str(out),
+        "--set", "collection.visits.enabled=false",
+        "--set", "collection.tone.harshness=0.25",
+        "--set", 'collection.reminders.schedule=[{day = 2, channel = "phone"}]',
+        "--set", "name=my run",  # a bare string
+    )
+    assert res.exit_code == 0, res.stderr
+    doc = json.loads((out / "summary.json").read_text())
+    params = doc["parameters"]
+    assert params["collection"]["visits"]["enabled"] is False
+    assert params["collection"]["tone"]["harshness"] == 0.25
+    assert params["collection"]["reminders"]["schedule"] == [{"day": 2, "channel": "phone"}]
+    assert doc["scenario"] == "my run"
+    assert doc["summary"]["visits"] == 0
+
+
+def test_set_changes_results():
+    base = run_json("--seed", "4")
+    no_visits = run_json("--seed", "4", "--set", "collection.visits.enabled=false")
+    assert no_visits["visits"] == 0
+    assert base != no_visits
+
+
+def test_set_inline_table_keeps_other_parameters(tmp_path):
+    out = tmp_path / "o"
+    res = invoke("run", "humane_visits", *SMALL, "--out", str(out), "--set", "collection.tone={pressure_bonus = 0.1}")
+    assert res.exit_code == 0, res.stderr
+    tone = json.loads((out / "summary.json").read_text())["parameters"]["collection"]["tone"]
+    assert tone["pressure_bonus"] == 0.1
+    assert tone["harshness"] == 0.1  # from humane_visits.toml, not reset to the default
+
+
+def test_scenario_given_as_path(tmp_path):
+    f = tmp_path / "mine.toml"
+    f.write_text(f'extends = "{(shipped_scenarios()[0]).as_posix()}"\n[collection.visits]\nstart_dpd = 60\n')
+    out = tmp_path / "o"
+    res = invoke("run", str(f), *SMALL, "--out", str(out))
+    assert res.exit_code == 0, res.stderr
+    doc = json.loads((out / "summary.json").read_text())
+    assert doc["scenario"] == "mine"
+    assert doc["parameters"]["collection"]["visits"]["start_dpd"] == 60
+
+
+# --------------------------------------------------------------------------- the table
+
+
+def test_table_lists_every_key_formatted():
+    res = invoke("run", "baseline", *SMALL)
+    assert res.exit_code == 0, res.stderr
+    for key in SUMMARY_KEYS:
+        assert key in res.stdout
+    assert "%" in res.stdout
+    assert "CU" in res.stdout
+    assert res.stderr == ""  # not a terminal: no progress bar
+
+
+def test_progress_bar_on_a_terminal(monkeypatch):
+    seen = []
+
+    class FakeBar:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def add_task(self, name, total):
+            seen.append(("total", total))
+            return 0
+
+        def update(self, task, completed, total):
+            seen.append((completed, total))
+
+    monkeypatch.setattr(cli, "_interactive", lambda: True)
+    monkeypatch.setattr(cli, "_progress_bar", FakeBar)
+    res = invoke("run", "baseline", "--borrowers", "2000", "--days", "5")
+    assert res.exit_code == 0, res.stderr
+    assert seen == [("total", 5), (1, 5), (2, 5), (3, 5), (4, 5), (5, 5)]
+
+    seen.clear()
+    res = invoke("run", "baseline", "--borrowers", "2000", "--days", "5", "--json")
+    assert res.exit_code == 0
+    assert seen == []  # --json: never a progress bar
+    json.loads(res.stdout)
+
+
+def test_real_progress_bar_renders(monkeypatch):
+    monkeypatch.setattr(cli, "_interactive", lambda: True)
+    res = invoke("run", "baseline", "--borrowers", "2000", "--days", "5")
+    assert res.exit_code == 0, res.stderr
+    assert "default_rate" in res.stdout
+
+
+@pytest.mark.parametrize(
+    "key, value, text",
+    [
+        ("default_rate", 0.12345, "12.35%"),
+        ("roll_30_60", 0.5, "50.00%"),
+        ("high_stress_share", 0.01, "1.00%"),
+        ("profit", 1234567.891, "1,234,567.89 CU"),
+        ("cost_per_cure", 4.5, "4.50 CU"),
+        ("applications", 12345, "12,345"),
+        ("brand_trust", 0.59312, "0.593"),
+    ],
+)
+def test_format_value(key, value, text):
+    assert format_value(key, value) == text
+
+
+# --------------------------------------------------------------------------- scenarios, validate, version
+
+
+def test_scenarios_lists_every_shipped_scenario():
+    res = invoke("scenarios")
+    assert res.exit_code == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert len(lines) == len(shipped_scenarios()) > 0
+    for path, line in zip(shipped_scenarios(), lines):
+        name, _, description = line.partition(" ")
+        assert name == path.stem
+        assert description.strip() == load_scenario(path).description
+        assert description.strip()
+
+
+def test_validate_every_shipped_scenario():
+    paths = [str(p) for p in shipped_scenarios()]
+    res = invoke("validate", *paths)
+    assert res.exit_code == 0, res.stderr
+    assert res.stdout.splitlines() == [f"{p}: ok" for p in paths]
+    assert res.stderr == ""
+
+
+def test_validate_shipped_names():
+    res = invoke("validate", "baseline", "recession.toml")
+    assert res.exit_code == 0, res.stderr
+    assert res.stdout.splitlines() == ["baseline: ok", "recession.toml: ok"]
+
+
+def test_validate_mixed_good_and_bad(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[collection.visits]\nstart_dpd = -1\n")
+    res = invoke("validate", "baseline", str(bad), "education")
+    assert res.exit_code == 2
+    assert res.stdout.splitlines() == ["baseline: ok", "education: ok"]
+    expected = f"{bad}: collection.visits.start_dpd: expected greater than or equal to 1, got -1"
+    assert res.stderr.splitlines() == [expected]
+
+
+def test_version():
+    res = invoke("--version")
+    assert res.exit_code == 0
+    assert res.stdout.strip() == "credsim 0.1.0"
+
+
+def test_console_script_validate_and_module_entry_point():
+    paths = [str(p) for p in shipped_scenarios()]
+    res = subprocess.run([str(CREDSIM), "validate", *paths], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert len(res.stdout.splitlines()) == len(shipped_scenarios())
+    res = subprocess.run([sys.executable, "-m", "sim", "--version"], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "credsim 0.1.0"
+
+
+def test_usage_errors_exit_2():
+    res = invoke()  # no command: help, as a usage error
+    assert res.exit_code == 2
+    assert "Usage" in res.output
+    assert invoke("run").exit_code == 2
+    assert invoke("run", "baseline", "--no-such-option").exit_code == 2
+    assert invoke("validate").exit_code == 2
+    assert invoke("no-such-command").exit_code == 2
