@@ -10,6 +10,7 @@ expected.
 from __future__ import annotations
 
 import copy
+import math
 import tomllib
 from pathlib import Path
 from typing import Any, Mapping
@@ -54,44 +55,65 @@ def read_tree(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict:
     """The raw parameter tree of a file with its ``extends`` chain merged in."""
     path = Path(path)
     if not path.exists():
-        raise ScenarioError(path, "file", "file not found")
+        expected = "an existing scenario file"
+        if not _seen and not path.parent.parts:
+            names = ", ".join(p.stem for p in shipped_scenarios())
+            expected += f" or a shipped scenario name ({names})"
+        raise ScenarioError(path, "file", f"{expected}; not found")
+    if not path.is_file():
+        raise ScenarioError(path, "file", "a scenario file, not a directory")
     real = path.resolve()
     if real in _seen:
         chain = " -> ".join(p.name for p in (*_seen, real))
         raise ScenarioError(path, "extends", f"a scenario that does not extend itself (cycle: {chain})")
     try:
-        tree = tomllib.loads(path.read_text(encoding="utf-8"))
+        tree = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except tomllib.TOMLDecodeError as e:
         raise ScenarioError(path, "toml", f"valid TOML ({e})") from None
-    except UnicodeDecodeError:
-        raise ScenarioError(path, "file", "a UTF-8 text file") from None
+    except UnicodeDecodeError as e:
+        raise ScenarioError(path, "file", f"a UTF-8 text file (byte {e.start} is not UTF-8)") from None
+    except OSError as e:
+        raise ScenarioError(path, "file", f"a readable file ({e.strerror or e})") from None
     parent = tree.pop("extends", None)
     if parent is None:
         return tree
     if not isinstance(parent, str):
         raise ScenarioError(path, "extends", f"a file name as a string, got {parent!r}")
     parent_path = path.parent / parent
-    if not parent_path.exists():
-        raise ScenarioError(path, "extends", f"an existing scenario file, '{parent}' not found")
+    if parent and not parent_path.is_file() and (SCENARIO_DIR / parent).is_file():
+        parent_path = SCENARIO_DIR / parent  # a shipped scenario, extended from anywhere
+    if not parent or not parent_path.is_file():
+        raise ScenarioError(path, "extends", f"an existing scenario file (relative to this one, or a shipped one), '{parent}' not found")
     base = read_tree(parent_path, (*_seen, real))
     base.pop("name", None)
     base.pop("description", None)
     return _deep_merge(base, tree)
 
 
-def apply_overrides(tree: dict, overrides: Mapping[str, Any], source: str = "--set") -> dict:
+def apply_overrides(tree: dict, overrides: Mapping[str, Any], source: str = "--set", known: bool = False) -> dict:
+    """``tree`` with dotted overrides set. ``known``: ``tree`` is complete, so a key it lacks is unknown."""
     tree = copy.deepcopy(tree)
     for key, value in overrides.items():
-        parts = key.split(".")
-        if not all(parts):
-            raise ScenarioError(source, key, "a dotted parameter name such as collection.visits.start_dpd")
+        parts = str(key).split(".")
+        if not all(p.strip() for p in parts):
+            raise ScenarioError(source, key or "(empty)", "a dotted parameter name such as collection.visits.start_dpd")
         node = tree
-        for p in parts[:-1]:
+        for i, p in enumerate(parts):
+            if known and p not in node:
+                where = "" if i == len(parts) - 1 else f"'{'.'.join(parts[: i + 1])}' is unknown; "
+                raise ScenarioError(source, key, f"unknown parameter ({where}see docs/ODD.md for the parameter list)")
+            if i == len(parts) - 1:
+                break
             nxt = node.setdefault(p, {})
             if not isinstance(nxt, dict):
-                raise ScenarioError(source, key, f"'{p}' is a value, not a section")
+                where = ".".join(parts[: i + 1])
+                raise ScenarioError(source, key, f"a parameter, but '{where}' is a value, not a section")
             node = nxt
-        node[parts[-1]] = value
+        last = parts[-1]
+        if isinstance(value, dict) and isinstance(node.get(last), dict):
+            node[last] = _deep_merge(node[last], value)  # an inline table sets only what it names
+        else:
+            node[last] = value
     return tree
 
 
@@ -101,21 +123,70 @@ def _describe(err: dict) -> tuple[str, str]:
     if kind == "extra_forbidden":
         return loc, "unknown parameter (see docs/ODD.md for the parameter list)"
     got = err.get("input")
-    if isinstance(got, (dict, list)) and kind not in ("model_type", "list_type"):
-        got = None
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return loc or "(top level)", f"a table of parameters, got {got!r}"
     text = msg[0].lower() + msg[1:] if msg else kind
     text = text.replace("input should be", "expected").replace("value error, ", "")
-    if got is not None and kind != "value_error":
-        text += f", got {got!r}"
+    if kind == "value_error" or got is None:
+        return loc or "(top level)", text
+    if isinstance(got, dict):
+        text += ", got a table"
+    elif isinstance(got, list):
+        text += ", got a list"
+    else:
+        text += f" ({got!r})" if ", got " in text else f", got {got!r}"
     return loc or "(top level)", text
 
 
-def validate_tree(tree: dict, source: str) -> Scenario:
+def _check_finite(node: Any, source: str, path: tuple = ()) -> None:
+    """NaN and infinity pass pydantic's range checks where a side is open; no parameter means them."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            _check_finite(v, source, (*path, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            _check_finite(v, source, (*path, i))
+    elif isinstance(node, float) and not math.isfinite(node):
+        raise ScenarioError(source, ".".join(map(str, path)) or "(top level)", f"a finite number, got {node!r}")
+
+
+def validate_tree(tree: dict, source: str, strict: bool = False) -> Scenario:
+    """Validate a full or partial tree. ``strict``: no coercion ("yes" is not a bool, 100.0 not an int)."""
+    _check_finite(tree, source)
     try:
-        return Scenario.model_validate(tree)
+        return Scenario.model_validate(tree, strict=strict)
     except ValidationError as e:
         loc, text = _describe(e.errors()[0])
         raise ScenarioError(source, loc, text) from None
+
+
+def _sets(tree: Any, parts: list[str]) -> bool:
+    """Whether a raw file tree sets the key path ``parts`` (a list is set whole)."""
+    for part in parts:
+        if isinstance(tree, list):
+            return True
+        if not isinstance(tree, dict) or part not in tree:
+            return False
+        tree = tree[part]
+    return True
+
+
+def _origin(path: Path, parts: list[str]) -> Path:
+    """The file of an ``extends`` chain that sets the key path ``parts`` (nearest first), else ``path``."""
+    here, seen = path, set()
+    while here.resolve() not in seen:
+        seen.add(here.resolve())
+        try:
+            raw = tomllib.loads(here.read_text(encoding="utf-8-sig"))
+        except (OSError, ValueError):
+            break
+        if _sets(raw, parts):
+            return here
+        parent = raw.get("extends")
+        if not isinstance(parent, str):
+            break
+        here = here.parent / parent
+    return path
 
 
 def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Scenario:
@@ -124,24 +195,38 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) 
     tree = read_tree(p)
     if "name" not in tree:
         tree["name"] = p.stem
-    scenario = validate_tree(tree, str(p))
+    try:
+        scenario = validate_tree(tree, str(p), strict=True)  # TOML has real types: no coercion
+    except ScenarioError as e:
+        origin = _origin(p, e.key.split("."))
+        if origin == p:
+            raise
+        raise ScenarioError(origin, e.key, e.expected) from None
     if overrides:
         scenario = with_overrides(scenario, overrides)
     return scenario
 
 
-def with_overrides(scenario: Scenario, overrides: Mapping[str, Any], source: str = "--set") -> Scenario:
-    """A copy of a loaded scenario with dotted overrides applied and validated."""
-    tree = apply_overrides(scenario.model_dump(), overrides, source)
-    return validate_tree(tree, source)
+def with_overrides(
+    scenario: Scenario, overrides: Mapping[str, Any], source: str = "--set", strict: bool = False
+) -> Scenario:
+    """A copy of a loaded scenario with dotted overrides applied and validated.
+
+    ``strict`` refuses coercion (for values typed by a person, e.g. ``--set``); sweeps passing NumPy
+    numbers keep the default.
+    """
+    tree = apply_overrides(scenario.model_dump(), overrides, source, known=True)
+    return validate_tree(tree, source, strict=strict)
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
     """Parse ``KEY=VALUE`` from the command line; VALUE is read as TOML, else as a bare string."""
     if "=" not in text:
-        raise ScenarioError("--set", text, "KEY=VALUE")
+        raise ScenarioError("--set", text or "(empty)", "KEY=VALUE, e.g. collection.visits.start_dpd=45")
     key, raw = text.split("=", 1)
     key = key.strip()
+    if not key:
+        raise ScenarioError("--set", text, "KEY=VALUE with a parameter name before '='")
     try:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:

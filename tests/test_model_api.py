@@ -77,3 +77,10 @@ def test_model_stops_after_its_days_and_shows_borrowers():
     assert b.has_loan and b.state in {"current", "on plan", "1-29 DPD", "30-59 DPD", "60-89 DPD", "90+ DPD"}
     assert b.as_dict()["id"] == with_loan
     assert len(m.agents) == 1  # the lender is the only Mesa agent; borrowers are arrays
+
+
+def test_a_scenario_anywhere_can_extend_a_shipped_one(tmp_path):
+    f = tmp_path / "mine.toml"
+    f.write_text('extends = "baseline.toml"\n[collection.visits]\nstart_dpd = 45\n')
+    sc = sim.load_scenario(f)
+    assert sc.collection.visits.start_dpd == 45 and sc.name == "mine"
