@@ -32,7 +32,8 @@ SUMMARY = {
     "credit_loss": "principal written off at charge-off (CU)",
     "recoveries": "paid on charged-off debt (CU)",
     "profit": "interest + fees + recoveries - credit loss - collection, education, origination and funding costs (CU)",
-    "contacts_per_delinquent_loan": "(SMS + calls + visit attempts) / loans that were ever 1+ DPD",
+    "contacts_per_delinquent_loan": "SMS, calls and completed visits to loans past due / loans that were ever 1+ DPD",
+    "late_payment_rate": "instalments not paid by the day after they fell due / instalments that fell due on current loans",
     "loans": "all loans: the day-0 book plus originations",
     "charge_offs": "loans charged off",
     "interest_income": "interest received (CU)",
@@ -86,8 +87,8 @@ def model_reporters() -> dict:
 def snapshot(model) -> dict:
     """Step 9: the day's numbers."""
     ppl, books, st = model.people, model.lender.books, model.params.stress
-    late = model.prev_delinquent
-    d = ppl.dpd[late]
+    d = ppl.dpd[model.prev_delinquent]
+    d = d[d > 0]  # billed today and not yet paid is still current
     active = int(np.count_nonzero(ppl.has_loan))
     buckets = np.bincount(np.searchsorted([30, 60, 90], d, side="right"), minlength=4)
     loans_so_far = books.initial_loans + books.originations
@@ -96,7 +97,7 @@ def snapshot(model) -> dict:
     return {
         "day": model.day,
         "active_loans": active,
-        "current": active - len(late),
+        "current": active - len(d),
         "dpd_1_29": int(buckets[0]),
         "dpd_30_59": int(buckets[1]),
         "dpd_60_89": int(buckets[2]),
@@ -156,7 +157,8 @@ def summary(model) -> dict:
         "credit_loss": books.credit_loss,
         "recoveries": books.recoveries,
         "profit": books.profit,
-        "contacts_per_delinquent_loan": _ratio(books.sms + books.calls + books.visits_attempted, books.ever_delinquent_loans),
+        "contacts_per_delinquent_loan": _ratio(books.dunning_contacts, books.ever_delinquent_loans),
+        "late_payment_rate": _ratio(books.delinquency_episodes, books.instalments_due),
         "loans": len(led["outcome"]),
         "charge_offs": books.charge_offs,
         "interest_income": books.interest_income,

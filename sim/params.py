@@ -54,10 +54,10 @@ class Population(Section):
 
 
 class Shocks(Section):
-    job_loss_rate: float = P(0.07, "per year", "Hazard of losing one's job while employed (normal times).", ge=0, le=5)
+    job_loss_rate: float = P(0.13, "per year", "Hazard of losing one's job while employed (normal times).", ge=0, le=5)
     unemployment_months: float = P(3.0, "months", "Mean length of an unemployment spell.", gt=0, le=60)
     benefit_share: float = P(0.25, "share of income", "Income while unemployed (benefits, family help).", ge=0, le=1)
-    emergency_rate: float = P(0.35, "per year", "Rate of family emergencies and illness (normal times).", ge=0, le=12)
+    emergency_rate: float = P(0.5, "per year", "Rate of family emergencies and illness (normal times).", ge=0, le=12)
     emergency_cost_months: float = P(0.6, "months of income", "Mean cost of one emergency (exponential).", ge=0, le=24)
 
 
@@ -105,6 +105,7 @@ class Products(Section):
 
 class Loans(Section):
     late_fee_share: float = P(0.05, "share of instalment", "Late fee charged once per missed instalment, at fee_dpd.", ge=0, le=1)
+    due_after_pay: int = P(7, "days", "Due dates are set up to this many days after the borrower's pay day.", ge=0, le=29)
     fee_dpd: int = P(3, "DPD", "Days past due at which a missed instalment incurs the late fee.", ge=1, le=60)
     charge_off_dpd: int = P(120, "DPD", "Days past due at which a loan is charged off (regulatory loss: 120 for instalment loans).", ge=30, le=720)
 
@@ -152,7 +153,7 @@ def _ladder() -> list[ReminderStep]:
 class Reminders(Section):
     enabled: bool = P(True, "flag", "Send the reminder ladder.")
     schedule: list[ReminderStep] = Field(default_factory=_ladder, description="The ladder: a list of {day, channel}.")
-    sms_attention: float = P(0.6, "0..1", "Attention an SMS restores (assumption; Cadena & Schoar 2011 effect size).", ge=0, le=1)
+    sms_attention: float = P(0.45, "0..1", "Attention an SMS restores (assumption; Cadena & Schoar 2011 effect size).", ge=0, le=1)
     phone_attention: float = P(0.8, "0..1", "Attention a phone call restores (assumption).", ge=0, le=1)
     phone_pressure: float = P(0.3, "0..1", "Pressure a phone call adds (assumption).", ge=0, le=1)
     phone_capacity: float = P(30.0, "calls/day per 1,000 people", "Phone calls the call centre can make per day.", ge=0)
@@ -198,7 +199,7 @@ class Plans(Section):
 
 
 class Recovery(Section):
-    pay_prob: float = P(0.08, "per month", "Chance a charged-off borrower pays something in a month.", ge=0, le=1)
+    pay_prob: float = P(0.05, "per month", "Chance a charged-off borrower pays something in a month.", ge=0, le=1)
     pay_share: float = P(0.5, "share of free cash", "Share of free cash paid when paying.", ge=0, le=1)
     cost_share: float = P(0.25, "share of amount recovered", "Agency cost of recovery.", ge=0, le=1)
 
@@ -287,15 +288,15 @@ class Scenario(Section):
     lender: Lender = section(Lender, "Lender economics.")
 
 
-def iter_parameters(model: type[BaseModel] = Scenario, prefix: str = ""):
-    """Yield (dotted path, unit, default, description) for every leaf parameter."""
-    instance = model()
-    for name, field in model.model_fields.items():
+def iter_parameters(instance: BaseModel | None = None, prefix: str = ""):
+    """Yield (dotted path, unit, default, description, annotation) for every leaf parameter."""
+    instance = Scenario() if instance is None else instance
+    for name, field in type(instance).model_fields.items():
         path = f"{prefix}{name}"
         ann = field.annotation
         value = getattr(instance, name)
         if isinstance(value, BaseModel):
-            yield from iter_parameters(type(value), path + ".")
+            yield from iter_parameters(value, path + ".")
             continue
         extra = field.json_schema_extra or {}
         unit = extra.get("unit", "") if isinstance(extra, dict) else ""

@@ -25,7 +25,6 @@ STREAMS = (
     "collection",
     "plans",
     "recovery",
-    "trust",
     "acquisition",
 )
 

@@ -54,7 +54,6 @@ class People:
         self.attention_day = np.zeros(n, i)
         self.pressure = np.zeros(n, f)
         self.pressure_day = np.zeros(n, i)
-        self.prompted_day = np.full(n, -1, i)  # contacted: reconsiders paying on the next day
         # market status
         self.banned = np.zeros(n, b)  # charged off once: never lent to again
         self.cooldown_until = np.zeros(n, i)

@@ -12,16 +12,20 @@ from __future__ import annotations
 import numpy as np
 
 from ..state import CYCLE
-from . import plans, repayment
+from . import plans
 
 
 def foresee_shortfall(model, idx, t, horizon) -> np.ndarray:
+    """Will cash on the due date (``t + horizon``) fall short of the instalment plus food until pay?"""
     ppl, sh = model.people, model.params.shocks
-    paid_before = ((ppl.pay_offset[idx] - t) % CYCLE) < horizon
+    days_to_pay = (ppl.pay_offset[idx] - t) % CYCLE  # 0: paid today, already in cash
+    paid_before = (days_to_pay >= 1) & (days_to_pay <= horizon)
     expected_pay = np.where(paid_before, ppl.income[idx] * np.where(ppl.employed[idx], 1.0, sh.benefit_share), 0.0)
     burn = (ppl.daily_subsistence[idx] + ppl.daily_habit[idx]) * horizon
-    projected = repayment.ability(model, idx, t) + expected_pay - burn
-    return projected < ppl.instalment[idx]
+    at_due = ppl.cash[idx] + ppl.reserved[idx] + expected_pay - burn
+    due_to_pay = (ppl.pay_offset[idx] - (t + horizon)) % CYCLE
+    food = ppl.daily_subsistence[idx] * np.where(due_to_pay == 0, CYCLE, due_to_pay)
+    return at_due < ppl.instalment[idx] + food
 
 
 def step(model, t) -> None:

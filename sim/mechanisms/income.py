@@ -11,7 +11,7 @@ import numpy as np
 
 from ..rng import sample_rows
 from ..state import CYCLE
-from . import spending
+from . import population, spending
 
 HARDSHIP_AFTER_SHOCK = 60  #: days a shock keeps counting as hardship (plan eligibility)
 FOREVER = 2**30
@@ -41,7 +41,9 @@ def job_loss(model, t) -> None:
     ppl, sh, st = model.people, model.params.shocks, model.params.stress
     hit = sample_rows(model.streams.shocks, ppl.n, sh.job_loss_rate / 365.0 * model.macro.job_loss)
     lost = hit[ppl.employed[hit]]
+    spending.settle(model, lost, t)
     ppl.employed[lost] = False
+    population.set_spending_rates(model, ppl, lost)
     ppl.hardship_until[lost] = FOREVER
     ppl.shock_count[lost] += 1
     model.experience(lost, stress=st.job_loss)
@@ -52,7 +54,9 @@ def reemployment(model, t) -> None:
     out = np.flatnonzero(~ppl.employed)
     hazard = model.macro.reemployment / (sh.unemployment_months * CYCLE)
     back = out[model.streams.shocks.random(len(out)) < hazard]
+    spending.settle(model, back, t)
     ppl.employed[back] = True
+    population.set_spending_rates(model, ppl, back)
     ppl.hardship_until[back] = t + HARDSHIP_AFTER_SHOCK
 
 

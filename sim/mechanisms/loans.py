@@ -61,7 +61,7 @@ def originate(model, idx, t, *, first_due=None, rng=None, new_business=True) -> 
     ppl.principal_share[idx] = principal / (inst * term)
     ppl.amount_due[idx] = 0.0
     ppl.fees[idx] = 0.0
-    ppl.next_due[idx] = t + CYCLE if first_due is None else first_due
+    ppl.next_due[idx] = first_due_day(model, idx, t, rng) if first_due is None else first_due
     ppl.dpd[idx] = 0
     ppl.max_dpd_365[idx] = 0
     ppl.day_30dpd[idx] = -1
@@ -84,10 +84,17 @@ def originate(model, idx, t, *, first_due=None, rng=None, new_business=True) -> 
         books.initial_loans += len(idx)
 
 
+def first_due_day(model, idx, t, rng) -> np.ndarray:
+    """The first due date: 20 to 49 days ahead, 0..``due_after_pay`` days after a pay day."""
+    lag = rng.integers(0, model.params.loans.due_after_pay + 1, len(idx))
+    return (t + 20 + (model.people.pay_offset[idx] + lag - t - 20) % CYCLE).astype(np.int32)
+
+
 def bill(model, t) -> None:
     """Instalments fall due today: they join the arrears."""
     ppl = model.people
     idx = np.flatnonzero(ppl.next_due == t)
+    model.lender.books.instalments_due += int(np.count_nonzero(ppl.amount_due[idx] <= 0.0))
     add = np.minimum(ppl.instalment[idx], ppl.balance[idx] - ppl.amount_due[idx])
     billed = add > EPS
     idx, add = idx[billed], add[billed]

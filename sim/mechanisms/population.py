@@ -51,11 +51,13 @@ def create(model) -> People:
 
 
 def set_spending_rates(model, people: People, idx: np.ndarray) -> None:
-    """Daily subsistence and habit spending; the present-biased spend more out of habit."""
+    """Daily subsistence and habit spending; the present-biased spend more out of habit, and
+    nobody spends out of habit while out of work. Settle spending before calling this."""
     pop = model.params.population
     daily_income = people.income[idx] / CYCLE
     people.daily_subsistence[idx] = pop.subsistence_share * daily_income
-    people.daily_habit[idx] = pop.habit_share * daily_income * (0.7 + 0.3 * people.present_bias[idx] / pop.present_bias_mean)
+    habit = pop.habit_share * daily_income * (0.7 + 0.3 * people.present_bias[idx] / pop.present_bias_mean)
+    people.daily_habit[idx] = np.where(people.employed[idx], habit, 0.0)
 
 
 def initial_book(model) -> None:
@@ -69,7 +71,7 @@ def initial_book(model) -> None:
     eligible = np.flatnonzero(people.score >= model.score_threshold)
     share = min(1.0, p.population.initial_loan_share / max(1e-9, 1.0 - p.acquisition.cutoff))
     take = eligible[rng.random(len(eligible)) < share]
-    first_due = rng.integers(1, CYCLE + 1, len(take)).astype(np.int32)
+    first_due = loans.first_due_day(model, take, -19, rng)  # within days 1..30
     loans.originate(model, take, 0, first_due=first_due, rng=rng, new_business=False)
     term = np.rint(people.balance[take] / people.instalment[take]).astype(np.int32)
     paid = np.floor(rng.random(len(take)) * term).astype(np.int32)  # instalments already paid

@@ -33,16 +33,12 @@ def step(model, t) -> None:
     if not rem.enabled:
         return
     ppl, books, prm = model.people, model.lender.books, model.params
-    calls_left = model.lender.call_capacity
     sms, calls = [], []
     for s in rem.schedule:
-        idx = targets(model, s.day, t)
-        if s.channel == "sms":
-            sms.append(idx)
-        else:
-            idx = idx[np.argsort(-ppl.dpd[idx], kind="stable")][:calls_left]
-            calls_left -= len(idx)
-            calls.append(idx)
+        (sms if s.channel == "sms" else calls).append(targets(model, s.day, t))
+    if calls:  # the call centre's capacity goes to the most overdue first
+        idx = np.concatenate(calls)
+        calls = [idx[np.argsort(-ppl.dpd[idx], kind="stable")][: model.lender.call_capacity]]
     halflife = prm.repayment.attention_halflife
     if sms:
         idx = np.concatenate(sms)
@@ -64,5 +60,6 @@ def step(model, t) -> None:
 def contacted(model, idx, *, stress: float, trust: float) -> None:
     """Book-keeping every contact shares: counts, feelings, and a reason to reconsider tomorrow."""
     model.people.contacts[idx] += 1
+    model.lender.books.dunning_contacts += int(np.count_nonzero(model.people.dpd[idx] > 0))
     model.experience(idx, stress=stress, trust=trust)
     model.prompt(idx)

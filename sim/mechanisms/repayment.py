@@ -48,6 +48,8 @@ def deciders(model, t) -> np.ndarray:
     pay_group = model.pay_groups[t % CYCLE]
     groups = [model.billed_today, pay_group[ppl.has_loan[pay_group]], model.prompted_yesterday]
     idx = np.sort(np.concatenate(groups))
+    if len(idx) == 0:
+        return idx
     idx = idx[np.concatenate(([True], idx[1:] != idx[:-1]))]  # unique (cheaper than np.unique here)
     return idx[(ppl.amount_due[idx] + ppl.fees[idx]) > 0.0]
 
