@@ -1,0 +1,275 @@
+"""docs/ODD.md agrees with the code: parameters, outcomes, daily order, structure. Fast: no simulation."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+import sim.model
+from sim import docs, metrics
+from sim.params import Scenario, iter_parameters
+from sim.rng import STREAMS
+
+ODD = docs.ODD_PATH
+MECHANISMS = Path(sim.model.__file__).resolve().parent / "mechanisms"
+
+PARTS = [
+    "Purpose and patterns",
+    "Entities, state variables and scales",
+    "Process overview and scheduling",
+    "Design concepts",
+    "Initialization",
+    "Input data",
+    "Submodels",
+]
+DESIGN_CONCEPTS = [
+    "Basic principles",
+    "Emergence",
+    "Adaptation",
+    "Objectives",
+    "Learning",
+    "Prediction",
+    "Sensing",
+    "Interaction",
+    "Stochasticity",
+    "Collectives",
+    "Observation",
+]
+
+
+@pytest.fixture(scope="module")
+def text() -> str:
+    return ODD.read_text(encoding="utf-8")
+
+
+def cells(line: str) -> list[str]:
+    """The cells of a Markdown table row (escaped pipes stay inside their cell)."""
+    parts = re.split(r"(?<!\\)\|", line.strip())
+    return [c.strip() for c in parts[1:-1]]
+
+
+def part(text: str, n: int) -> str:
+    """Part n of the ODD (from its '## n.' heading to the next '## ' heading)."""
+    m = re.search(rf"^## {n}\. .*?$(.*?)(?=^## )", text, re.S | re.M)
+    assert m, f"part {n} not found"
+    return m.group(1)
+
+
+def without_generated(text: str) -> str:
+    return re.sub(r"<!-- BEGIN GENERATED: (\w+) -->.*?<!-- END GENERATED: \1 -->", "", text, flags=re.S)
+
+
+# ---- generated tables -----------------------------------------------------------------------
+def test_check_passes():
+    ok, msg = docs.check()
+    assert ok, msg
+    assert docs.main(["--check"]) == 0
+
+
+def test_every_parameter_is_a_table_row_with_unit_and_default(text):
+    rows = {}
+    for line in docs.read_region(text, "parameters").splitlines():
+        if line.startswith("| `"):
+            c = cells(line)
+            rows[c[0].strip("`")] = c
+    defaults = Scenario()
+    for path, unit, _default, description, *_ in iter_parameters():
+        assert path in rows, f"{path} has no row in the parameter table"
+        value = docs._walk(defaults, path)
+        if isinstance(value, list):
+            value = [v.model_dump() for v in value]
+        assert rows[path][1] == docs.render_unit(unit), path
+        assert rows[path][2] == docs.render_default(value), path
+        assert rows[path][3] == docs._cell(description), path
+    documented = {p for p in rows if "[]" not in p}
+    assert documented == {p for p, *_ in iter_parameters()}, "the table lists parameters that no longer exist"
+
+
+def test_iter_parameters_reports_the_defaults_a_run_uses():
+    defaults = Scenario()
+    for path, _unit, default, *_ in iter_parameters():
+        value = docs._walk(defaults, path)
+        if isinstance(value, list):
+            value = [v.model_dump() for v in value]
+        assert default == value, path
+
+
+def test_every_summary_key_is_defined(text):
+    region = docs.read_region(text, "summary")
+    defined = {cells(line)[0].strip("`"): cells(line)[1] for line in region.splitlines() if line.startswith("| `")}
+    for key, definition in metrics.SUMMARY.items():
+        assert key in defined, f"summary key {key} is not defined in ODD.md"
+        assert defined[key] == docs._cell(definition)
+    assert list(defined) == metrics.SUMMARY_KEYS
+
+
+def test_every_daily_series_is_defined(text):
+    region = docs.read_region(text, "daily")
+    defined = [cells(line)[0].strip("`") for line in region.splitlines() if line.startswith("| `")]
+    assert defined == list(metrics.DAILY)
+
+
+def test_scenario_table_lists_changes_from_defaults(text):
+    assert docs.scenario_changes(docs.SCENARIO_DIR / "no_collection.toml") == {
+        "collection.reminders.enabled": False,
+        "collection.visits.enabled": False,
+    }
+    assert docs.scenario_changes(docs.SCENARIO_DIR / "baseline.toml") == {}
+    region = docs.read_region(text, "scenarios")
+    for p in docs.shipped_scenarios():
+        assert f"`scenarios/{p.name}`" in region
+
+
+def test_check_detects_a_stale_file(tmp_path):
+    copy = tmp_path / "ODD.md"
+    shutil.copy(ODD, copy)
+    original = copy.read_text(encoding="utf-8")
+    row = "| `loans.charge_off_dpd` | DPD | `120` |"
+    assert row in original
+    copy.write_text(original.replace(row, "| `loans.charge_off_dpd` | DPD | `90` |"))
+    ok, msg = docs.check(copy)
+    assert not ok and "parameters" in msg
+    assert docs.main(["--check", "--file", str(copy)]) == 1
+    assert docs.main(["--file", str(copy)]) == 0  # rewrites
+    assert docs.check(copy)[0]
+
+
+def test_plain_update_keeps_the_calibration_block(tmp_path):
+    copy = tmp_path / "ODD.md"
+    shutil.copy(ODD, copy)
+    text = docs.replace_region(copy.read_text(encoding="utf-8"), "calibration", "hand-made numbers")
+    text = docs.replace_region(text, "daily", "stale")
+    copy.write_text(text)
+    docs.update(copy)
+    new = copy.read_text(encoding="utf-8")
+    assert docs.read_region(new, "calibration") == "hand-made numbers"
+    assert docs.read_region(new, "daily") == docs.daily_table()
+
+
+def test_calibration_table_names_every_target(text):
+    region = docs.read_region(text, "calibration")
+    for t in docs.TARGETS:
+        assert docs._cell(t.what) in region
+    assert "Home Credit" in region and "Cadena" in region and "Karlan" in region
+
+
+# ---- structure and content ----------------------------------------------------------------
+def test_seven_numbered_parts_in_order(text):
+    heads = re.findall(r"^## (\d)\. (.+)$", text, re.M)
+    assert [(int(n), title.strip()) for n, title in heads] == list(enumerate(PARTS, start=1))
+    assert re.search(r"^## Observation: outcomes$", text, re.M)
+    assert re.search(r"^## Calibration$", text, re.M)
+
+
+def test_design_concepts_are_all_there(text):
+    heads = re.findall(r"^### 4\.\d+ (.+)$", part(text, 4), re.M)
+    assert heads == DESIGN_CONCEPTS
+
+
+def parse_model_docstring() -> list[tuple[int, str, list[str]]]:
+    """(number, text, modules) of each step of the day in sim/model.py's docstring."""
+    doc = sim.model.__doc__
+    lines = doc[doc.index("The day, in order") :].splitlines()[1:]
+    steps: list[list] = []
+    for line in lines:
+        if not line.strip():
+            if steps:
+                break
+            continue
+        m = re.match(r"^(\d+)\.\s+(.*)$", line)
+        if m:
+            steps.append([int(m.group(1)), "", []])
+            rest = m.group(2)
+        else:
+            rest = line.strip()
+        parts = re.split(r"\s{2,}", rest.strip())
+        steps[-1][1] = (steps[-1][1] + " " + parts[0]).strip()
+        for mod in (p.strip() for col in parts[1:] for p in col.split(",")):
+            if mod:
+                steps[-1][2].append(mod)
+    out = []
+    for n, txt, mods in steps:
+        full = []
+        for mod in mods:
+            if mod.startswith("."):  # ".trust" after "mechanisms.stress"
+                mod = full[-1].rsplit(".", 1)[0] + mod
+            full.append(mod)
+        out.append((n, txt, full))
+    return out
+
+
+def parse_odd_day(text: str) -> list[tuple[int, str, str]]:
+    """(number, text, rest of line) of each top-level numbered item in part 3."""
+    items = []
+    for m in re.finditer(r"^(\d+)\. (.*)$", part(text, 3), re.M):
+        txt, _, rest = m.group(2).partition(" — ")
+        items.append((int(m.group(1)), txt.strip(), rest))
+    return items
+
+
+def test_daily_order_matches_the_model_docstring(text):
+    model_steps = parse_model_docstring()
+    odd_steps = parse_odd_day(text)
+    assert [n for n, *_ in model_steps] == list(range(1, 10))
+    assert [n for n, *_ in odd_steps] == [n for n, *_ in model_steps]
+    for (n, want, mods), (_, got, rest) in zip(model_steps, odd_steps):
+        assert " ".join(got.split()) == " ".join(want.split()), f"step {n}"
+        for mod in mods:
+            assert f"`sim.{mod}`" in rest, f"step {n}: module {mod} not named"
+
+
+def test_every_random_stream_is_named(text):
+    concepts = part(text, 4)
+    for name in STREAMS:
+        assert re.search(rf"^\| `{name}` \|", concepts, re.M), f"stream {name}"
+    assert "common random numbers" in concepts.lower()
+
+
+def test_every_mechanism_module_has_a_submodel(text):
+    heads = re.findall(r"^### 7\.\d+ .*\(`sim\.mechanisms\.(\w+)`\)$", part(text, 7), re.M)
+    modules = sorted(p.stem for p in MECHANISMS.glob("*.py") if p.stem != "__init__")
+    assert sorted(heads) == modules
+
+
+def test_assumption_parameters_are_flagged_in_the_submodels(text):
+    sub = part(text, 7)
+    for row in docs.parameter_rows():
+        if row.assumption:
+            pattern = re.escape(f"`{row.path}`") + r"[^`]{0,20}\(assumption\)"
+            assert re.search(pattern, sub), f"{row.path} is not flagged as an assumption in part 7"
+
+
+def test_every_parameter_is_named_in_the_model_description(text):
+    body = without_generated("\n".join(part(text, n) for n in (2, 5, 6, 7)))
+    skip = {"name", "description", "simulation.days"}
+    missing = []
+    for path, *_ in iter_parameters():
+        if path in skip:
+            continue
+        parent = path.rsplit(".", 1)[0]
+        named = re.search(rf"(?<![\w.]){re.escape(path)}(?![\w])", body)
+        if not named and f"`{parent}.*`" not in body:
+            missing.append(path)
+    assert not missing, f"parameters not described in parts 2, 5-7: {missing}"
+
+
+def test_worked_visit_numbers_follow_the_defaults(text):
+    """Part 7.8 quotes what one completed visit does at the default and the humane harshness."""
+    from sim.scenario import load_scenario
+
+    for sc, lead in ((Scenario(), "With the default harshness"), (load_scenario("humane_visits"), "`humane_visits`")):
+        h = sc.collection.tone.harshness
+        stress = sc.stress.visit + sc.stress.visit_harsh * h
+        trust = sc.trust.visit + sc.trust.visit_harsh * h
+        complaint = sc.trust.complaint_prob * h
+        diagnosis = sc.collection.tone.diagnoses_hardship * (1.0 - h)
+        para = " ".join(part(text, 7).split())
+        start = para.index(lead)
+        snippet = para[start : start + 200]
+        assert f"harshness {h:g}" in snippet
+        assert f"stress {stress:.3g}" in snippet, snippet
+        assert f"{trust:+.3g}".replace("-", "−") in snippet or f"{trust:.3g}".replace("-", "−") in snippet, snippet
+        assert f"{complaint:.3g}" in snippet and f"{diagnosis:.3g}" in snippet, snippet
