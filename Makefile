@@ -1,0 +1,35 @@
+# credsim: `make compare` runs the main job, `make test` the test suite; both set up .venv first
+# if needed (scripts/setup.sh: Python from .python-version, pinned by requirements.lock).
+
+VENV   := .venv
+STAMP  := $(VENV)/.credsim-setup
+
+# Extra arguments: make compare ARGS="--replicates 8"   make test PYTEST_ARGS="-n auto -m 'not slow'"
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: setup test compare lock clean-results help
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make compare   set up if needed, then run every shipped strategy and compare them (results/compare/)"
+	@echo "make test      set up if needed, then run the test suite ($(VENV)/bin/pytest)"
+	@echo "make setup     create $(VENV) and install credsim[test] pinned by requirements.lock"
+	@echo "make lock      regenerate requirements.lock from a clean install (after changing dependencies)"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock .python-version scripts/setup.sh
+	bash scripts/setup.sh
+
+test: $(STAMP)
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+compare: $(STAMP)
+	$(VENV)/bin/python experiments/compare_strategies.py $(ARGS)
+
+lock:
+	bash scripts/lock.sh
+
+clean-results:
+	rm -rf results/compare
