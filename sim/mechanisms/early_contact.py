@@ -12,12 +12,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..state import CYCLE
-from . import plans
+from . import plans, spending
 
 
 def foresee_shortfall(model, idx, t, horizon) -> np.ndarray:
     """Will cash on the due date (``t + horizon``) fall short of the instalment plus food until pay?"""
     ppl, sh = model.people, model.params.shocks
+    spending.settle(model, idx, t)
     days_to_pay = (ppl.pay_offset[idx] - t) % CYCLE  # 0: paid today, already in cash
     paid_before = (days_to_pay >= 1) & (days_to_pay <= horizon)
     expected_pay = np.where(paid_before, ppl.income[idx] * np.where(ppl.employed[idx], 1.0, sh.benefit_share), 0.0)

@@ -167,7 +167,7 @@ def update(model, t, paid_idx) -> None:
     done = paid_idx[(ppl.balance[paid_idx] <= 0.0) & (ppl.fees[paid_idx] <= 0.0)]
     books.repaid_loans += len(done)
     close(model, done, t, REPAID)
-    model.prev_delinquent = ppl.delinquent()
+    model.prev_delinquent = late[ppl.amount_due[late] > 0.0]
 
 
 def charge_off(model, t) -> None:
@@ -183,7 +183,7 @@ def charge_off(model, t) -> None:
     ppl.banned[gone] = True
     model.experience(gone, stress=p.stress.charge_off, trust=p.trust.charge_off)
     close(model, gone, t, CHARGED_OFF)
-    model.prev_delinquent = ppl.delinquent()
+    model.prev_delinquent = late[ppl.amount_due[late] > 0.0]
 
 
 def close(model, idx, t, outcome) -> None:
