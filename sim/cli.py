@@ -227,7 +227,7 @@ def run_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Run one scenario and print its summary."""
-    from .run import run as run_model
+    from .runner import run as run_model
 
     try:
         sc, s = prepare(scenario, borrowers, days, seed, sets, out)

@@ -19,7 +19,7 @@ Usage::
 The plain and ``--check`` forms never run a simulation and leave the calibration region as it is.
 
 Calibration runs (``CAL_RUNS``: the baseline, the baseline without its pre-due SMS, ``no_collection`` and
-``reminders_only``; 20,000 people x 730 days x 5 seeds) are built exactly as :func:`sim.run.run` builds
+``reminders_only``; 20,000 people x 730 days x 5 seeds) are built exactly as :func:`sim.run` builds
 them, through :func:`sim.run`; the on-time rate is ``1 - late_payment_rate``.
 """
 
@@ -405,7 +405,7 @@ def run_metrics(summary: dict) -> dict[str, float]:
 
 def calibration_run(scenario, *, borrowers: int, days: int, seed: int, overrides: dict | None = None) -> dict:
     """One calibration run through the project's one run function."""
-    from .run import run
+    from .runner import run
 
     return run_metrics(run(scenario, borrowers=borrowers, days=days, seed=seed, overrides=overrides).summary)
 
