@@ -273,3 +273,27 @@ def test_worked_visit_numbers_follow_the_defaults(text):
         assert f"stress {stress:.3g}" in snippet, snippet
         assert f"{trust:+.3g}".replace("-", "−") in snippet or f"{trust:.3g}".replace("-", "−") in snippet, snippet
         assert f"{complaint:.3g}" in snippet and f"{diagnosis:.3g}" in snippet, snippet
+
+
+def test_stream_table_lists_exactly_the_streams(text):
+    """The table in 4.9 names every stream of sim.rng.STREAMS and no other (e.g. a removed one)."""
+    concepts = part(text, 4)
+    table = concepts[concepts.index("| Stream | Drawn by |") :].split("\n\n", 1)[0]
+    listed = [cells(line)[0].strip("`") for line in table.splitlines()[2:] if line.startswith("| `")]
+    assert sorted(listed) == sorted(STREAMS)
+
+
+def test_state_tables_name_only_existing_variables(text):
+    """Every variable in the tables of 2.1 and 2.2 is an array of sim.state.People."""
+    from sim.state import People
+
+    people = People(1)
+    entities = part(text, 2)
+    missing = []
+    for line in entities.splitlines():
+        if not line.startswith("| `"):
+            continue
+        for name in re.findall(r"`(\w+)`", cells(line)[0]):
+            if not hasattr(people, name):
+                missing.append(name)
+    assert not missing, f"part 2 lists variables People does not have: {missing}"
