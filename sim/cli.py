@@ -299,5 +299,9 @@ def scenarios() -> None:
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
+# The sweep commands live beside the one-run commands; importing registers them on `app`.
+from . import cli_sweep  # noqa: E402,F401
+
 if __name__ == "__main__":  # pragma: no cover
     app(prog_name="credsim")
+

@@ -174,3 +174,30 @@ def summary(model) -> dict:
     }
     assert list(out) == SUMMARY_KEYS
     return {k: (float(v) if isinstance(v, (float, np.floating)) else int(v)) for k, v in out.items()}
+
+
+def vintages(model) -> "pd.DataFrame":
+    """Vintage (cohort) default curves of the loans booked during the run.
+
+    A cohort is the 30-day period of origination (``cohort = orig_day // 30``). For each cohort and
+    each month on book ``m`` that the run has observed for the whole cohort, ``charged_off`` is the
+    share of the cohort's loans charged off within ``m`` months of origination.
+    """
+    import pandas as pd
+
+    led = model.ledger.table(model.people, model.day)
+    booked = led["orig_day"] >= 0
+    orig, end, outcome = led["orig_day"][booked], led["end_day"][booked], led["outcome"][booked]
+    cohort = orig // 30
+    rows = []
+    for c in np.unique(cohort):
+        mask = cohort == c
+        n = int(mask.sum())
+        months_seen = (model.day - (int(c) + 1) * 30) // 30  # complete months for the youngest loan
+        if months_seen < 0:
+            continue
+        co_month = np.where(outcome[mask] == CHARGED_OFF, (end[mask] - orig[mask]) // 30, 10**9)
+        counts = np.bincount(np.minimum(co_month, months_seen + 1), minlength=months_seen + 2)[: months_seen + 1]
+        cum = np.cumsum(counts) / n
+        rows.extend((int(c), m, n, float(cum[m])) for m in range(months_seen + 1))
+    return pd.DataFrame(rows, columns=["cohort", "months_on_book", "loans", "charged_off"])

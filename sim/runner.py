@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from . import metrics
 from .model import CreditModel, build_scenario
 from .params import Scenario
 
@@ -21,6 +22,7 @@ class Result:
     summary: dict[str, float]
     daily: pd.DataFrame
     books: dict[str, Any] = field(default_factory=dict)
+    vintages: pd.DataFrame | None = None  #: cohort default curves (:func:`sim.metrics.vintages`)
 
     def save(self, out: str | Path) -> None:
         """Write ``daily.parquet`` and ``summary.json`` into ``out``."""
@@ -55,4 +57,5 @@ def run(
         if progress is not None:
             progress(model.day, model.days)
     daily = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
-    return Result(scenario=sc, seed=seed, summary=model.summary(), daily=daily, books=model.lender.books.as_dict())
+    return Result(scenario=sc, seed=seed, summary=model.summary(), daily=daily, books=model.lender.books.as_dict(),
+                  vintages=metrics.vintages(model))

@@ -1,0 +1,102 @@
+"""`credsim sweep`: many runs from a spec, on local workers or a Dask cluster, resumable."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .cli import _check_out, _interactive, app, bad_input
+from .scenario import ScenarioError
+
+
+def _sweep_progress():
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("runs"),
+        MofNCompleteColumn(),
+        BarColumn(),
+        TextColumn("[red]{task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+    )
+
+
+@app.command()
+def sweep(
+    spec: Annotated[Path, typer.Argument(help="The sweep spec (TOML).", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Results folder (created; rerun to resume).")],
+    workers: Annotated[
+        Optional[int], typer.Option("--workers", "-w", min=1, help="Local worker processes [default: the number of cores].")
+    ] = None,
+    scheduler: Annotated[
+        Optional[str], typer.Option("--scheduler", metavar="ADDRESS", help="Run on a Dask cluster, e.g. tcp://host:8786.")
+    ] = None,
+    serial: Annotated[bool, typer.Option("--serial", help="Run in this process, one run at a time (debugging).")] = False,
+) -> None:
+    """Run every scenario x design point x replicate of SPEC into DIR; a rerun skips finished runs."""
+    from .execute import default_workers, run_sweep
+    from .store import DifferentSweep, ResultStore
+    from .sweep import plan as make_plan
+
+    if serial and scheduler:
+        bad_input(ScenarioError("--serial", "--scheduler", "one executor: --serial or --scheduler, not both"))
+    try:
+        plan = make_plan(spec)
+        _check_out(out)
+        store = ResultStore(out)
+        store.check(plan)
+    except ScenarioError as e:
+        bad_input(e)
+    except DifferentSweep as e:
+        bad_input(ScenarioError("--out", str(out), f"a new folder or this sweep's own results: {e}"))
+
+    executor = "serial" if serial else ("dask" if scheduler else "local")
+    n_workers = 1 if serial else (workers or default_workers())
+    where = {"serial": "in this process", "local": f"on {n_workers} local worker(s)", "dask": f"on the Dask cluster at {scheduler}"}
+    typer.echo(f"sweep '{plan.spec.name}': {len(plan.jobs)} runs ({len({j.scenario for j in plan.jobs})} scenario(s) x "
+               f"{len({j.point for j in plan.jobs})} point(s) x {plan.spec.replicates} replicate(s)) {where[executor]} -> {out}",
+               err=True)
+
+    state = {"bar": None, "task": None, "failed": 0}
+
+    def on_start(total: int, skipped: int) -> None:
+        if skipped:
+            typer.echo(f"resuming: {skipped} of {total} runs already finished", err=True)
+        if state["bar"] is not None:
+            state["task"] = state["bar"].add_task("runs", total=total, completed=skipped, failed=0)
+
+    def on_result(job, ok: bool) -> None:
+        if not ok:
+            state["failed"] += 1
+            typer.echo(f"run {job.run_id} failed (see {out / 'failures' / (job.run_id + '.json')})", err=True)
+        if state["bar"] is not None:
+            state["bar"].update(state["task"], advance=1, failed=state["failed"])
+
+    try:
+        if _interactive():
+            with _sweep_progress() as bar:
+                state["bar"] = bar
+                outcome = run_sweep(plan, store, executor=executor, workers=n_workers, scheduler=scheduler,
+                                    on_start=on_start, on_result=on_result)
+        else:
+            outcome = run_sweep(plan, store, executor=executor, workers=n_workers, scheduler=scheduler,
+                                on_start=on_start, on_result=on_result)
+    except OSError as e:
+        if scheduler:
+            bad_input(ScenarioError("--scheduler", scheduler, f"a reachable Dask scheduler ({e})"))
+        raise
+    finished = len(store.finished())
+    typer.echo(
+        f"{outcome.done} runs done, {outcome.skipped} already finished, {outcome.failed} failed, in {outcome.seconds:.1f} s; "
+        f"{finished}/{outcome.planned} runs finished in {out}"
+    )
+    if outcome.failed or finished < outcome.planned:
+        typer.echo(f"{outcome.planned - finished} run(s) not finished: see {out / 'failures'}; rerun to retry them", err=True)
+        sys.exit(1)

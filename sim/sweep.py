@@ -1,0 +1,260 @@
+"""Sweeps: many runs of many scenarios, planned from a spec file, executed anywhere, resumable.
+
+A sweep spec (TOML) names scenarios and/or a design over parameters, and a number of replicates::
+
+    name = "strategies"
+    replicates = 10
+    seed = 0                 # base seed; replicate r runs with sim.rng.replicate_seed(seed, r)
+    borrowers = 5000         # optional: overrides every scenario's population.borrowers
+    days = 365               # optional: overrides every scenario's simulation.days
+    scenarios = "shipped"    # or a list of tables: {file = "...", name = "...", overrides = {...}}
+
+    [design]                 # optional: every scenario is run at every design point
+    method = "grid"          # grid | lhs | morris | sobol
+    samples = 16             # lhs: points; morris: trajectories; sobol: base samples N
+    [design.parameters]
+    "collection.visits.start_dpd" = [30, 45, 60]              # grid: the values
+    "collection.tone.harshness" = { min = 0.0, max = 1.0 }   # lhs/morris/sobol: the bounds
+
+Replicate r of every scenario and every design point runs with the same seed, so differences
+between strategies are paired (common random numbers). A run is identified by
+``{scenario}__p{point}__r{replicate}``; its result depends only on its scenario, overrides and seed,
+so it is the same whichever executor runs it and however many workers there are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .params import Scenario, iter_parameters
+from .rng import replicate_seed
+from .scenario import SCENARIO_DIR, ScenarioError, _describe, load_scenario, shipped_scenarios, with_overrides
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ScenarioEntry(_Spec):
+    file: str = Field(description="Scenario file, relative to the spec, or a shipped scenario's name.")
+    name: str | None = Field(None, description="Label in the results (default: the scenario's name).")
+    overrides: dict[str, Any] = Field(default_factory=dict, description="Dotted parameter overrides.")
+
+
+class Bounds(_Spec):
+    min: float
+    max: float
+
+    @model_validator(mode="after")
+    def _order(self) -> "Bounds":
+        if not self.max > self.min:
+            raise ValueError("max must be greater than min")
+        return self
+
+
+class Design(_Spec):
+    method: Literal["grid", "lhs", "morris", "sobol"]
+    samples: int = Field(16, ge=1, le=1_000_000)
+    levels: int = Field(4, ge=2, le=100, description="Morris grid levels.")
+    seed: int = Field(0, ge=0, description="Seed of the sampler (not of the runs).")
+    parameters: dict[str, list[Any] | Bounds]
+
+    @model_validator(mode="after")
+    def _shape(self) -> "Design":
+        if not self.parameters:
+            raise ValueError("at least one parameter")
+        for key, v in self.parameters.items():
+            if self.method == "grid" and not isinstance(v, list):
+                raise ValueError(f"{key}: a list of values for a grid")
+            if self.method != "grid" and not isinstance(v, Bounds):
+                raise ValueError(f"{key}: bounds {{min = ..., max = ...}} for {self.method}")
+            if isinstance(v, list) and not v:
+                raise ValueError(f"{key}: at least one value")
+        return self
+
+
+class SweepSpec(_Spec):
+    name: str = "sweep"
+    description: str = ""
+    replicates: int = Field(1, ge=1, le=100_000)
+    seed: int = Field(0, ge=0)
+    borrowers: int | None = Field(None, ge=10)
+    days: int | None = Field(None, ge=1)
+    scenarios: Literal["shipped"] | list[ScenarioEntry] = Field(default_factory=lambda: [ScenarioEntry(file="baseline")])
+    design: Design | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run of a sweep: everything a worker needs, nothing it must look up."""
+
+    run_id: str
+    scenario: str
+    point: int
+    replicate: int
+    seed: int
+    params: Scenario
+    design_values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Plan:
+    spec: SweepSpec
+    spec_path: Path
+    jobs: list[Job]
+    scenario_trees: dict[str, dict]
+    design_keys: list[str]
+
+    @property
+    def spec_hash(self) -> str:
+        """Identifies what the sweep computes: the spec and every resolved scenario."""
+        doc = {"spec": self.spec.model_dump(mode="json"), "scenarios": self.scenario_trees}
+        return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+    def runs_table(self):
+        import pandas as pd
+
+        rows = []
+        for j in self.jobs:
+            row = {"run_id": j.run_id, "scenario": j.scenario, "point": j.point, "replicate": j.replicate,
+                   "seed": j.seed}
+            row.update({k: j.design_values.get(k) for k in self.design_keys})
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+
+def _leaf_types() -> dict[str, Any]:
+    return {path: ann for path, _u, _d, _doc, ann in iter_parameters()}
+
+
+def _fail(src: Path, err: Exception | str, key: str = "(spec)") -> ScenarioError:
+    return ScenarioError(src, key, str(err))
+
+
+def read_spec(path: str | Path) -> SweepSpec:
+    path = Path(path)
+    if not path.is_file():
+        raise ScenarioError(path, "file", "an existing sweep spec file")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ScenarioError(path, "toml", f"valid TOML ({e})") from None
+    except UnicodeDecodeError:
+        raise ScenarioError(path, "file", "a UTF-8 text file") from None
+    try:
+        return SweepSpec.model_validate(raw, strict=False)
+    except ValidationError as e:
+        loc, text = _describe(e.errors()[0])
+        raise ScenarioError(path, loc, text) from None
+
+
+def design_points(design: Design | None) -> tuple[list[str], list[dict[str, Any]]]:
+    """The design's parameter names and its points (one dict of values per point)."""
+    if design is None:
+        return [], [{}]
+    keys = list(design.parameters)
+    if design.method == "grid":
+        combos = itertools.product(*(design.parameters[k] for k in keys))
+        return keys, [dict(zip(keys, c)) for c in combos]
+    lo = np.array([design.parameters[k].min for k in keys])
+    hi = np.array([design.parameters[k].max for k in keys])
+    if design.method == "lhs":
+        from scipy.stats import qmc
+
+        unit = qmc.LatinHypercube(d=len(keys), seed=design.seed).random(design.samples)
+        x = lo + unit * (hi - lo)
+    else:
+        problem = salib_problem(design)
+        if design.method == "morris":
+            from SALib.sample import morris
+
+            x = morris.sample(problem, N=design.samples, num_levels=design.levels, seed=design.seed)
+        else:
+            from SALib.sample import sobol
+
+            x = sobol.sample(problem, N=design.samples, calc_second_order=False, seed=design.seed)
+    return keys, [dict(zip(keys, (float(v) for v in row))) for row in x]
+
+
+def salib_problem(design: Design) -> dict:
+    keys = list(design.parameters)
+    return {"num_vars": len(keys), "names": keys,
+            "bounds": [[design.parameters[k].min, design.parameters[k].max] for k in keys]}
+
+
+def _typed(values: dict[str, Any], types: dict[str, Any]) -> dict[str, Any]:
+    """Round sampled values of integer parameters, and turn 0/1 into booleans for flags."""
+    out = {}
+    for k, v in values.items():
+        t = types.get(k)
+        if t is int and isinstance(v, float):
+            v = int(round(v))
+        elif t is bool and isinstance(v, (int, float)) and not isinstance(v, bool):
+            v = bool(round(v))
+        out[k] = v
+    return out
+
+
+def _entries(spec: SweepSpec, spec_path: Path) -> list[ScenarioEntry]:
+    if spec.scenarios == "shipped":
+        return [ScenarioEntry(file=str(p)) for p in shipped_scenarios()]
+    return list(spec.scenarios)
+
+
+def plan(spec_path: str | Path) -> Plan:
+    """Read and validate a spec and every run it implies. Raises :class:`ScenarioError` on any problem."""
+    spec_path = Path(spec_path)
+    spec = read_spec(spec_path)
+    types = _leaf_types()
+    keys, points = design_points(spec.design)
+    for k in keys:
+        if k not in types:
+            raise ScenarioError(spec_path, f"design.parameters.{k}", "a parameter name (see docs/ODD.md)")
+    points = [_typed(p, types) for p in points]
+
+    base_overrides: dict[str, Any] = {}
+    if spec.borrowers is not None:
+        base_overrides["population.borrowers"] = spec.borrowers
+    if spec.days is not None:
+        base_overrides["simulation.days"] = spec.days
+
+    seeds = [replicate_seed(spec.seed, r) for r in range(spec.replicates)]
+    jobs: list[Job] = []
+    trees: dict[str, dict] = {}
+    for i, entry in enumerate(_entries(spec, spec_path)):
+        f = spec_path.parent / entry.file
+        if not f.is_file():
+            f = Path(entry.file) if Path(entry.file).is_file() else SCENARIO_DIR / entry.file
+            if not f.is_file() and (SCENARIO_DIR / f"{entry.file}.toml").is_file():
+                f = SCENARIO_DIR / f"{entry.file}.toml"
+        if not f.is_file():
+            raise ScenarioError(spec_path, f"scenarios.{i}.file", f"an existing scenario file or shipped name, '{entry.file}' not found")
+        base = load_scenario(f)  # raises with the scenario file's own name and key
+        label = entry.name or base.name
+        if label in trees:
+            raise ScenarioError(spec_path, f"scenarios.{i}.name", f"a name not used twice ('{label}'); give each entry a name")
+        if not label.replace("_", "").replace("-", "").isalnum():
+            raise ScenarioError(spec_path, f"scenarios.{i}.name", f"letters, digits, '_' or '-', got {label!r}")
+        src = f"{spec_path}: scenarios.{i}"
+        try:
+            sc = with_overrides(base, {**base_overrides, **entry.overrides}, source=str(spec_path))
+        except ScenarioError as e:
+            raise ScenarioError(spec_path, f"scenarios.{i}.overrides.{e.key}", e.expected) from None
+        trees[label] = sc.model_dump(mode="json")
+        for pi, values in enumerate(points):
+            try:
+                psc = with_overrides(sc, values, source=src) if values else sc
+            except ScenarioError as e:
+                raise ScenarioError(spec_path, f"design.parameters.{e.key}", e.expected) from None
+            for r, seed in enumerate(seeds):
+                jobs.append(Job(f"{label}__p{pi:04d}__r{r:03d}", label, pi, r, seed, psc, values))
+    return Plan(spec, spec_path, jobs, trees, keys)
