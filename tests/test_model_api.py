@@ -84,3 +84,25 @@ def test_a_scenario_anywhere_can_extend_a_shipped_one(tmp_path):
     f.write_text('extends = "baseline.toml"\n[collection.visits]\nstart_dpd = 45\n')
     sc = sim.load_scenario(f)
     assert sc.collection.visits.start_dpd == 45 and sc.name == "mine"
+
+
+def test_vintage_curves_are_cumulative_and_agree_with_the_ledger():
+    from sim.state import CHARGED_OFF
+
+    m = sim.CreditModel(scenario="recession", borrowers=3000, days=400, rng=4)
+    for _ in range(400):
+        m.step()
+    from sim.metrics import vintages
+
+    v = vintages(m)
+    assert not v.empty
+    for _, g in v.groupby("cohort"):
+        assert (g["charged_off"].diff().dropna() >= 0).all()  # cumulative
+        assert g["months_on_book"].tolist() == list(range(len(g)))
+    led = m.ledger.table(m.people, m.day)
+    c0 = (led["orig_day"] >= 0) & (led["orig_day"] < 30)
+    last = v[v.cohort == 0].iloc[-1]
+    months = (led["end_day"][c0] - led["orig_day"][c0]) // 30
+    share = ((led["outcome"][c0] == CHARGED_OFF) & (months <= last["months_on_book"])).mean()
+    assert last["loans"] == c0.sum()
+    assert last["charged_off"] == pytest.approx(share) and share > 0
