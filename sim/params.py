@@ -54,7 +54,7 @@ class Population(Section):
 
 
 class Shocks(Section):
-    job_loss_rate: float = P(0.13, "per year", "Hazard of losing one's job while employed (normal times).", ge=0, le=5)
+    job_loss_rate: float = P(0.15, "per year", "Hazard of losing one's job while employed (normal times).", ge=0, le=5)
     unemployment_months: float = P(3.0, "months", "Mean length of an unemployment spell.", gt=0, le=60)
     benefit_share: float = P(0.25, "share of income", "Income while unemployed (benefits, family help).", ge=0, le=1)
     emergency_rate: float = P(0.5, "per year", "Rate of family emergencies and illness (normal times).", ge=0, le=12)
@@ -116,12 +116,13 @@ class Repayment(Section):
     literacy_weight: float = P(1.0, "logit per unit", "Effect of financial literacy on willingness.")
     understanding_weight: float = P(1.0, "logit per unit", "Effect of understanding what lateness costs.")
     present_bias_weight: float = P(2.0, "logit per unit", "Effect of present bias against paying now.")
-    stress_weight: float = P(1.0, "logit per unit", "Stress makes people avoid the problem (assumption).")
+    stress_weight: float = P(0.6, "logit per unit", "Stress makes people avoid the problem (assumption).")
     trust_weight: float = P(0.8, "logit per unit", "Trust in the lender raises willingness (assumption).")
     pressure_weight: float = P(1.2, "logit per unit", "Effect of recent collection pressure (assumption).")
+    pressure_squeeze: float = P(0.8, "0..1", "Share of the food money kept back that full collection pressure makes a borrower pay (assumption).", ge=0, le=1)
     attention_halflife: float = P(12.0, "days", "Half-life of attention to the loan; a reminder restores it.", gt=0)
     attention_floor: float = P(0.2, "0..1", "Attention never decays below this (assumption).", ge=0, le=1)
-    pressure_halflife: float = P(7.0, "days", "Half-life of felt collection pressure.", gt=0)
+    pressure_halflife: float = P(14.0, "days", "Half-life of felt collection pressure.", gt=0)
     earmark_weight: float = P(1.0, "0..1", "How strongly planners set aside the next instalment on pay day.", ge=0, le=1)
 
 

@@ -36,11 +36,16 @@ def willingness(model, idx, t) -> np.ndarray:
 
 
 def ability(model, idx, t) -> np.ndarray:
-    """Cash that can go to the loan without going hungry before the next pay day."""
-    ppl = model.people
+    """Cash that can go to the loan without going hungry before the next pay day.
+
+    Under collection pressure people pay out of money meant for necessities: the food money kept
+    back shrinks by ``pressure_squeeze`` times the felt pressure.
+    """
+    ppl, rp = model.people, model.params.repayment
     days_to_pay = (ppl.pay_offset[idx] - t) % CYCLE
     days_to_pay = np.where(days_to_pay == 0, CYCLE, days_to_pay)
-    return np.maximum(ppl.cash[idx] + ppl.reserved[idx] - ppl.daily_subsistence[idx] * days_to_pay, 0.0)
+    keep = 1.0 - rp.pressure_squeeze * ppl.pressure_now(idx, t, rp.pressure_halflife)
+    return np.maximum(ppl.cash[idx] + ppl.reserved[idx] - keep * ppl.daily_subsistence[idx] * days_to_pay, 0.0)
 
 
 def deciders(model, t) -> np.ndarray:
