@@ -301,6 +301,7 @@ def scenarios() -> None:
 
 # The sweep commands live beside the one-run commands; importing registers them on `app`.
 from . import cli_sweep  # noqa: E402,F401
+from . import cli_results  # noqa: E402,F401
 
 if __name__ == "__main__":  # pragma: no cover
     app(prog_name="credsim")

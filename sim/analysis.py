@@ -1,0 +1,576 @@
+"""Looking at a sweep's results: load a results folder, means with confidence intervals, paired differences.
+
+A results folder is what ``credsim sweep --out DIR`` writes (the layout is in :mod:`sim.store`). Every
+function here returns a tidy pandas DataFrame; notebooks, ``credsim compare`` and ``credsim plot`` all
+call them::
+
+    from sim import analysis
+
+    res = analysis.load("results/strategies")
+    table = analysis.compare(res)                      # every summary key: mean, CI, paired difference
+    table[table.outcome == "default_rate"]
+    analysis.daily_stats(res, ["brand_trust"])         # per scenario, point and day: mean and CI
+    res.sql("SELECT scenario, avg(profit) FROM summaries GROUP BY 1")   # DuckDB over the folder
+
+Statistics are over replicates. A confidence interval is Student's t: ``mean ± t(1 - α/2, n - 1) · sd / √n``
+with the sample standard deviation (``ddof = 1``); with one replicate it is NaN, with identical values
+it has zero width. Replicate r of every scenario and design point runs with the same seed (common
+random numbers), so the difference between a scenario and the baseline is taken run by run, joined on
+``(point, replicate)``, and its interval is the t interval of those paired differences — usually far
+narrower than the two scenarios' own intervals suggest.
+
+Only finished runs count (a run is finished when its summary file exists): daily series and vintages
+of a run that was killed before its summary was written are ignored, as are files being written.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .metrics import DAILY, SUMMARY, SUMMARY_KEYS
+from .scenario import ScenarioError
+from .store import ID_COLUMNS
+
+CONFIDENCE = 0.95
+
+#: The outcomes ``credsim compare`` shows by default (``--all`` shows every summary key).
+KEY_OUTCOMES = [
+    "default_rate",
+    "ever_30dpd_rate",
+    "roll_30_60",
+    "cure_rate",
+    "mean_stress",
+    "high_stress_share",
+    "brand_trust",
+    "complaints",
+    "collection_cost",
+    "profit",
+]
+
+#: The daily DPD buckets, in order, as shares of active loans (see :func:`dpd_composition`).
+DPD_BUCKETS = {
+    "current": "current",
+    "dpd_1_29": "1–29 DPD",
+    "dpd_30_59": "30–59 DPD",
+    "dpd_60_89": "60–89 DPD",
+    "dpd_90_plus": "90+ DPD",
+}
+
+
+class ResultsError(ScenarioError):
+    """A folder that is not (or not yet) a sweep's results: ``DIR: what: what was expected``."""
+
+
+# --------------------------------------------------------------------------- units
+
+
+@dataclass(frozen=True)
+class Unit:
+    """How to show an outcome: its values are multiplied by ``scale`` and labelled ``label``."""
+
+    label: str  # of the value, e.g. "%", "0–1", "kCU"
+    scale: float
+    decimals: int
+    diff_label: str  # of a difference, e.g. "pp" (percentage points)
+
+
+def unit(key: str) -> Unit:
+    """Display unit of a summary key (or a daily column), from its definition in :mod:`sim.metrics`."""
+    definition = SUMMARY.get(key) or DAILY.get(key, "")
+    if key.endswith(("_rate", "_share")) or key.startswith("roll_"):
+        return Unit("%", 100.0, 2, "pp")
+    if "(CU)" in definition:
+        if key.startswith("cost_per_"):
+            return Unit("CU", 1.0, 2, "CU")
+        return Unit("kCU", 1e-3, 1, "kCU")
+    if "(0..1)" in definition or key in ("mean_stress", "brand_trust"):
+        return Unit("0–1", 1.0, 4, "")
+    if key.startswith("contacts_per_"):
+        return Unit("per loan", 1.0, 3, "per loan")
+    return Unit("count", 1.0, 1, "")
+
+
+def axis_label(key: str, text: str | None = None) -> str:
+    """``text (unit)`` for an axis, e.g. ``Default rate (% of loans)``."""
+    u = unit(key)
+    names = {
+        "%": "%",
+        "0–1": "0–1",
+        "kCU": "thousand currency units, kCU",
+        "CU": "currency units, CU",
+        "count": "count",
+        "per loan": "per loan",
+    }
+    return f"{text or key} ({names[u.label]})"
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _sql_str(s: str | Path) -> str:
+    return "'" + str(s).replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _files(folder: Path) -> list[str]:
+    """The finished files of one kind: ``*.parquet``, never a ``.tmp-*`` file being written."""
+    if not folder.is_dir():
+        return []
+    return sorted(str(p) for p in folder.glob("*.parquet") if not p.name.startswith("."))
+
+
+def _source(folder: Path) -> str | None:
+    """A DuckDB ``read_parquet(...)`` of the finished files in ``folder`` (None if there are none).
+
+    A glob that skips hidden files (``[!.]*.parquet``: never a file being written) keeps the SQL short
+    however many runs there are; a folder whose path holds glob characters gets the explicit list.
+    """
+    files = _files(folder)
+    if not files:
+        return None
+    if any(c in str(folder) for c in "*?[]{}"):
+        return f"read_parquet([{', '.join(_sql_str(f) for f in files)}], union_by_name = true)"
+    return f"read_parquet({_sql_str(folder / '[!.]*.parquet')}, union_by_name = true)"
+
+
+@dataclass
+class Results:
+    """A sweep's results folder, loaded: the plan, the finished runs' summaries, and DuckDB views.
+
+    ``summaries`` holds one row per finished run (ids, design values, every summary key); the daily
+    series and vintages stay on disk and are queried through DuckDB (:meth:`sql`, views ``summaries``,
+    ``daily``, ``vintages``, ``runs``), so a sweep of any size loads in a second.
+    """
+
+    root: Path
+    manifest: dict
+    runs: pd.DataFrame  # every planned run: run_id, scenario, point, replicate, seed, design values
+    summaries: pd.DataFrame  # every finished run
+    failures: list[str] = field(default_factory=list)
+    _con: object = field(default=None, repr=False)
+
+    # ---- what is in the folder
+    @property
+    def name(self) -> str:
+        return str(self.manifest.get("name", self.root.name))
+
+    @property
+    def design_keys(self) -> list[str]:
+        return list(self.manifest.get("design_parameters") or [])
+
+    @property
+    def scenarios(self) -> list[str]:
+        """Scenario labels in the spec's order."""
+        order = list(self.manifest.get("scenarios") or {})
+        for s in list(self.runs.get("scenario", [])) + list(self.summaries.get("scenario", [])):
+            if s not in order:
+                order.append(s)
+        return order
+
+    @property
+    def points(self) -> pd.DataFrame:
+        """One row per design point: ``point`` and the design values."""
+        src = self.runs if len(self.runs) else self.summaries
+        cols = ["point", *[k for k in self.design_keys if k in src.columns]]
+        return src[cols].drop_duplicates("point").sort_values("point").reset_index(drop=True)
+
+    @property
+    def outcomes(self) -> list[str]:
+        """The summary keys present, in ``sim.metrics.SUMMARY_KEYS`` order."""
+        return [k for k in SUMMARY_KEYS if k in self.summaries.columns]
+
+    @property
+    def planned(self) -> int:
+        return int(self.manifest.get("runs_planned") or len(self.runs))
+
+    @property
+    def finished(self) -> int:
+        return len(self.summaries)
+
+    @property
+    def complete(self) -> bool:
+        return self.finished >= self.planned and not self.failures
+
+    def status(self) -> str | None:
+        """One line saying how a sweep is incomplete, or None when every planned run finished."""
+        if self.complete:
+            return None
+        parts = [f"{self.root}: incomplete sweep: {self.finished} of {self.planned} planned runs finished"]
+        if self.failures:
+            parts.append(f"{len(self.failures)} failed (see {self.root / 'failures'})")
+        waiting = self.planned - self.finished - len(self.failures)
+        if waiting > 0:
+            parts.append(f"{waiting} not run yet (rerun `credsim sweep SPEC --out {self.root}` to finish)")
+        return ", ".join(parts) + "; statistics use the finished runs"
+
+    def baseline(self, name: str | None = None) -> str:
+        """The baseline scenario: ``name`` if given (must exist), else "baseline" if present, else the first."""
+        names = self.scenarios
+        if name is not None:
+            if name not in names:
+                raise ResultsError("--baseline", name, f"a scenario of this sweep: {', '.join(names)}")
+            return name
+        return "baseline" if "baseline" in names else names[0]
+
+    def label(self, scenario: str, point: int, *, with_design: bool | None = None) -> str:
+        """``scenario`` or, in a sweep with several design points, ``scenario (start_dpd=30, ...)``."""
+        if with_design is None:
+            with_design = len(self.points) > 1
+        if not with_design or not self.design_keys:
+            return scenario
+        row = self.points.set_index("point").loc[point]
+        vals = ", ".join(f"{k.rsplit('.', 1)[-1]}={_short(row[k])}" for k in self.design_keys if k in row.index)
+        return f"{scenario} ({vals})"
+
+    # ---- DuckDB
+    @property
+    def con(self):
+        """A DuckDB connection with views ``summaries``, ``daily``, ``vintages`` and ``runs``."""
+        if self._con is None:
+            import duckdb
+
+            con = duckdb.connect()
+            # the summaries as loaded; daily series and vintages only of those (finished) runs
+            con.register("summaries", self.summaries)
+            con.register("_finished", self.summaries[["run_id"]])
+            for kind in ("daily", "vintages"):
+                src = _source(self.root / kind)
+                if src:
+                    con.execute(f"CREATE VIEW {kind} AS SELECT * FROM {src} "
+                                f"WHERE run_id IN (SELECT run_id FROM _finished)")
+            runs = self.root / "runs.parquet"
+            if runs.is_file():
+                con.execute(f"CREATE VIEW runs AS SELECT * FROM read_parquet({_sql_str(runs)})")
+            self._con = con
+        return self._con
+
+    def sql(self, query: str, params: Sequence | None = None) -> pd.DataFrame:
+        """Run a DuckDB query over the views ``summaries``, ``daily``, ``vintages``, ``runs``."""
+        return self.con.execute(query, params or []).df()
+
+    def has(self, kind: str) -> bool:
+        return bool(_files(self.root / kind)) and self.finished > 0
+
+    def daily(self, columns: Iterable[str] | None = None) -> pd.DataFrame:
+        """The daily series of every finished run: ids, ``day`` and the requested DAILY columns (default all)."""
+        wanted = [*ID_COLUMNS, "day", *[c for c in (columns or DAILY) if c not in (*ID_COLUMNS, "day")]]
+        if not self.has("daily"):
+            return pd.DataFrame(columns=wanted)
+        cols = ", ".join(_ident(c) for c in wanted) if columns else "*"
+        return self.sql(f"SELECT {cols} FROM daily ORDER BY run_id, day")
+
+    def vintages(self) -> pd.DataFrame:
+        """The vintage tables of every finished run (ids, cohort, months_on_book, loans, charged_off)."""
+        if not self.has("vintages"):
+            return pd.DataFrame(columns=[*ID_COLUMNS, "cohort", "months_on_book", "loans", "charged_off"])
+        return self.sql("SELECT * FROM vintages ORDER BY run_id, cohort, months_on_book")
+
+
+def _short(v) -> str:
+    if isinstance(v, (float, np.floating)):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def load(root: str | Path) -> Results:
+    """Load a sweep's results folder. Raises :class:`ResultsError` if it is not one."""
+    root = Path(root)
+    if not root.exists():
+        raise ResultsError(root, "folder", "an existing sweep results folder (made by `credsim sweep --out DIR`)")
+    if not root.is_dir():
+        raise ResultsError(root, "folder", "a sweep results folder, but it is a file")
+    mpath = root / "manifest.json"
+    if not mpath.is_file():
+        raise ResultsError(root, "manifest.json", "a sweep results folder (made by `credsim sweep --out DIR`), "
+                                                  "but it has no manifest.json")
+    try:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ResultsError(mpath, "json", f"a valid manifest ({e})") from None
+    if not isinstance(manifest, dict):
+        raise ResultsError(mpath, "json", "a JSON object")
+
+    import duckdb
+
+    runs_path = root / "runs.parquet"
+    try:
+        runs = pd.read_parquet(runs_path) if runs_path.is_file() else pd.DataFrame(columns=ID_COLUMNS)
+        src = _source(root / "summaries")
+        if src:
+            summaries = duckdb.connect().execute(f"SELECT * FROM {src}").df()
+        else:
+            summaries = pd.DataFrame(columns=ID_COLUMNS)
+    except (OSError, duckdb.Error) as e:
+        raise ResultsError(root, "parquet", f"readable results files ({' '.join(str(e).split())[:200]})") from None
+    failures = sorted(p.stem for p in (root / "failures").glob("*.json") if not p.name.startswith(".")) \
+        if (root / "failures").is_dir() else []
+    res = Results(root, manifest, runs, summaries, failures)
+    order = {s: i for i, s in enumerate(res.scenarios)}
+    if len(summaries):
+        summaries = summaries.sort_values(["scenario", "point", "replicate"],
+                                          key=lambda c: c.map(order) if c.name == "scenario" else c)
+        res.summaries = summaries.reset_index(drop=True)
+    failures = [f for f in failures if f not in set(res.summaries.get("run_id", []))]
+    res.failures = failures
+    return res
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def t_halfwidth(sd, n, confidence: float = CONFIDENCE):
+    """Half-width of the Student-t interval of a mean: ``t(1 - α/2, n - 1) · sd / √n`` (NaN for n < 2)."""
+    from scipy import stats
+
+    sd = np.asarray(sd, dtype=float)
+    n = np.asarray(n, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q = stats.t.ppf(0.5 + confidence / 2.0, np.where(n >= 2, n - 1, np.nan))
+        half = q * sd / np.sqrt(n)
+    # identical values: a zero-width interval, exactly
+    return np.where((n >= 2) & (sd == 0.0), 0.0, half)
+
+
+def mean_ci(values, confidence: float = CONFIDENCE) -> tuple[int, float, float, float]:
+    """``(n, mean, ci_low, ci_high)`` of the finite values, Student-t interval."""
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    n = len(x)
+    if n == 0:
+        return 0, math.nan, math.nan, math.nan
+    m = float(x.mean())
+    half = float(t_halfwidth(x.std(ddof=1) if n > 1 else math.nan, n, confidence))
+    return n, m, m - half, m + half
+
+
+def _group_stats(frame: pd.DataFrame, by: list[str], cols: list[str], confidence: float) -> pd.DataFrame:
+    """Tidy ``by..., outcome, n, mean, sd, ci_low, ci_high`` of each column of ``frame`` per group."""
+    if frame.empty or not cols:
+        return pd.DataFrame(columns=[*by, "outcome", "n", "mean", "sd", "ci_low", "ci_high"])
+    long = frame[by + cols].melt(id_vars=by, value_vars=cols, var_name="outcome", value_name="value")
+    long["value"] = pd.to_numeric(long["value"], errors="coerce").astype(float)
+    long.loc[~np.isfinite(long["value"]), "value"] = np.nan
+    g = long.groupby([*by, "outcome"], sort=False, dropna=False)["value"]
+    out = g.agg(n="count", mean="mean", sd="std").reset_index()
+    half = t_halfwidth(out["sd"], out["n"], confidence)
+    out["ci_low"] = out["mean"] - half
+    out["ci_high"] = out["mean"] + half
+    out["n"] = out["n"].astype(int)
+    return out
+
+
+def _sort(frame: pd.DataFrame, res: Results, by: list[str]) -> pd.DataFrame:
+    """Sort by ``by``, scenarios in the spec's order."""
+    sc = {s: i for i, s in enumerate(res.scenarios)}
+    return frame.sort_values(by, key=lambda c: c.map(sc) if c.name == "scenario" else c,
+                             kind="stable").reset_index(drop=True)
+
+
+def _order(frame: pd.DataFrame, res: Results, outcomes: list[str] | None = None) -> pd.DataFrame:
+    sc = {s: i for i, s in enumerate(res.scenarios)}
+    keys = ["scenario", "point"] + (["outcome"] if "outcome" in frame.columns else [])
+    oc = {k: i for i, k in enumerate(outcomes or [])}
+
+    def key(c: pd.Series) -> pd.Series:
+        if c.name == "scenario":
+            return c.map(sc)
+        if c.name == "outcome":
+            return c.map(oc)
+        return c
+
+    return frame.sort_values(keys, key=key, kind="stable").reset_index(drop=True)
+
+
+def _with_design(frame: pd.DataFrame, res: Results) -> pd.DataFrame:
+    """Add the design values of each point (after ``point``)."""
+    keys = [k for k in res.design_keys if k not in frame.columns]
+    if not keys or "point" not in frame.columns:
+        return frame
+    out = frame.merge(res.points[["point", *keys]], on="point", how="left")
+    cols = list(frame.columns)
+    at = cols.index("point") + 1
+    return out[cols[:at] + keys + cols[at:]]
+
+
+def _outcomes(res: Results, outcomes: Sequence[str] | None) -> list[str]:
+    if outcomes is None:
+        return res.outcomes
+    missing = [k for k in outcomes if k not in res.summaries.columns]
+    if missing:
+        raise KeyError(f"not a summary column of {res.root}: {', '.join(missing)}")
+    return list(outcomes)
+
+
+def describe(res: Results, outcomes: Sequence[str] | None = None, confidence: float = CONFIDENCE) -> pd.DataFrame:
+    """Mean and Student-t CI over replicates of each outcome, per (scenario, design point).
+
+    Columns: ``scenario, point, <design values>, outcome, n, mean, sd, ci_low, ci_high``. Every planned
+    (scenario, point) appears, with ``n = 0`` if none of its runs has finished.
+    """
+    keys = _outcomes(res, outcomes)
+    out = _group_stats(res.summaries, ["scenario", "point"], keys, confidence)
+    planned = res.runs[["scenario", "point"]].drop_duplicates() if len(res.runs) else None
+    if planned is not None and len(planned) and keys:
+        grid = planned.merge(pd.DataFrame({"outcome": keys}), how="cross")
+        out = grid.merge(out, on=["scenario", "point", "outcome"], how="left")
+        out["n"] = out["n"].fillna(0).astype(int)
+    return _with_design(_order(out, res, keys), res)
+
+
+def paired_differences(
+    res: Results,
+    baseline: str | None = None,
+    outcomes: Sequence[str] | None = None,
+    confidence: float = CONFIDENCE,
+) -> pd.DataFrame:
+    """Paired differences ``scenario - baseline`` per (scenario, design point), with Student-t CIs.
+
+    Each run is paired with the baseline's run at the same design point and replicate (the same seed),
+    and the interval is that of the mean of the paired differences. Columns: ``scenario, point,
+    <design values>, outcome, baseline, n_pairs, diff, diff_sd, diff_low, diff_high``. The baseline's own
+    rows are exactly 0 with a zero-width interval.
+    """
+    keys = _outcomes(res, outcomes)
+    base_name = res.baseline(baseline)
+    s = res.summaries
+    cols = ["scenario", "point", "replicate", *keys]
+    if s.empty:
+        merged = pd.DataFrame(columns=["scenario", "point", *keys])
+    else:
+        b = s.loc[s["scenario"] == base_name, ["point", "replicate", *keys]]
+        merged = s[cols].merge(b, on=["point", "replicate"], suffixes=("", "__base"), how="inner")
+        for k in keys:
+            merged[k] = pd.to_numeric(merged[k], errors="coerce").astype(float) - \
+                pd.to_numeric(merged[f"{k}__base"], errors="coerce").astype(float)
+    st = _group_stats(merged, ["scenario", "point"], keys, confidence)
+    st = st.rename(columns={"n": "n_pairs", "mean": "diff", "sd": "diff_sd", "ci_low": "diff_low",
+                            "ci_high": "diff_high"})
+    st.insert(st.columns.get_loc("outcome") + 1, "baseline", base_name)
+    return _with_design(_order(st, res, keys), res)
+
+
+def compare(
+    res: Results,
+    baseline: str | None = None,
+    outcomes: Sequence[str] | None = None,
+    confidence: float = CONFIDENCE,
+) -> pd.DataFrame:
+    """:func:`describe` and :func:`paired_differences` side by side, one row per (scenario, point, outcome).
+
+    Columns: ``scenario, point, <design values>, outcome, n, mean, sd, ci_low, ci_high, baseline,
+    n_pairs, diff, diff_sd, diff_low, diff_high``.
+    """
+    keys = _outcomes(res, outcomes)
+    d = describe(res, keys, confidence)
+    p = paired_differences(res, baseline, keys, confidence)
+    p = p[["scenario", "point", "outcome", "baseline", "n_pairs", "diff", "diff_sd", "diff_low", "diff_high"]]
+    out = d.merge(p, on=["scenario", "point", "outcome"], how="left")
+    out["baseline"] = res.baseline(baseline)
+    out["n_pairs"] = out["n_pairs"].fillna(0).astype(int)
+    return out
+
+
+# --------------------------------------------------------------------------- series over time
+
+
+def _daily_frame(res: Results, exprs: dict[str, str], confidence: float, diff_of: str | None = None) -> pd.DataFrame:
+    """Per (scenario, point, day): n, mean, sd, CI of each SQL expression over replicates (tidy)."""
+    cols = ["scenario", "point", "day", "series", "n", "mean", "sd", "ci_low", "ci_high"]
+    if not res.has("daily") or not exprs:
+        return pd.DataFrame(columns=cols)
+    sel = ", ".join(
+        f"count({e}) AS {_ident(n + '__n')}, avg({e}) AS {_ident(n + '__mean')}, "
+        f"stddev_samp({e}) AS {_ident(n + '__sd')}"
+        for n, e in exprs.items()
+    )
+    if diff_of is None:
+        q = f"SELECT scenario, point, day, {sel} FROM daily d GROUP BY ALL"
+        wide = res.sql(q)
+    else:
+        q = (f"SELECT d.scenario, d.point, d.day, {sel} FROM daily d JOIN daily b "
+             f"ON b.point = d.point AND b.replicate = d.replicate AND b.day = d.day AND b.scenario = ? GROUP BY ALL")
+        wide = res.sql(q, [diff_of])
+    parts = []
+    for n in exprs:
+        part = wide[["scenario", "point", "day"]].copy()
+        part["series"] = n
+        part["n"] = wide[f"{n}__n"].astype(int)
+        part["mean"] = wide[f"{n}__mean"].astype(float)
+        part["sd"] = wide[f"{n}__sd"].astype(float)
+        parts.append(part)
+    out = pd.concat(parts, ignore_index=True)
+    half = t_halfwidth(out["sd"], out["n"], confidence)
+    out["ci_low"] = out["mean"] - half
+    out["ci_high"] = out["mean"] + half
+    sc = {s: i for i, s in enumerate(res.scenarios)}
+    sr = {s: i for i, s in enumerate(exprs)}
+    out = out.sort_values(["series", "scenario", "point", "day"],
+                          key=lambda c: c.map(sc) if c.name == "scenario" else (c.map(sr) if c.name == "series" else c))
+    return out[cols].reset_index(drop=True)
+
+
+def daily_stats(
+    res: Results, columns: Sequence[str] = ("brand_trust",), confidence: float = CONFIDENCE
+) -> pd.DataFrame:
+    """Mean and t CI over replicates of daily columns, per (scenario, point, day).
+
+    Columns: ``scenario, point, day, series, n, mean, sd, ci_low, ci_high`` (``series`` = the column).
+    """
+    return _daily_frame(res, {c: f"d.{_ident(c)}" for c in columns}, confidence)
+
+
+def daily_differences(
+    res: Results, columns: Sequence[str] = ("brand_trust",), baseline: str | None = None, confidence: float = CONFIDENCE
+) -> pd.DataFrame:
+    """Paired differences ``scenario - baseline`` of daily columns, per (scenario, point, day), with t CIs."""
+    base = res.baseline(baseline)
+    return _daily_frame(res, {c: f"d.{_ident(c)} - b.{_ident(c)}" for c in columns}, confidence, diff_of=base)
+
+
+def dpd_composition(res: Results) -> pd.DataFrame:
+    """Shares of active loans in each DPD bucket per (scenario, point, day), mean over replicates.
+
+    Columns: ``scenario, point, day, n, current, dpd_1_29, dpd_30_59, dpd_60_89, dpd_90_plus`` (fractions
+    of active loans; they add up to 1 on days when every run has active loans).
+    """
+    cols = ["scenario", "point", "day", "n", *DPD_BUCKETS]
+    if not res.has("daily"):
+        return pd.DataFrame(columns=cols)
+    shares = ", ".join(f"avg({_ident(b)} / nullif(active_loans, 0)) AS {_ident(b)}" for b in DPD_BUCKETS)
+    out = res.sql(f"SELECT scenario, point, day, count(*) AS n, {shares} FROM daily GROUP BY ALL")
+    return _sort(out, res, ["scenario", "point", "day"])[cols]
+
+
+def vintage_curves(res: Results, by_cohort: bool = False, confidence: float = CONFIDENCE) -> pd.DataFrame:
+    """Cumulative charge-off share by months on book, mean and t CI over replicates.
+
+    Pooled over cohorts (``by_cohort=False``): for each run and month on book, the share of all loans
+    of the cohorts observed that long that were charged off within that many months (cohorts weighted
+    by their loans); columns ``scenario, point, months_on_book, cohorts, loans, n, mean, sd, ci_low,
+    ci_high``. Per cohort (``by_cohort=True``): the same per cohort, with a ``cohort`` column
+    (``cohort = day of origination // 30``).
+    """
+    extra = ["cohort"] if by_cohort else []
+    cols = ["scenario", "point", *extra, "months_on_book", "cohorts", "loans", "n", "mean", "sd", "ci_low", "ci_high"]
+    if not res.has("vintages"):
+        return pd.DataFrame(columns=cols)
+    g = ", ".join(["scenario", "point", "replicate", *extra, "months_on_book"])
+    per_run = res.sql(
+        f"SELECT {g}, count(*) AS cohorts, sum(loans) AS loans, "
+        f"sum(charged_off * loans) / nullif(sum(loans), 0) AS charged_off FROM vintages GROUP BY ALL"
+    )
+    by = ["scenario", "point", *extra, "months_on_book"]
+    st = _group_stats(per_run, by, ["charged_off"], confidence).drop(columns="outcome")
+    size = per_run.groupby(by, sort=False).agg(cohorts=("cohorts", "max"), loans=("loans", "mean")).reset_index()
+    out = st.merge(size, on=by)
+    return _sort(out, res, by)[cols]

@@ -1,0 +1,253 @@
+"""`credsim compare` and `credsim plot`: look at a sweep's results folder (see sim/analysis.py, sim/plots.py)."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .cli import _check_out, app, bad_input
+from .scenario import ScenarioError
+
+DirArg = Annotated[Path, typer.Argument(metavar="DIR", help="A sweep's results folder (credsim sweep --out DIR).",
+                                        show_default=False)]
+BaselineOpt = Annotated[Optional[str], typer.Option(
+    "--baseline", "-b", metavar="NAME",
+    help="The scenario to compare against [default: 'baseline' if the sweep has it, else the first scenario].")]
+
+
+def _load(folder: Path):
+    from .analysis import load
+
+    try:
+        return load(folder)
+    except ScenarioError as e:
+        bad_input(e)
+
+
+def _need_runs(res) -> None:
+    if res.finished == 0:
+        bad_input(ScenarioError(res.root, "summaries", f"at least one finished run (0 of {res.planned} planned "
+                                                       "runs have finished)"))
+
+
+def _note(res) -> None:
+    line = res.status()
+    if line:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+
+def _finite(v):
+    if v is None:
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return v
+    if not math.isfinite(f):
+        return None
+    return int(f) if isinstance(v, int) else f
+
+
+def _plain(v):
+    """A design value as JSON: numpy scalars to Python."""
+    if hasattr(v, "item"):
+        v = v.item()
+    return _finite(v) if isinstance(v, float) else v
+
+
+# --------------------------------------------------------------------------- compare
+
+
+def _fmt(x: float, decimals: int, sign: bool = False) -> str:
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    if x == 0.0:
+        return f"{0.0:.{decimals}f}"
+    s = f"{x:{'+' if sign else ''},.{decimals}f}"
+    if not sign and float(s.replace(",", "")) == 0.0:
+        s = f"{0.0:.{decimals}f}"  # a mean is never "-0.00"; a difference keeps its sign ("-0.00": below 0)
+    return s
+
+
+def _interval(m: float, lo: float, hi: float, decimals: int, sign: bool = False) -> str:
+    if not math.isfinite(m):
+        return "n/a"
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return f"{_fmt(m, decimals, sign)} [n/a]"
+    return f"{_fmt(m, decimals, sign)} [{_fmt(lo, decimals, sign)}, {_fmt(hi, decimals, sign)}]"
+
+
+def _header(res, base: str) -> list[str]:
+    spec = res.manifest.get("spec") or {}
+    npoints = max(len(res.points), 1)
+    size = ""
+    if spec.get("borrowers") or spec.get("days"):
+        size = f", {spec.get('borrowers') or '?':,} borrowers x {spec.get('days') or '?'} days"
+    reps = spec.get("replicates", "?")
+    return [
+        f"sweep '{res.name}' ({res.root}): {res.finished}/{res.planned} runs finished, "
+        f"{len(res.scenarios)} scenario(s) x "
+        f"{npoints} design point(s) x {reps} replicate(s){size}",
+        f"mean [95% CI] over replicates (Student t); Δ = paired difference from '{base}' at the same design point "
+        f"and seed [95% CI]; * = the interval of Δ excludes 0",
+    ]
+
+
+def _print_tables(res, table, base: str, keys: list[str]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from .analysis import unit
+    from .metrics import SUMMARY
+
+    console = Console() if sys.stdout.isatty() else Console(width=160)
+    for line in _header(res, base):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+    multi = len(res.points) > 1
+    dkeys = res.design_keys if multi else []
+    for key in keys:
+        u = unit(key)
+        t = table[table["outcome"] == key]
+        dunit = f" ({u.diff_label})" if u.diff_label else ""
+        tab = Table(title=f"{key} ({u.label}): {SUMMARY.get(key, '')}", title_justify="left", title_style="bold",
+                    header_style="bold")
+        tab.add_column("scenario", no_wrap=True)
+        for k in dkeys:
+            tab.add_column(k.rsplit(".", 1)[-1], justify="right", no_wrap=True)
+        tab.add_column("n", justify="right", no_wrap=True)
+        tab.add_column("mean [95% CI]", justify="right", no_wrap=True)
+        tab.add_column(f"Δ vs {base}{dunit} [95% CI]", justify="right", no_wrap=True)
+        for _, r in t.iterrows():
+            sc = u.scale
+            mean = _interval(r["mean"] * sc, r["ci_low"] * sc, r["ci_high"] * sc, u.decimals)
+            if r["scenario"] == base:
+                diff = "(baseline)"
+            elif r["n_pairs"] == 0:
+                diff = "n/a (no pairs)"
+            else:
+                diff = _interval(r["diff"] * sc, r["diff_low"] * sc, r["diff_high"] * sc, u.decimals, sign=True)
+                if math.isfinite(r["diff_low"]) and math.isfinite(r["diff_high"]) and (
+                        r["diff_low"] > 0 or r["diff_high"] < 0):
+                    diff += " *"
+                else:
+                    diff += "  "
+            design = [str(_plain(r[k])) if not isinstance(r[k], float) else f"{r[k]:.4g}" for k in dkeys]
+            # Text, not markup: "[n/a]" and "[0.1, 0.2]" are data
+            tab.add_row(Text(str(r["scenario"])), *map(Text, design), str(int(r["n"])), Text(mean),
+                        Text(diff, style="dim" if r["scenario"] == base else ""))
+        console.print(tab)
+
+
+def _json_doc(res, table, base: str, keys: list[str]) -> dict:
+    from .analysis import CONFIDENCE
+
+    results = []
+    for (scenario, point), g in table.groupby(["scenario", "point"], sort=False):
+        first = g.iloc[0]
+        entry = {
+            "scenario": scenario,
+            "point": int(point),
+            "design": {k: _plain(first[k]) for k in res.design_keys if k in g.columns},
+            "n": int(first["n"]),
+            "outcomes": {},
+        }
+        for _, r in g.iterrows():
+            entry["outcomes"][r["outcome"]] = {
+                "n": int(r["n"]),
+                "mean": _finite(r["mean"]),
+                "ci_low": _finite(r["ci_low"]),
+                "ci_high": _finite(r["ci_high"]),
+                "n_pairs": int(r["n_pairs"]),
+                "diff": _finite(r["diff"]),
+                "diff_low": _finite(r["diff_low"]),
+                "diff_high": _finite(r["diff_high"]),
+            }
+        results.append(entry)
+    return {
+        "dir": str(res.root),
+        "sweep": res.name,
+        "baseline": base,
+        "confidence": CONFIDENCE,
+        "interval": "Student t over replicates; diff = mean paired difference scenario - baseline "
+                    "(same design point and replicate seed)",
+        "runs_planned": res.planned,
+        "runs_finished": res.finished,
+        "runs_failed": len(res.failures),
+        "design_parameters": res.design_keys,
+        "scenarios": res.scenarios,
+        "outcomes": keys,
+        "results": results,
+    }
+
+
+@app.command()
+def compare(
+    folder: DirArg,
+    baseline: BaselineOpt = None,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print one JSON object on stdout (every summary key), nothing else.")] = False,
+    every: Annotated[bool, typer.Option("--all", help="Show every summary key, not only the key outcomes.")] = False,
+) -> None:
+    """Per scenario (and design point): each outcome's mean and 95% CI over replicates, and the paired
+    difference from the baseline with its 95% CI."""
+    from .analysis import KEY_OUTCOMES, compare as compare_table
+
+    res = _load(folder)
+    try:
+        base = res.baseline(baseline)
+    except ScenarioError as e:
+        bad_input(e)
+    _need_runs(res)
+    keys = res.outcomes if (every or as_json) else [k for k in KEY_OUTCOMES if k in res.outcomes]
+    table = compare_table(res, base, keys)
+    _note(res)
+    if as_json:
+        sys.stdout.write(json.dumps(_json_doc(res, table, base, keys), allow_nan=False) + "\n")
+        sys.stdout.flush()
+        return
+    _print_tables(res, table, base, keys)
+
+
+# --------------------------------------------------------------------------- plot
+
+
+@app.command()
+def plot(
+    folder: DirArg,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", metavar="FIGDIR", help="Where to write the figures [default: DIR/figures].")] = None,
+    baseline: BaselineOpt = None,
+    points: Annotated[Optional[list[int]], typer.Option(
+        "--point", "-p", metavar="N", min=0,
+        help="Design point(s) to draw (repeatable) [default: every point if that makes at most 16 series, "
+             "else point 0].")] = None,
+) -> None:
+    """Draw the figures of a sweep (PNG and SVG): DPD composition over time, default / stress / trust with
+    CIs, vintage curves, trust over time, and the default-stress-trust trade-off."""
+    from . import plots
+
+    res = _load(folder)
+    figdir = out if out is not None else res.root / "figures"
+    try:
+        base = res.baseline(baseline)
+        _check_out(figdir)
+        chosen, note = plots.select_points(res, points)
+    except ScenarioError as e:
+        bad_input(e)
+    _need_runs(res)
+    _note(res)
+    if note:
+        sys.stderr.write(note + "\n")
+    try:
+        paths = plots.plot_all(res, figdir, chosen, baseline=base)
+    except OSError as e:
+        bad_input(ScenarioError("--out", str(figdir), f"a directory that can be written ({e.strerror or e})"))
+    for p in paths:
+        typer.echo(str(p))
