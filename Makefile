@@ -8,13 +8,14 @@ STAMP  := $(VENV)/.credsim-setup
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup test compare lock clean-results help
+.PHONY: setup browser test compare lock clean-results help
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make compare   set up if needed, then run every shipped strategy and compare them (results/compare/)"
 	@echo "make test      set up if needed, then run the test suite ($(VENV)/bin/pytest)"
 	@echo "make setup     create $(VENV) and install credsim[test] pinned by requirements.lock"
+	@echo "make browser   install Debian's chromium for the browser tests if missing (as root; make test does it)"
 	@echo "make lock      regenerate requirements.lock from a clean install (after changing dependencies)"
 
 setup: $(STAMP)
@@ -22,7 +23,11 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml requirements.lock .python-version scripts/setup.sh
 	bash scripts/setup.sh
 
-test: $(STAMP)
+# Debian's chromium for the browser tests (tests/test_app.py); a no-op when it is installed
+browser:
+	bash scripts/setup-browser.sh
+
+test: $(STAMP) browser
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 compare: $(STAMP)

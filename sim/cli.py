@@ -303,6 +303,44 @@ def scenarios() -> None:
 from . import cli_sweep  # noqa: E402,F401
 from . import cli_results  # noqa: E402,F401
 
+
+@app.command()
+def viz(
+    scenario: Annotated[
+        str, typer.Argument(metavar="[SCENARIO]", help="The strategy to start with: a scenario file or a shipped name.", show_default=True)
+    ] = "baseline",
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on (this machine only unless you say otherwise).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on (0: any free port).")] = 8765,
+) -> None:
+    """Watch a run in the browser: Mesa's SolaraViz app (controls, charts, borrowers)."""
+    try:
+        load_scenario(scenario)
+    except ScenarioError as e:
+        bad_input(e)
+    path = Path(scenario)
+    # the app reads these when it is imported (in this process); each browser session builds its own model
+    os.environ["CREDSIM_VIZ_SCENARIO"] = str(path.resolve()) if path.is_file() else scenario
+    os.environ.setdefault("SOLARA_TELEMETRY_MIXPANEL_ENABLE", "false")  # no calls home from the server
+    if port == 0:
+        import socket
+
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+    from solara.__main__ import run as solara_run
+
+    url_host = f"[{host}]" if ":" in host else host
+    typer.echo(f"credsim viz: {scenario} at http://{url_host}:{port}/  (Ctrl+C to stop)")
+    sys.stdout.flush()
+    solara_run.main(
+        args=["sim.app", "--host", host, "--port", str(port), "--production", "--no-open", "--no-check-version"],
+        prog_name="credsim viz",
+        standalone_mode=False,
+    )
+
+
 if __name__ == "__main__":  # pragma: no cover
     app(prog_name="credsim")
 

@@ -1,0 +1,729 @@
+"""The browser app: Mesa's SolaraViz over :class:`sim.CreditModel` (``credsim viz``).
+
+Run it with ``credsim viz [SCENARIO]`` (or ``solara run sim.app``). Every browser session gets its
+own model: :func:`Page` builds one per session, and SolaraViz rebuilds it from the controls on
+Reset. The app is a thin layer over the library: :class:`AppModel` only turns the controls into a
+scenario name and dotted overrides for ``CreditModel`` (and records the cure rate daily, for its
+chart); every number shown comes from the model.
+
+Charts are drawn here as small inline SVGs and the borrower picture is a Vue template, so a step
+costs milliseconds to draw and the page needs nothing from the internet except Solara's own
+front-end assets, which the set-up installs locally (the ``solara-assets`` package; README,
+"Watching a run in the browser").
+
+Settings read from the environment when the module is imported (``credsim viz`` sets them):
+``CREDSIM_VIZ_SCENARIO`` (a shipped name or a scenario file; default ``baseline``) and
+``CREDSIM_VIZ_BORROWERS`` (default :data:`DEFAULT_BORROWERS`).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import ipyvuetify as v
+import mesa
+import numpy as np
+import solara
+import traitlets
+from mesa.visualization import SolaraViz
+from mesa.visualization.utils import update_counter
+
+from .model import CreditModel
+from .scenario import load_scenario, resolve_path, shipped_scenarios
+from .state import CYCLE
+
+#: People in the market when the app starts (a step of the model takes about 2 ms at this size; the
+#: page's drawing does not depend on it, except for the stress histogram)
+DEFAULT_BORROWERS = 10_000
+#: People shown in the borrower picture (a sample of the social network)
+SAMPLE = 300
+STRATEGY = "strategy"  #: a lever left as the strategy (scenario) sets it
+
+# --------------------------------------------------------------------------- levers
+
+REMINDERS = {
+    "ladder: SMS -3/+1, calls +5/+10/+20": [(-3, "sms"), (1, "sms"), (5, "phone"), (10, "phone"), (20, "phone")],
+    "SMS only: -3/+1/+7/+15": [(-3, "sms"), (1, "sms"), (7, "sms"), (15, "sms")],
+    "calls only: +1/+5/+10/+20": [(1, "phone"), (5, "phone"), (10, "phone"), (20, "phone")],
+    "late: SMS +7, calls +15/+25": [(7, "sms"), (15, "phone"), (25, "phone")],
+    "none": [],
+}
+VISITS_FROM = ["off", "15", "30", "45", "60", "90"]
+TONE = {"empathetic (0.1)": 0.1, "neutral (0.5)": 0.5, "firm (0.8)": 0.8, "harsh (1.0)": 1.0}
+PLANS = {
+    "off": None,
+    "on visits": (True, False, False),
+    "on visits + early contact": (True, False, True),
+    "on visits, calls + early contact": (True, True, True),
+}
+PLAN_ELIGIBILITY = {
+    "hardship, up to 90 DPD": (True, 90),
+    "hardship, up to 30 DPD": (True, 30),
+    "anyone, up to 90 DPD": (False, 90),
+    "anyone, any DPD": (False, 720),
+}
+ON_OFF = ["off", "on"]
+
+
+def lever_overrides(
+    *,
+    reminders: str = STRATEGY,
+    visits_from: str = STRATEGY,
+    tone: str = STRATEGY,
+    plans: str = STRATEGY,
+    plan_eligibility: str = STRATEGY,
+    education: str = STRATEGY,
+    recession: str = STRATEGY,
+    severity: float | None = None,
+) -> dict[str, Any]:
+    """Dotted parameter overrides for the app's levers (a lever at ``"strategy"`` sets nothing)."""
+    out: dict[str, Any] = {}
+    if reminders != STRATEGY:
+        ladder = REMINDERS[reminders]
+        out["collection.reminders.enabled"] = bool(ladder)
+        if ladder:
+            out["collection.reminders.schedule"] = [{"day": d, "channel": c} for d, c in ladder]
+    if visits_from != STRATEGY:
+        out["collection.visits.enabled"] = visits_from != "off"
+        if visits_from != "off":
+            out["collection.visits.start_dpd"] = int(visits_from)
+    if tone != STRATEGY:
+        out["collection.tone.harshness"] = TONE[tone]
+    if plans != STRATEGY:
+        where = PLANS[plans]
+        out["collection.plans.enabled"] = where is not None
+        if where is not None:
+            for key, on in zip(("on_visit", "on_call", "on_early_contact"), where):
+                out[f"collection.plans.{key}"] = on
+    if plan_eligibility != STRATEGY:
+        hardship, max_dpd = PLAN_ELIGIBILITY[plan_eligibility]
+        out["collection.plans.require_hardship"] = hardship
+        out["collection.plans.max_dpd"] = max_dpd
+    if education != STRATEGY:
+        out["education.enabled"] = education == "on"
+    if recession != STRATEGY:
+        out["macro.recession.enabled"] = recession == "on"
+    if severity is not None:
+        out["macro.recession.severity"] = float(severity)
+    return out
+
+
+def _cure_rate(model) -> float:
+    books = model.lender.books
+    return books.cures / books.delinquency_episodes if books.delinquency_episodes else 0.0
+
+
+class AppModel(CreditModel):
+    """``CreditModel`` built from the app's controls.
+
+    ``strategy`` names the scenario (SolaraViz passes Mesa's own, empty ``Scenario`` object as
+    ``scenario`` when it rebuilds a model on Reset; it is ignored). The levers become dotted
+    overrides (:func:`lever_overrides`). Adds one daily series the model does not keep: the cure
+    rate so far.
+    """
+
+    def __init__(
+        self,
+        *,
+        strategy: str = "baseline",
+        borrowers: int | None = None,
+        days: int | None = None,
+        rng: int | None = 0,
+        reminders: str = STRATEGY,
+        visits_from: str = STRATEGY,
+        tone: str = STRATEGY,
+        plans: str = STRATEGY,
+        plan_eligibility: str = STRATEGY,
+        education: str = STRATEGY,
+        recession: str = STRATEGY,
+        severity: float | None = None,
+        scenario: Any = None,
+    ):
+        overrides = lever_overrides(
+            reminders=reminders,
+            visits_from=visits_from,
+            tone=tone,
+            plans=plans,
+            plan_eligibility=plan_eligibility,
+            education=education,
+            recession=recession,
+            severity=severity,
+        )
+        super().__init__(
+            scenario=strategy,
+            borrowers=None if borrowers is None else int(borrowers),
+            days=days,
+            overrides=overrides,
+            rng=0 if rng is None else int(rng),
+        )
+        self.strategy = str(strategy)
+        self.levers = overrides
+        self.app_collector = mesa.DataCollector(model_reporters={"cure_rate": _cure_rate})
+        self.app_collector.collect(self)
+
+    def step(self) -> None:
+        super().step()
+        self.app_collector.collect(self)
+
+    @cached_property
+    def sample(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The borrower picture: (people, x, y, edges as index pairs into people), fixed per model.
+
+        A snowball sample of the social network: from a few random people, their ties and their
+        ties' ties, until :data:`SAMPLE` people are in; laid out by a spring layout (networkx).
+        """
+        import networkx as nx
+
+        nb = self.people.neighbors
+        n = self.people.n
+        gen = np.random.default_rng(self.seed + 7919)
+        want = min(SAMPLE, n)
+        chosen: dict[int, None] = {}
+        per_seed = max(want // 6, 1)
+        for start in gen.permutation(n):
+            if len(chosen) >= want:
+                break
+            if int(start) in chosen:
+                continue
+            frontier, group = [int(start)], 0
+            while frontier and group < per_seed and len(chosen) < want:
+                nxt = []
+                for i in frontier:
+                    if i in chosen:
+                        continue
+                    chosen[i] = None
+                    group += 1
+                    if group >= per_seed or len(chosen) >= want:
+                        break
+                    nxt.extend(int(j) for j in nb[i] if j >= 0 and int(j) not in chosen)
+                frontier = nxt
+        people = np.fromiter(chosen, np.int64, len(chosen))
+        pos = {int(p): k for k, p in enumerate(people)}
+        edges = sorted(
+            {(min(pos[i], pos[int(j)]), max(pos[i], pos[int(j)])) for i in pos for j in nb[i] if int(j) in pos and int(j) != i}
+        )
+        g = nx.Graph()
+        g.add_nodes_from(range(len(people)))
+        g.add_edges_from(edges)
+        layout = nx.spring_layout(g, seed=int(self.seed) % (2**32), iterations=60, k=1.6 / math.sqrt(max(len(people), 1)))
+        xy = np.array([layout[k] for k in range(len(people))]).reshape(-1, 2)
+        return people, xy, np.array(edges, np.int64).reshape(-1, 2)
+
+
+# --------------------------------------------------------------------------- small SVG charts
+
+FONT = "font-family='Roboto, Helvetica, Arial, sans-serif'"
+COLORS = {
+    "current": "#4caf50",
+    "on plan": "#00acc1",
+    "1-29 DPD": "#fdd835",
+    "30-59 DPD": "#fb8c00",
+    "60-89 DPD": "#e53935",
+    "90+ DPD": "#8e24aa",
+    "charged off": "#37474f",
+    "no loan": "#bdbdbd",
+}
+
+
+def nice_ticks(lo: float, hi: float, n: int = 4, whole: bool = False) -> list[float]:
+    """Round tick values covering [lo, hi] (``whole``: whole numbers only)."""
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+        hi = lo + 1.0
+    raw = (hi - lo) / n
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    if whole:
+        step = max(round(step), 1)
+    first = math.floor(lo / step) * step
+    ticks, t = [], first
+    while t < hi + step * 0.999:
+        ticks.append(round(t, 12))
+        t += step
+    return ticks
+
+
+def fmt_num(x: float) -> str:
+    a = abs(x)
+    if a >= 1e6:
+        return f"{x / 1e6:.3g}M"
+    if a >= 1e4:
+        return f"{x / 1e3:.3g}k"
+    if a >= 100 or a == int(a):
+        return f"{x:,.0f}"
+    return f"{x:.3g}"
+
+
+def fmt_pct(x: float) -> str:
+    return f"{x * 100:.3g}%"
+
+
+def fmt_money(x: float) -> str:
+    return fmt_num(x).replace("-", "\u2212")
+
+
+def svg_chart(
+    x: np.ndarray,
+    series: list[tuple[str, str, np.ndarray]],
+    *,
+    fmt=fmt_num,
+    stacked: bool = False,
+    bars: bool = False,
+    ylim: tuple[float | None, float | None] = (None, None),
+    xlabel: str = "day",
+    marker: tuple[float, str] | None = None,
+    width: int = 480,
+    height: int = 215,
+    dashed: tuple[str, ...] = (),
+) -> str:
+    """An SVG line, stacked-area or bar chart (``bars``: ``x`` holds the bin edges)."""
+    ml, mr, mt, mb = 50, 10, 22, 30
+    pw, ph = width - ml - mr, height - mt - mb
+    x = np.asarray(x, float)
+    ys = [np.asarray(s, float) for _, _, s in series]
+    if stacked:
+        ys = list(np.cumsum(np.vstack(ys), axis=0)) if ys else []
+    allv = np.concatenate([y[np.isfinite(y)] for y in ys]) if ys else np.zeros(0)
+    lo = ylim[0] if ylim[0] is not None else (min(0.0, float(allv.min())) if allv.size else 0.0)
+    hi = ylim[1] if ylim[1] is not None else (float(allv.max()) if allv.size else 1.0)
+    if hi <= lo:
+        hi = lo + (abs(lo) * 0.1 or (0.01 if fmt is fmt_pct else 1.0))
+    yt = nice_ticks(lo, hi)
+    lo, hi = min(lo, yt[0]), max(hi, yt[-1])
+    x0, x1 = (float(x[0]), float(x[-1])) if x.size else (0.0, 1.0)
+    if x1 <= x0:
+        x1 = x0 + 1.0
+
+    def px(v):
+        return ml + (np.asarray(v, float) - x0) / (x1 - x0) * pw
+
+    def py(v):
+        return mt + ph - (np.asarray(v, float) - lo) / (hi - lo) * ph
+
+    out = [
+        f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {width} {height}' width='100%' "
+        f"preserveAspectRatio='xMidYMid meet' class='credsim-chart' {FONT} font-size='11'>"
+    ]
+    for t in yt:
+        y = py(t)
+        out.append(f"<line x1='{ml}' x2='{ml + pw}' y1='{y:.1f}' y2='{y:.1f}' stroke='#e0e0e0'/>")
+        out.append(f"<text x='{ml - 4}' y='{y + 4:.1f}' text-anchor='end' fill='#555'>{html.escape(fmt(t))}</text>")
+    for t in nice_ticks(x0, x1, 5, whole=not bars):
+        if x0 - 1e-9 <= t <= x1 + 1e-9:
+            xx = px(t)
+            out.append(f"<line x1='{xx:.1f}' x2='{xx:.1f}' y1='{mt + ph}' y2='{mt + ph + 4}' stroke='#777'/>")
+            out.append(f"<text x='{xx:.1f}' y='{mt + ph + 15}' text-anchor='middle' fill='#555'>{fmt_num(t)}</text>")
+    out.append(f"<text x='{ml + pw}' y='{height - 2}' text-anchor='end' fill='#777'>{html.escape(xlabel)}</text>")
+    out.append(f"<line x1='{ml}' x2='{ml + pw}' y1='{mt + ph}' y2='{mt + ph}' stroke='#777'/>")
+
+    if bars and ys:
+        y = ys[0]
+        color = series[0][1]
+        for k in range(len(y)):
+            xa, xb = px(x[k]), px(x[k + 1])
+            ya, yb = py(y[k]), py(lo)
+            out.append(
+                f"<rect x='{xa + 0.5:.1f}' y='{ya:.1f}' width='{max(xb - xa - 1, 0.5):.1f}' "
+                f"height='{max(yb - ya, 0):.1f}' fill='{color}'/>"
+            )
+    elif x.size:
+        xs = px(x)
+        below = np.full(x.size, lo)
+        for (label, color, _), y in zip(series, ys):
+            pts = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(xs, py(np.where(np.isfinite(y), y, lo))))
+            if stacked:
+                back = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(xs[::-1], py(below)[::-1]))
+                out.append(f"<polygon points='{pts} {back}' fill='{color}' fill-opacity='0.85' stroke='none'/>")
+                below = y
+            else:
+                dash = " stroke-dasharray='4 3'" if label in dashed else ""
+                out.append(f"<polyline points='{pts}' fill='none' stroke='{color}' stroke-width='1.6'{dash}/>")
+    if marker is not None:
+        value, label = marker
+        xx = px(value)
+        out.append(f"<line x1='{xx:.1f}' x2='{xx:.1f}' y1='{mt}' y2='{mt + ph}' stroke='#000' stroke-dasharray='3 2'/>")
+        out.append(f"<text x='{xx + 3:.1f}' y='{mt + 10}' fill='#000'>{html.escape(label)}</text>")
+    # legend along the top
+    lx = ml
+    for label, color, _ in series if not bars else []:
+        out.append(f"<rect x='{lx}' y='5' width='10' height='10' fill='{color}'/>")
+        out.append(f"<text x='{lx + 13}' y='14' fill='#333'>{html.escape(label)}</text>")
+        lx += 22 + 6.2 * len(label)
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _series(model) -> dict[str, np.ndarray]:
+    mv = model.datacollector.model_vars
+    return {k: np.asarray(v, float) for k, v in mv.items()}
+
+
+def _share(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.divide(a, b, out=np.zeros_like(a, dtype=float), where=b > 0)
+
+
+def Panel(kind: str, title: str, body: str):
+    """One chart panel: a title and SVG body, in a div the browser test finds by its class."""
+    return solara.HTML(
+        tag="div",
+        unsafe_innerHTML=f"<div class='credsim-panel-title'>{html.escape(title)}</div>{body}",
+        classes=["credsim-panel", f"credsim-{kind}"],
+        style="padding: 4px 8px; height: 100%; overflow: auto;",
+    )
+
+
+# --------------------------------------------------------------------------- panels
+
+
+def _on(flag: bool) -> str:
+    return "on" if flag else "off"
+
+
+def levers_in_effect(p) -> list[tuple[str, str]]:
+    """What the running model does, read from its parameters."""
+    c = p.collection
+    if c.reminders.enabled and c.reminders.schedule:
+        ladder = ", ".join(f"{'SMS' if s.channel == 'sms' else 'call'} {s.day:+d}" for s in c.reminders.schedule)
+    else:
+        ladder = "none"
+    plans = "off"
+    if c.plans.enabled:
+        where = [w for w, on in (("visits", c.plans.on_visit), ("calls", c.plans.on_call),
+                                 ("early contact", c.plans.on_early_contact)) if on]
+        who = "hardship" if c.plans.require_hardship else "anyone"
+        plans = f"on {', '.join(where) or 'no channel'}; {who}, up to {c.plans.max_dpd} DPD"
+    recession = (
+        f"on, severity {p.macro.recession.severity:g} (from day {p.macro.recession.start_day})"
+        if p.macro.recession.enabled
+        else "off"
+    )
+    return [
+        ("reminders", ladder),
+        ("visits", f"from {c.visits.start_dpd} DPD" if c.visits.enabled else "off"),
+        ("collector tone", f"harshness {c.tone.harshness:g}"),
+        ("plans", plans),
+        ("education", _on(p.education.enabled)),
+        ("early-contact channel", _on(p.early_contact.channel)),
+        ("recession", recession),
+    ]
+
+
+@solara.component
+def StatusPanel(model):
+    """The day counter, the strategy and the levers in effect, today's key numbers."""
+    update_counter.get()
+    s = model.snapshot
+    cure = model.app_collector.model_vars["cure_rate"][-1]
+    rows = [
+        ("active loans", f"{s['active_loans']:,}"),
+        ("30+ DPD", fmt_pct(_share(np.array([s["dpd_30_59"] + s["dpd_60_89"] + s["dpd_90_plus"]]),
+                                   np.array([s["active_loans"]]))[0])),
+        ("default rate so far", fmt_pct(s["default_rate"])),
+        ("cure rate so far", fmt_pct(cure)),
+        ("mean stress", f"{s['mean_stress']:.3f}"),
+        ("brand trust", f"{s['brand_trust']:.3f}"),
+        ("profit so far", f"{fmt_money(s['profit'])} CU"),
+    ]
+    table = "".join(
+        f"<tr><td style='color:#666;padding-right:10px'>{html.escape(k)}</td><td>{html.escape(val)}</td></tr>"
+        for k, val in rows + levers_in_effect(model.params)
+    )
+    status = "running" if model.running else "finished"
+    body = (
+        f"<div style='font-size:22px;margin:4px 0'>Day <span class='credsim-day'>{model.day}</span>"
+        f" of {model.days} <span style='font-size:13px;color:#777'>({status})</span></div>"
+        f"<div class='credsim-strategy' style='margin-bottom:6px'>strategy <b>{html.escape(model.strategy)}</b>, "
+        f"<span class='credsim-people'>{model.people.n:,}</span> people, seed {model.seed}</div>"
+        f"<table style='font-size:13px;border-collapse:collapse'>{table}</table>"
+    )
+    return Panel("status", "Run", body)
+
+
+@solara.component
+def DpdPanel(model):
+    """DPD-bucket composition of the active loans over time."""
+    update_counter.get()
+    d = _series(model)
+    act = d["active_loans"]
+    buckets = [("1-29 DPD", "dpd_1_29"), ("30-59 DPD", "dpd_30_59"), ("60-89 DPD", "dpd_60_89"), ("90+ DPD", "dpd_90_plus")]
+    series = [(label, COLORS[label], _share(d[k], act)) for label, k in buckets]
+    series_plan = [("on plan", COLORS["on plan"], _share(d["on_plan"], act))]
+    chart = svg_chart(d["day"], series, fmt=fmt_pct, stacked=True)
+    plan = svg_chart(d["day"], series_plan, fmt=fmt_pct, height=120)
+    current = _share(d["current"][-1:], act[-1:])[0]
+    title = f"DPD buckets, share of active loans (current: {fmt_pct(current)})"
+    return Panel("dpd", title, chart + plan)
+
+
+@solara.component
+def RatesPanel(model):
+    """Default rate and cure rate so far, over time."""
+    update_counter.get()
+    d = _series(model)
+    cure = np.asarray(model.app_collector.model_vars["cure_rate"], float)
+    chart = svg_chart(
+        d["day"],
+        [("default rate", COLORS["60-89 DPD"], d["default_rate"]), ("cure rate", COLORS["current"], cure)],
+        fmt=fmt_pct,
+        ylim=(0.0, None),
+        height=250,
+    )
+    title = f"Default and cure rates so far (default {fmt_pct(d['default_rate'][-1])}, cure {fmt_pct(cure[-1])})"
+    return Panel("rates", title, chart)
+
+
+@solara.component
+def StressPanel(model):
+    """Today's stress distribution over borrowers, its mean, and the mean over time."""
+    update_counter.get()
+    p = model.people
+    borrowers = p.has_loan | (p.co_balance > 0.0)
+    stress = p.stress[borrowers]
+    edges = np.linspace(0.0, 1.0, 21)
+    counts = np.histogram(stress, bins=edges)[0]
+    mean = float(stress.mean()) if stress.size else 0.0
+    hist = svg_chart(edges, [("borrowers", "#ef6c00", counts)], bars=True, xlabel="stress (0..1)",
+                     marker=(mean, f"mean {mean:.3f}"), height=170)
+    d = _series(model)
+    over_time = svg_chart(
+        d["day"],
+        [("mean stress", "#ef6c00", d["mean_stress"]), ("high-stress share", "#6d4c41", d["high_stress_share"])],
+        fmt=lambda t: f"{t:.2g}",
+        ylim=(0.0, None),
+        height=150,
+    )
+    return Panel("stress", f"Stress of {stress.size:,} borrowers today (mean {mean:.3f})", hist + over_time)
+
+
+@solara.component
+def TrustPanel(model):
+    """Brand trust and applications over time."""
+    update_counter.get()
+    d = _series(model)
+    trust = svg_chart(d["day"], [("brand trust", "#1e88e5", d["brand_trust"])], fmt=lambda t: f"{t:.3g}", height=160)
+    days = d["day"]
+    apps = d["applications"]
+    # applications per day are small counts: show a 30-day moving average with the daily values
+    k = np.ones(min(CYCLE, max(len(apps), 1)))
+    avg = np.convolve(apps, k, mode="full")[: len(apps)] / np.minimum(np.arange(1, len(apps) + 1), len(k))
+    applications = svg_chart(days, [("applications / day", "#90caf9", apps), ("30-day average", "#0d47a1", avg)],
+                             ylim=(0.0, None), height=160)
+    title = f"Brand trust {d['brand_trust'][-1]:.3f} and applications ({int(apps[-1])} today)"
+    return Panel("trust", title, trust + applications)
+
+
+@solara.component
+def MoneyPanel(model):
+    """Collection cost and profit so far."""
+    update_counter.get()
+    d = _series(model)
+    chart = svg_chart(
+        d["day"],
+        [("collection cost", "#c62828", d["collection_cost"]), ("profit", "#2e7d32", d["profit"])],
+        fmt=fmt_money,
+        height=250,
+    )
+    title = f"Collection cost {fmt_money(d['collection_cost'][-1])} CU and profit {fmt_money(d['profit'][-1])} CU so far"
+    return Panel("money", title, chart)
+
+
+@solara.component
+def QueuePanel(model):
+    """Loans waiting for a home visit at the end of each day."""
+    update_counter.get()
+    d = _series(model)
+    visits = np.diff(d["visits"], prepend=d["visits"][:1])
+    chart = svg_chart(
+        d["day"],
+        [("loans waiting for a visit", "#5e35b1", d["visit_queue"]), ("visits made today", "#b39ddb", visits)],
+        ylim=(0.0, None),
+        height=250,
+    )
+    return Panel("queue", f"Visit queue ({int(d['visit_queue'][-1]):,} waiting)", chart)
+
+
+# --------------------------------------------------------------------------- the borrower picture
+
+MAP_W, MAP_H = 600, 200
+MAP_TEMPLATE = """
+<template>
+  <div class="credsim-map" style="position: relative">
+    <svg :viewBox="'0 0 ' + w + ' ' + h" width="100%" style="max-height: 200px; display: block">
+      <path :d="edges" stroke="#9e9e9e" stroke-opacity="0.45" stroke-width="0.6" fill="none"></path>
+      <circle v-for="p in points" :key="p[0]" :cx="p[1]" :cy="p[2]" :r="p[3]" :fill="p[4]"
+              :fill-opacity="p[5]" :stroke="p[0] === selected ? '#000' : '#ffffff'"
+              :stroke-width="p[0] === selected ? 2.5 : 0.6" class="credsim-borrower" :data-id="p[0]"
+              style="cursor: pointer" @mouseenter="hover = p" @mouseleave="hover = null"
+              @click="select(p[0])"></circle>
+    </svg>
+    <div v-if="hover" class="credsim-hover"
+         style="position: absolute; top: 2px; right: 2px; background: rgba(255,255,255,0.93);
+                border: 1px solid #bbb; border-radius: 4px; padding: 3px 6px; font-size: 12px;
+                pointer-events: none">
+      borrower {{ hover[0] }}: <b>{{ hover[6] }}</b><br/>
+      DPD {{ hover[7] }} &middot; stress {{ hover[8] }} &middot; trust {{ hover[9] }}<br/>
+      <span style="color: #777">click for the full record</span>
+    </div>
+  </div>
+</template>
+<script>
+module.exports = {
+  data() {
+    return { hover: null };
+  },
+};
+</script>
+"""
+
+
+class BorrowerMap(v.VuetifyTemplate):
+    """The borrower picture as a Vue template: hover shows a summary, click calls ``on_select``."""
+
+    template = traitlets.Unicode(MAP_TEMPLATE).tag(sync=True)
+    w = traitlets.Int(MAP_W).tag(sync=True)
+    h = traitlets.Int(MAP_H).tag(sync=True)
+    points = traitlets.List().tag(sync=True)
+    edges = traitlets.Unicode("").tag(sync=True)
+    selected = traitlets.Int(-1).tag(sync=True)
+    on_select = traitlets.Callable(None, allow_none=True)
+
+    def vue_select(self, i, *args):
+        if self.on_select is not None:
+            self.on_select(int(i))
+
+
+def loan_states(model, idx: np.ndarray) -> np.ndarray:
+    """Loan state of people ``idx`` (the categories of :attr:`sim.borrower.Borrower.state`)."""
+    p = model.people
+    has, dpd, plan, co = p.has_loan[idx], p.dpd[idx], p.on_plan[idx], p.co_balance[idx] > 0
+    return np.select(
+        [~has & co, ~has, plan & (dpd == 0), dpd == 0, dpd < 30, dpd < 60, dpd < 90],
+        ["charged off", "no loan", "on plan", "current", "1-29 DPD", "30-59 DPD", "60-89 DPD"],
+        default="90+ DPD",
+    )
+
+
+@solara.component
+def BorrowersPanel(model):
+    """A sample of the social network, coloured by loan state; dot size is stress, opacity trust."""
+    update_counter.get()
+    selected, set_selected = solara.use_state(-1)
+    people, xy, edges = model.sample
+    p = model.people
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    span = np.where(hi - lo > 0, hi - lo, 1.0)
+    pad = 12
+    sx = pad + (xy[:, 0] - lo[0]) / span[0] * (MAP_W - 2 * pad)
+    sy = pad + (xy[:, 1] - lo[1]) / span[1] * (MAP_H - 2 * pad)
+    states = loan_states(model, people)
+    stress, trust, dpd = p.stress[people], p.trust[people], p.dpd[people]
+    points = [
+        [int(i), round(float(a), 1), round(float(b), 1), round(2.0 + 6.0 * float(s), 1), COLORS[str(st)],
+         round(0.3 + 0.7 * float(t), 2), str(st), int(d), round(float(s), 2), round(float(t), 2)]
+        for i, a, b, s, t, st, d in zip(people, sx, sy, stress, trust, states, dpd)
+    ]
+    path = "".join(f"M{sx[a]:.1f} {sy[a]:.1f}L{sx[b]:.1f} {sy[b]:.1f}" for a, b in edges)
+    counts = {k: int(np.count_nonzero(states == k)) for k in COLORS}
+    legend = " ".join(
+        f"<span style='white-space:nowrap;margin-right:8px'><span style='display:inline-block;width:10px;height:10px;"
+        f"border-radius:5px;background:{c}'></span> {html.escape(k)} ({counts[k]})</span>"
+        for k, c in COLORS.items()
+    )
+    if 0 <= selected < p.n:
+        record = model.borrower(selected).as_dict()
+        cells = "".join(
+            f"<span style='color:#666'>{html.escape(k)}</span>"
+            f"<span>{html.escape(f'{val:,.2f}' if isinstance(val, float) else str(val))}</span>"
+            for k, val in record.items()
+        )
+        detail = (
+            f"<div style='font-weight:500;margin-top:4px'>Borrower {selected} on day {model.day}"
+            " <span style='font-weight:400;color:#777'>(model.borrower(i))</span></div>"
+            "<div class='credsim-borrower-detail' style='display:grid;grid-template-columns:repeat(3,auto 1fr);"
+            f"column-gap:6px;font-size:11px;line-height:1.35'>{cells}</div>"
+        )
+    else:
+        detail = "<div style='color:#777;margin-top:4px'>Hover a dot for a summary; click one for the full record.</div>"
+    with solara.Column(classes=["credsim-panel", "credsim-borrowers"], style="padding: 4px 8px; height: 100%; overflow: auto;", gap="2px"):
+        solara.HTML(tag="div", unsafe_innerHTML=(
+            f"<div class='credsim-panel-title'>Borrowers: {len(people)} people of {p.n:,} "
+            "(a sample of the social network)</div>"
+            "<div style='font-size:11px;color:#666'>colour: loan state; size: stress; opacity: trust</div>"
+        ))
+        BorrowerMap.element(points=points, edges=path, selected=selected, on_select=set_selected)
+        solara.HTML(tag="div", unsafe_innerHTML=f"<div style='font-size:11px'>{legend}</div>{detail}")
+
+
+# --------------------------------------------------------------------------- the page
+
+
+def default_scenario() -> str:
+    return os.environ.get("CREDSIM_VIZ_SCENARIO", "baseline")
+
+
+def default_borrowers() -> int:
+    return int(os.environ.get("CREDSIM_VIZ_BORROWERS", DEFAULT_BORROWERS))
+
+
+def strategies(default: str) -> list[str]:
+    """The strategy choices: every shipped scenario, and ``default`` if it is a file of one's own."""
+    names = [p.stem for p in shipped_scenarios()]
+    if default not in names and resolve_path(default).resolve() not in {p.resolve() for p in shipped_scenarios()}:
+        names.append(default)
+    return names
+
+
+def model_params(scenario: str | None = None, borrowers: int | None = None) -> dict[str, Any]:
+    """SolaraViz's controls: every key is a keyword argument of :class:`AppModel`."""
+    scenario = scenario or default_scenario()
+    borrowers = borrowers or default_borrowers()
+    strategy = Path(scenario).stem if resolve_path(scenario) in shipped_scenarios() else scenario
+    severity = load_scenario(scenario).macro.recession.severity
+
+    def select(label, values):
+        return {"type": "Select", "label": label, "value": STRATEGY, "values": [STRATEGY, *values]}
+
+    return {
+        "strategy": {"type": "Select", "label": "Strategy (scenario)", "value": strategy, "values": strategies(strategy)},
+        "reminders": select("Reminder schedule", list(REMINDERS)),
+        "visits_from": select("Home visits start at DPD", VISITS_FROM),
+        "tone": select("Collector tone", list(TONE)),
+        "plans": select("Flexible plans offered", list(PLANS)),
+        "plan_eligibility": select("Plan eligibility", list(PLAN_ELIGIBILITY)),
+        "education": select("Education at origination", ON_OFF),
+        "recession": select("Recession", ON_OFF),
+        "severity": {"type": "SliderFloat", "label": "Recession severity (if on)", "value": severity,
+                     "min": 0.0, "max": 2.0, "step": 0.1},
+        "borrowers": {"type": "SliderInt", "label": "Borrowers (people in the market)", "value": borrowers,
+                      "min": 200, "max": 20_000, "step": 200},
+        "rng": {"type": "SliderInt", "label": "Seed", "value": 0, "min": 0, "max": 99, "step": 1},
+    }
+
+
+COMPONENTS = [StatusPanel, BorrowersPanel, DpdPanel, RatesPanel, StressPanel, TrustPanel, MoneyPanel, QueuePanel]
+
+
+def initial_model(params: dict[str, Any]) -> AppModel:
+    """A model with the controls' initial values."""
+    return AppModel(**{k: (v["value"] if isinstance(v, dict) and "type" in v else v) for k, v in params.items()})
+
+
+@solara.component
+def Page():
+    """One browser session: its own model, rebuilt from the controls on Reset."""
+    params = solara.use_memo(model_params, [])
+    first = solara.use_memo(lambda: initial_model(params), [])
+    model = solara.use_reactive(first)
+    solara.Title("credsim")
+    solara.Style(CSS)
+    SolaraViz(model, components=list(COMPONENTS), model_params=params, name="credsim: delinquency and collection")
+
+
+CSS = """
+.credsim-panel-title { font-weight: 500; font-size: 14px; margin: 2px 0 2px 0; }
+.credsim-panel svg { display: block; }
+"""

@@ -1,0 +1,367 @@
+"""The browser app (``credsim viz``, sim/app.py).
+
+Fast checks of the app's model construction run everywhere. The browser tests (marker ``browser``)
+start ``python -m sim viz`` on a free local port and drive Debian's chromium with Playwright; the
+set-up that CI runs installs chromium (scripts/setup-browser.sh). On a developer machine without
+chromium they are skipped with a message; under CI (``CI`` set) a missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from sim.cli import app as cli_app
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("CREDSIM_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+STEP_TARGET_MS = 250  #: the issue's target for one step, as rendered in the browser
+CHART_PANELS = ["status", "dpd", "rates", "stress", "trust", "money", "queue"]
+
+
+# --------------------------------------------------------------------------- without a browser
+
+
+def test_every_lever_builds_a_valid_model():
+    from sim import app
+
+    combos = [dict(reminders=r) for r in app.REMINDERS]
+    combos += [dict(visits_from=v) for v in app.VISITS_FROM]
+    combos += [dict(tone=t) for t in app.TONE]
+    combos += [dict(plans=p, plan_eligibility=e) for p in app.PLANS for e in app.PLAN_ELIGIBILITY]
+    combos += [dict(education=e, recession=r, severity=1.5) for e in app.ON_OFF for r in app.ON_OFF]
+    for kw in combos:
+        m = app.AppModel(strategy="baseline", borrowers=300, rng=1, **kw)
+        m.step()
+        assert m.day == 1
+    m = app.AppModel(strategy="humane_visits", borrowers=300, visits_from="45", tone="harsh (1.0)", reminders="none")
+    c = m.params.collection
+    assert (c.visits.start_dpd, c.tone.harshness, c.reminders.enabled) == (45, 1.0, False)
+    assert m.params.name == "humane_visits"
+    m = app.AppModel(strategy="humane_visits", borrowers=300)  # levers left at "strategy" change nothing
+    assert m.params.collection.tone.harshness == 0.1
+
+
+def test_reset_rebuilds_the_model_from_the_controls_as_solaraviz_does():
+    """SolaraViz's Reset: type(model)(**kwargs) with Mesa's own Scenario added as ``scenario``."""
+    from mesa.visualization.solara_viz import _build_model_init_kwargs, _check_model_params
+
+    from sim import app
+
+    params = app.model_params("baseline", 400)
+    first = app.initial_model(params)
+    _check_model_params(first, params)
+    values = {k: v["value"] for k, v in params.items()}
+    values.update(strategy="flexible_plans", visits_from="60", rng=5)
+    kwargs = _build_model_init_kwargs(first, values, add_scenario_when_empty=True, require_model_accepts_scenario=True)
+    again = type(first)(**kwargs)
+    assert again.params.name == "flexible_plans" and again.params.collection.plans.enabled
+    assert again.params.collection.visits.start_dpd == 60
+    assert again.seed == 5 and again.people.n == 400
+
+
+def test_borrower_sample_and_states():
+    from sim import app
+
+    m = app.AppModel(borrowers=2000, rng=2)
+    for _ in range(40):
+        m.step()
+    people, xy, edges = m.sample
+    assert len(people) == app.SAMPLE == len(set(people.tolist())) and xy.shape == (app.SAMPLE, 2)
+    assert len(edges) > 0 and edges.max() < len(people)
+    states = app.loan_states(m, people)
+    assert [m.borrower(i).state for i in people] == states.tolist()
+
+
+def test_viz_refuses_a_bad_scenario():
+    res = CliRunner().invoke(cli_app, ["viz", "no_such_strategy"])
+    assert res.exit_code == 2
+    assert "no_such_strategy" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_solara_assets_are_installed_locally():
+    """Solara's front end must come from this environment, not from a CDN (offline use)."""
+    from solara.server import settings
+
+    cdn = Path(settings.assets.proxy_cache_dir)
+    for needed in [
+        "@widgetti/solara-vuetify-app@10.1.1/dist/solara-vuetify-app8.min.js",
+        "@widgetti/solara-vuetify-app@10.1.1/dist/main8.css",
+        "@widgetti/solara-vuetify-app@10.1.1/dist/fonts.css",
+        "@widgetti/vue-grid-layout@2.3.13-alpha.2/dist/vue-grid-layout.umd.js",
+        "requirejs@2.3.6/require.js",
+        "font-awesome@4.5.0/css/font-awesome.min.css",
+    ]:
+        assert (cdn / needed).is_file(), f"{cdn / needed} missing: install the solara-assets package (make setup)"
+
+
+# --------------------------------------------------------------------------- in the browser
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        msg = f"no browser at {CHROMIUM}: run `bash scripts/setup-browser.sh` as root (installs Debian's chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("the playwright package is missing: run `make setup` (it is in the test extra)")
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def server(browser, tmp_path_factory):
+    """``python -m sim viz`` on a free local port, as a user starts it; stopped at the end."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("viz") / "server.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CREDSIM_VIZ_")}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sim", "viz", "baseline", "--port", str(port)],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"credsim viz exited with {proc.returncode}:\n{log.read_text()}")
+            try:
+                with urllib.request.urlopen(url, timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"credsim viz did not answer at {url} within 120 s:\n{log.read_text()}")
+            time.sleep(0.3)
+        first_line = log.read_text().splitlines()[0]
+        assert f"http://127.0.0.1:{port}/" in first_line, first_line  # it prints its address
+        yield url
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=15)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=15)
+
+
+class Session:
+    """One browser session (its own context, cookies and so its own Solara kernel) on the app."""
+
+    def __init__(self, browser, url: str):
+        self.url = url
+        self.context = browser.new_context(viewport={"width": 1500, "height": 1400})
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.outside: list[str] = []
+        self.failed: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
+        self.page.on("requestfailed", lambda r: self.failed.append(f"{r.url}: {r.failure}"))
+        self.page.on("response", lambda r: self.failed.append(f"{r.url}: HTTP {r.status}") if r.status >= 400 else None)
+        # the app must need nothing from outside this machine: refuse (and record) any such request
+        self.page.route(re.compile(r"^(?!http://127\.0\.0\.1:|data:|blob:).*"), self._outside)
+
+    def _outside(self, route):
+        self.outside.append(route.request.url)
+        route.abort()
+
+    def open(self):
+        self.page.goto(self.url)
+        self.page.wait_for_selector(".credsim-day", timeout=60_000)
+        self.page.wait_for_selector(".credsim-borrower", timeout=30_000)
+        return self
+
+    def day(self) -> int:
+        return int(self.page.inner_text(".credsim-day"))
+
+    def panels(self) -> dict[str, str]:
+        return {k: self.page.inner_html(f".credsim-{k}") for k in [*CHART_PANELS, "borrowers"]}
+
+    def step(self) -> float:
+        """Click Step; wait until the day counter and every chart have been redrawn; ms taken."""
+        ms = self.page.evaluate(
+            """async (panels) => {
+                const html = () => panels.map(k => document.querySelector('.credsim-' + k)?.innerHTML ?? '');
+                const before = html();
+                const day = Number(document.querySelector('.credsim-day').textContent);
+                const button = [...document.querySelectorAll('button')].find(b => b.textContent.trim() === 'Step');
+                const t0 = performance.now();
+                button.click();
+                while (performance.now() - t0 < 20000) {
+                    await new Promise(r => setTimeout(r, 2));
+                    const now = html();
+                    const dayNow = Number(document.querySelector('.credsim-day')?.textContent);
+                    if (dayNow === day + 1 && now.every((h, i) => h !== before[i])) {
+                        await new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)));  // painted
+                        return performance.now() - t0;
+                    }
+                }
+                return -1;
+            }""",
+            CHART_PANELS,
+        )
+        assert ms >= 0, "a step did not redraw the day counter and every chart within 20 s"
+        return ms
+
+    def choose(self, label: str, option: str):
+        """Pick ``option`` in the select labelled ``label`` (a Vuetify v-select)."""
+        field = self.page.locator(".v-select").filter(has=self.page.get_by_text(label, exact=True))
+        field.locator(".v-select__slot").click()
+        self.page.locator(".menuable__content__active").get_by_role("option", name=option, exact=True).click()
+        self.page.locator(".menuable__content__active").wait_for(state="detached", timeout=5_000)
+
+    def button(self, name: str):
+        return self.page.get_by_role("button", name=name, exact=True)
+
+    def check_clean(self):
+        assert not self.errors, "console errors:\n" + "\n".join(self.errors)
+        assert not self.outside, "the page asked for things outside this machine:\n" + "\n".join(self.outside)
+        assert not self.failed, "requests failed:\n" + "\n".join(self.failed)
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.mark.browser
+def test_app_in_the_browser(browser, server, tmp_path, capsys):
+    from playwright.sync_api import expect
+
+    s = Session(browser, server).open()
+    try:
+        page = s.page
+        assert s.day() == 0
+        assert "baseline" in page.inner_text(".credsim-strategy")
+        body = page.text_content("body")
+        for text in ["Reset", "Step", "Strategy (scenario)", "Reminder schedule", "Home visits start at DPD",
+                     "Collector tone", "Flexible plans offered", "Plan eligibility", "Education at origination",
+                     "Recession", "Recession severity (if on)", "Borrowers (people in the market)", "Seed"]:
+            assert text in body, f"{text!r} not on the page"
+        assert page.locator(".credsim-chart").count() == 9  # the six chart panels drew their nine charts
+        assert page.locator(".credsim-borrower").count() > 100  # and the borrower picture its people
+        start = s.panels()
+
+        times = [s.step() for _ in range(10)]
+        assert s.day() == 10
+        after = s.panels()
+        unchanged = [k for k in after if after[k] == start[k]]
+        assert not unchanged, f"panels that did not change in 10 steps: {unchanged}"
+        median = statistics.median(times)
+        with capsys.disabled():  # shown in every run, not only with -s
+            print(f"\nstep as rendered in the browser ({page.inner_text('.credsim-people')} people): "
+                  f"median {median:.0f} ms (target {STEP_TARGET_MS} ms); each: {[round(t) for t in times]}")
+
+        # hover a borrower: a summary; click: the full record from model.borrower(i)
+        dot = page.locator(".credsim-borrower").nth(0)
+        dot.hover(force=True)
+        hover = page.locator(".credsim-hover")
+        hover.wait_for(timeout=5_000)
+        who = re.search(r"borrower (\d+)", hover.inner_text()).group(1)
+        page.mouse.down()
+        page.mouse.up()
+        detail = page.locator(".credsim-borrower-detail")
+        detail.wait_for(timeout=5_000)
+        assert re.search(rf"\bid\s+{who}\b", detail.inner_text()), detail.inner_text()
+        assert "stress" in detail.inner_text() and "dpd" in detail.inner_text()
+
+        # play, then pause
+        s.button("▶").click()
+        page.wait_for_function("Number(document.querySelector('.credsim-day').textContent) >= 13", timeout=20_000)
+        s.button("❚❚").click()
+        expect(s.button("▶")).to_be_visible(timeout=10_000)
+        expect(s.button("Step")).to_be_enabled(timeout=10_000)
+        page.wait_for_timeout(300)
+        paused_at = s.day()
+        page.wait_for_timeout(700)
+        assert s.day() in (paused_at, paused_at + 1)  # a step already under way may still land
+        shot = tmp_path / "app-after-steps.png"
+        page.screenshot(path=str(shot))
+
+        # change levers, then reset: a new model built from the controls, back at day 0
+        s.choose("Strategy (scenario)", "humane_visits")
+        s.choose("Home visits start at DPD", "45")
+        s.button("Reset").click()
+        page.wait_for_function("document.querySelector('.credsim-strategy')?.textContent.includes('humane_visits')",
+                               timeout=30_000)
+        assert s.day() == 0
+        status = page.inner_text(".credsim-status")
+        assert "from 45 DPD" in status and "harshness 0.1" in status, status
+        s.step()
+        assert s.day() == 1
+        page.screenshot(path=str(tmp_path / "app-after-reset.png"))
+        with capsys.disabled():
+            print(f"\nscreenshots: {shot} and {tmp_path / 'app-after-reset.png'}")
+        s.check_clean()
+        assert median <= STEP_TARGET_MS, f"median step {median:.0f} ms is above the {STEP_TARGET_MS} ms target"
+    finally:
+        s.close()
+
+
+@pytest.mark.browser
+def test_two_sessions_have_their_own_models(browser, server):
+    a = Session(browser, server).open()
+    b = Session(browser, server).open()
+    try:
+        assert a.day() == 0 and b.day() == 0
+        b_before = b.panels()
+        for _ in range(5):
+            a.step()
+        assert a.day() == 5
+        b.page.wait_for_timeout(500)  # time for any (wrong) update to reach B
+        assert b.day() == 0, "stepping session A moved session B"
+        assert b.panels()["dpd"] == b_before["dpd"]
+        b.step()
+        b.step()
+        assert b.day() == 2 and a.day() == 5
+        b.button("Reset").click()
+        b.page.wait_for_function("document.querySelector('.credsim-day').textContent === '0'", timeout=30_000)
+        a.page.wait_for_timeout(500)
+        assert a.day() == 5, "resetting session B reset session A"
+        a.check_clean()
+        b.check_clean()
+    finally:
+        a.close()
+        b.close()
+
+
+def test_readme_shows_the_app():
+    readme = (ROOT / "README.md").read_text()
+    assert "credsim viz" in readme and "docs/img/app.png" in readme
+    assert (ROOT / "docs/img/app.png").is_file()
