@@ -302,6 +302,7 @@ def scenarios() -> None:
 # The sweep commands live beside the one-run commands; importing registers them on `app`.
 from . import cli_sweep  # noqa: E402,F401
 from . import cli_results  # noqa: E402,F401
+from . import cli_calibrate  # noqa: E402,F401
 
 
 @app.command()

@@ -1,0 +1,76 @@
+"""`credsim calibrate`: fit parameters to target figures (method of simulated moments), write a scenario."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .cli import _check_out, app, bad_input
+from .scenario import ScenarioError
+
+
+@app.command()
+def calibrate(
+    targets: Annotated[Path, typer.Argument(metavar="TARGETS", help="The targets file (TOML).", show_default=False)],
+    out: Annotated[
+        Optional[Path],
+        typer.Option("--out", "-o", metavar="DIR", help="Where to write (default: results/calibration/NAME)."),
+    ] = None,
+    workers: Annotated[
+        Optional[int], typer.Option("--workers", "-w", min=1, help="Worker processes (default: the number of cores).")
+    ] = None,
+    docs: Annotated[
+        bool, typer.Option("--docs", help="Also write the validation table into docs/ODD.md (its 'validation' region).")
+    ] = False,
+    odd: Annotated[
+        Optional[Path], typer.Option("--odd", metavar="FILE", help="The ODD file --docs writes (default: docs/ODD.md).")
+    ] = None,
+) -> None:
+    """Fit the parameters of TARGETS to its target figures; write calibrated.toml, fit.json, validation.md."""
+    from . import calibrate as cal
+    from .docs import ODD_PATH
+
+    odd_path = odd or ODD_PATH
+    try:
+        problem = cal.load_targets(targets)
+        out_dir = out if out is not None else Path("results") / "calibration" / problem.name
+        _check_out(out_dir)
+        if docs:
+            cal.check_docs(odd_path)
+    except ScenarioError as e:
+        bad_input(e)
+
+    def log(line: str) -> None:
+        typer.echo(line, err=True)
+
+    sc, spec = problem.base, problem.spec
+    with cal.Runner(workers) as runner:
+        log(f"calibrate '{problem.name}': {len(problem.keys)} parameter(s), {len(spec.targets)} target(s) on "
+            f"'{sc.name}'; {spec.replicates} replicate(s) of {sc.population.borrowers:,} people x {sc.simulation.days} "
+            f"days per evaluation; {spec.optimizer.method}, at most {spec.optimizer.max_evaluations} evaluations; "
+            f"{runner.workers} worker(s) -> {out_dir}")
+        fit = cal.calibrate(problem, runner, log)
+        log(f"{fit.message}; best: evaluation {fit.best.n}, objective {fit.best.objective:.5g} ({fit.seconds:.0f} s)")
+        for k, v in fit.fitted.items():
+            log(f"  {k} = {v:.6g}  (base {problem.base_values[k]:.6g})")
+        n = len(problem.validation_seeds)
+        t0 = time.monotonic()
+        if n:
+            log(f"validation: the fit and the base scenario, {n} fresh replicate(s) each")
+        val = cal.validate(problem, fit.fitted, runner)
+        if n:
+            log(f"validation done ({time.monotonic() - t0:.0f} s)")
+    try:
+        paths = cal.write_outputs(fit, val, out_dir)
+    except OSError as e:
+        bad_input(ScenarioError("--out", str(out_dir), f"a directory that can be written ({e.strerror or e})"))
+    table = cal.validation_table(fit, val)
+    typer.echo(table)
+    typer.echo("")
+    typer.echo(f"wrote {', '.join(str(p) for p in paths)}")
+    if docs:
+        changed = cal.write_docs(table, odd_path)
+        typer.echo(f"{odd_path}: validation table {'updated' if changed else 'already up to date'}")

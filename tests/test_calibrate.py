@@ -1,0 +1,264 @@
+"""`credsim calibrate` (sim.calibrate): the method of simulated moments recovers parameter values from
+figures the model itself produced; the calibrated scenario it writes loads and holds the fit; bad
+targets files are one line, exit 2, nothing written.
+
+One small calibration (2,000 people x 365 days, 2 replicates, at most 30 evaluations on 2 workers)
+is run once per module, through the command line, and shared by the tests that look at its output.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import sim
+from sim import calibrate as cal
+from sim.cli import app
+from sim.rng import replicate_seed
+
+runner = CliRunner()
+ROOT = Path(__file__).resolve().parent.parent
+
+# Known values, and how close the fit must come back to them. The moments that identify them:
+# the willingness intercept sets the late-payment rate (thousands of instalments, smooth under
+# common random numbers); word of mouth sets brand trust (everyone in the market).
+TRUTH = {"repayment.intercept": 2.2, "trust.word_of_mouth": 0.35}
+TOLERANCE = {"repayment.intercept": 0.1, "trust.word_of_mouth": 0.06}
+START = {"repayment.intercept": 1.5, "trust.word_of_mouth": 0.1}
+BOUNDS = {"repayment.intercept": (0.5, 3.5), "trust.word_of_mouth": (0.0, 0.6)}
+SD = {"late_payment_rate": 0.005, "brand_trust": 0.003}
+BORROWERS, DAYS, REPLICATES, SEED, BUDGET = 2000, 365, 2, 0, 30
+
+ODD_STUB = """# ODD
+
+## Calibration
+
+<!-- BEGIN GENERATED: validation -->
+old
+<!-- END GENERATED: validation -->
+"""
+
+
+def targets_text(values: dict[str, float]) -> str:
+    lines = [
+        'scenario = "baseline"',
+        f"borrowers = {BORROWERS}",
+        f"days = {DAYS}",
+        f"replicates = {REPLICATES}",
+        f"seed = {SEED}",
+        "validation_replicates = 2",
+        "",
+    ]
+    for name, sd in SD.items():
+        lines += ["[[targets]]", f'name = "{name}"', f"value = {values[name]!r}", f"sd = {sd}",
+                  'source = "the model itself at known parameter values"', ""]
+    lines.append("[parameters]")
+    for k, (lo, hi) in BOUNDS.items():
+        lines.append(f'"{k}" = {{ min = {lo}, max = {hi}, start = {START[k]} }}')
+    lines += ["", "[optimizer]", 'method = "nelder-mead"', f"max_evaluations = {BUDGET}", ""]
+    return "\n".join(lines)
+
+
+@pytest.fixture(scope="module")
+def recovery(tmp_path_factory) -> SimpleNamespace:
+    root = tmp_path_factory.mktemp("calibrate")
+    # the "published figures": the model's own moments at TRUTH, with the seeds the calibration uses
+    summaries = [
+        sim.run("baseline", borrowers=BORROWERS, days=DAYS, seed=replicate_seed(SEED, r), overrides=TRUTH).summary
+        for r in range(REPLICATES)
+    ]
+    values = {name: float(np.mean([cal.moment(name, s) for s in summaries])) for name in SD}
+    targets = root / "targets.toml"
+    targets.write_text(targets_text(values), encoding="utf-8")
+    odd = root / "ODD.md"
+    odd.write_text(ODD_STUB, encoding="utf-8")
+    out = root / "out"
+    res = runner.invoke(app, ["calibrate", str(targets), "--out", str(out), "--workers", "2", "--docs", "--odd", str(odd)])
+    assert res.exit_code == 0, (res.stdout, res.stderr, res.exception)
+    fit = json.loads((out / "fit.json").read_text())
+    return SimpleNamespace(res=res, out=out, fit=fit, odd=odd, targets=targets, values=values)
+
+
+# --------------------------------------------------------------------------- parameter recovery
+
+
+def test_recovers_known_parameter_values(recovery):
+    fitted = {k: v["fitted"] for k, v in recovery.fit["parameters"].items()}
+    for k, truth in TRUTH.items():
+        assert abs(fitted[k] - truth) <= TOLERANCE[k], (k, fitted[k], truth)
+        assert abs(START[k] - truth) > 3 * TOLERANCE[k]  # it started well away from the truth
+    history = recovery.fit["history"]
+    assert 1 < len(history) <= BUDGET
+    assert history[0]["parameters"] == START
+    # from far off to a fit the targets' sds cannot tell from the truth
+    assert history[0]["objective"] > 100
+    assert recovery.fit["objective"] < 2.0
+    assert recovery.fit["objective"] == min(h["objective"] for h in history)
+
+
+def test_every_evaluation_runs_the_same_seeds(recovery):
+    """Common random numbers: each evaluation has one moment per fit seed, and the seeds are the file's."""
+    assert recovery.fit["seeds"] == [replicate_seed(SEED, r) for r in range(REPLICATES)]
+    for h in recovery.fit["history"]:
+        assert all(len(v) == REPLICATES for v in h["replicate_moments"].values())
+    val = recovery.fit["validation"]
+    assert val["seeds"] == [replicate_seed(SEED, REPLICATES + r) for r in range(2)]
+    assert not set(val["seeds"]) & set(recovery.fit["seeds"])
+
+
+def test_progress_is_printed_per_evaluation(recovery):
+    lines = [ln for ln in recovery.res.stderr.splitlines() if re.match(r"evaluation +\d+/\d+: ", ln)]
+    assert len(lines) == len(recovery.fit["history"])
+    assert "objective" in lines[0] and "repayment.intercept=1.5" in lines[0]
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def test_calibrated_scenario_loads_and_holds_the_fit(recovery):
+    path = recovery.out / "calibrated.toml"
+    sc = sim.load_scenario(path)
+    base = sim.load_scenario("baseline")
+    fitted = {k: v["fitted"] for k, v in recovery.fit["parameters"].items()}
+    assert sc.repayment.intercept == fitted["repayment.intercept"]
+    assert sc.trust.word_of_mouth == fitted["trust.word_of_mouth"]
+    assert sc.name == "baseline_calibrated"
+    # everything else is the base scenario's (the calibration size is not a parameter of the fit)
+    rest = sim.load_scenario(path, overrides={"repayment.intercept": base.repayment.intercept,
+                                              "trust.word_of_mouth": base.trust.word_of_mouth})
+    assert rest.model_dump(exclude={"name", "description"}) == base.model_dump(exclude={"name", "description"})
+    res = runner.invoke(app, ["validate", str(path)])
+    assert res.exit_code == 0 and res.stdout.strip() == f"{path}: ok"
+
+
+def test_validation_table_is_written_and_put_in_the_docs(recovery):
+    table = (recovery.out / "validation.md").read_text()
+    assert "| Target | Target value | Source | Base scenario | Calibrated | Model quantity |" in table
+    for name in SD:
+        assert f"`{name}`" in table
+    assert "the model itself at known parameter values" in table
+    odd = recovery.odd.read_text()
+    assert table.strip() in odd and "\nold\n" not in odd
+    assert odd.startswith("# ODD\n\n## Calibration\n\n<!-- BEGIN GENERATED: validation -->\n")
+    val = recovery.fit["validation"]["fitted"]
+    for name in SD:
+        lo, hi = val[name]["ci95"]
+        assert lo <= val[name]["mean"] <= hi
+
+
+# --------------------------------------------------------------------------- the objective, moments, the file
+
+
+def test_objective_weights_and_one_sided_targets():
+    t = [cal.TargetSpec(name="ever_30dpd_rate", value=0.08, sd=0.01),
+         cal.TargetSpec(name="roll_30_60", value=0.5, weight=4.0),
+         cal.TargetSpec(name="default_to_ever30", value=1.0, sd=0.1, relation="<=")]
+    f = cal.objective(t, {"ever_30dpd_rate": 0.1, "roll_30_60": 0.4, "default_to_ever30": 0.3})
+    assert f == pytest.approx(4.0 + 4.0 * 0.01 + 0.0)
+    f = cal.objective(t, {"ever_30dpd_rate": 0.08, "roll_30_60": 0.5, "default_to_ever30": 1.2})
+    assert f == pytest.approx(4.0)
+    assert cal.objective(t, {"ever_30dpd_rate": math.nan, "roll_30_60": 0.5, "default_to_ever30": 1}) == math.inf
+
+
+def test_derived_moments():
+    s = {"recoveries": 30.0, "credit_loss": 120.0, "late_payment_rate": 0.2, "default_rate": 0.01,
+         "ever_30dpd_rate": 0.08}
+    assert cal.moment("recovery_share", s) == pytest.approx(0.25)
+    assert cal.moment("on_time_rate", s) == pytest.approx(0.8)
+    assert cal.moment("default_to_ever30", s) == pytest.approx(0.125)
+    assert cal.moment("recovery_share", {**s, "credit_loss": 0.0}) == 0.0
+
+
+def test_shipped_targets_file_is_valid():
+    p = cal.load_targets(ROOT / "experiments" / "calibration" / "targets.toml")
+    assert p.name == "baseline" and p.base.name == "baseline"
+    assert {t.name for t in p.targets} >= {"ever_30dpd_rate", "roll_30_60", "recovery_share"}
+    assert np.all((p.lo <= p.start) & (p.start <= p.hi))
+    assert len(p.validation_seeds) > 0
+
+
+def test_parameters_may_be_nested_tables(tmp_path):
+    f = tmp_path / "t.toml"
+    f.write_text('[[targets]]\nname = "ever_30dpd_rate"\nvalue = 0.08\nsd = 0.01\n'
+                 "[parameters.shocks.job_loss_rate]\nmin = 0.05\nmax = 0.4\n"
+                 '[parameters]\n"collection.recovery.pay_prob" = { min = 0.01, max = 0.2, start = 0.1 }\n')
+    p = cal.load_targets(f)
+    assert p.keys == ["shocks.job_loss_rate", "collection.recovery.pay_prob"]
+    assert list(p.start) == [0.15, 0.1]  # no start: the base scenario's value
+
+
+# --------------------------------------------------------------------------- bad targets files
+
+GOOD = """scenario = "baseline"
+[[targets]]
+name = "ever_30dpd_rate"
+value = 0.08
+sd = 0.01
+[parameters]
+"shocks.job_loss_rate" = { min = 0.05, max = 0.4 }
+"""
+
+BAD = [
+    ("unknown-key", "foo = 1\n" + GOOD, "foo", "unknown key"),
+    ("unknown-parameter", GOOD.replace("job_loss_rate", "job_loss_ratex"), "parameters.shocks.job_loss_ratex",
+     "parameter name"),
+    ("section-not-parameter", GOOD.replace('"shocks.job_loss_rate"', '"shocks"'), "parameters.shocks", "parameter name"),
+    ("min-equals-max", GOOD.replace("max = 0.4", "max = 0.05"), "parameters.shocks.job_loss_rate", "min < max"),
+    ("min-above-max", GOOD.replace("max = 0.4", "max = 0.01"), "parameters.shocks.job_loss_rate", "min < max"),
+    ("start-outside", GOOD.replace("max = 0.4", "max = 0.4, start = 0.5"), "parameters.shocks.job_loss_rate",
+     "start"),
+    ("bound-outside-valid-range", GOOD.replace('"shocks.job_loss_rate" = { min = 0.05, max = 0.4 }',
+                                               '"collection.recovery.pay_prob" = { min = 0.0, max = 1.5 }'),
+     "parameters.collection.recovery.pay_prob.max", "1.5"),
+    ("integer-parameter", GOOD.replace('"shocks.job_loss_rate" = { min = 0.05, max = 0.4 }',
+                                       '"collection.visits.start_dpd" = { min = 10.0, max = 60.0 }'),
+     "parameters.collection.visits.start_dpd", "real-valued"),
+    ("unknown-target", GOOD.replace("ever_30dpd_rate", "ever_30_rate"), "targets.0.name", "summary key"),
+    ("no-weighting", GOOD.replace("sd = 0.01\n", ""), "targets.0", "sd or weight"),
+    ("value-not-a-number", GOOD.replace("value = 0.08", 'value = "8%"'), "targets.0.value", "number"),
+    ("value-nan", GOOD.replace("value = 0.08", "value = nan"), "targets.0.value", "finite"),
+    ("bad-relation", GOOD.replace("sd = 0.01", 'sd = 0.01\nrelation = "<"'), "targets.0.relation", "'<='"),
+    ("no-targets", GOOD.split("[[targets]]")[0] + "targets = []\n" + GOOD.split("sd = 0.01\n")[1],
+     "targets", "at least 1"),
+    ("unknown-method", GOOD + '[optimizer]\nmethod = "bfgs"\n', "optimizer.method", "nelder-mead"),
+    ("unknown-scenario", GOOD.replace('"baseline"', '"nosuch"'), "scenario", "not found"),
+    ("tiny-population", "borrowers = 5\n" + GOOD, "borrowers", "10"),
+    ("invalid-toml", GOOD.replace("[parameters]", "[parameters"), "toml", "valid TOML"),
+]
+
+
+@pytest.mark.parametrize("text, key, says", [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_bad_targets_file_is_one_line_exit_2_nothing_written(tmp_path, text, key, says):
+    f = tmp_path / "targets.toml"
+    f.write_text(text, encoding="utf-8")
+    odd = tmp_path / "ODD.md"
+    odd.write_text(ODD_STUB, encoding="utf-8")
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["calibrate", str(f), "--out", str(out), "--docs", "--odd", str(odd)])
+    assert res.exit_code == 2, (res.stdout, res.stderr, res.exception)
+    assert isinstance(res.exception, SystemExit)
+    lines = res.stderr.splitlines()
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith(f"{f}: {key}: "), lines[0]
+    assert says in lines[0] and "Traceback" not in lines[0]
+    assert res.stdout == ""
+    assert not out.exists()
+    assert odd.read_text(encoding="utf-8") == ODD_STUB
+
+
+def test_missing_targets_file_and_bad_out(tmp_path):
+    res = runner.invoke(app, ["calibrate", str(tmp_path / "nope.toml"), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 2 and res.stderr.startswith(f"{tmp_path / 'nope.toml'}: file: ")
+    f = tmp_path / "t.toml"
+    f.write_text(GOOD)
+    res = runner.invoke(app, ["calibrate", str(f), "--out", str(f)])
+    assert res.exit_code == 2 and res.stderr.startswith(f"--out: {f}: ") and len(res.stderr.splitlines()) == 1
+    res = runner.invoke(app, ["calibrate", str(f), "--out", str(tmp_path / "out"), "--docs", "--odd", str(f)])
+    assert res.exit_code == 2 and "validation" in res.stderr and not (tmp_path / "out").exists()
