@@ -8,12 +8,13 @@ STAMP  := $(VENV)/.credsim-setup
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup browser test compare lock clean-results help
+.PHONY: setup browser test compare experiments lock clean-results help
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make compare   set up if needed, then run every shipped strategy and compare them (results/compare/)"
 	@echo "make test      set up if needed, then run the test suite ($(VENV)/bin/pytest)"
+	@echo "make experiments  set up if needed, then run the four experiment notebooks (results/NN_*/, docs/sensitivity.md)"
 	@echo "make setup     create $(VENV) and install credsim[test] pinned by requirements.lock"
 	@echo "make browser   install Debian's chromium for the browser tests if missing (as root; make test does it)"
 	@echo "make lock      regenerate requirements.lock from a clean install (after changing dependencies)"
@@ -32,6 +33,10 @@ test: $(STAMP) browser
 
 compare: $(STAMP)
 	$(VENV)/bin/python experiments/compare_strategies.py $(ARGS)
+
+# the four experiment notebooks (experiments/NN_*.py), full setting; make experiments ARGS=01_strategies for one
+experiments: $(STAMP)
+	bash scripts/run-experiments.sh $(ARGS)
 
 lock:
 	bash scripts/lock.sh

@@ -1,0 +1,62 @@
+"""The experiment notebooks (experiments/NN_*.py, jupytext percent scripts) run headless top to bottom,
+as notebooks in a kernel of this venv's Python, in the quick setting (CREDSIM_QUICK=1: tiny sizes), and
+write their figures. Results go to a temporary folder (CREDSIM_RESULTS), so neither results/ nor docs/
+is touched. About a minute for all four on 2 cores.
+
+Deselect with ``-m 'not notebooks'``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.notebooks
+
+FIGURES = {
+    "01_strategies": ["outcomes", "tradeoff", "trust", "dpd_composition", "vintages", "economics"],
+    "02_recession": ["lag", "capacity", "holds_up"],
+    "03_sensitivity": ["morris", "sobol"],
+    "04_calibration": ["targets", "convergence"],
+}
+
+
+def execute(name: str, results: Path) -> Path:
+    """Execute one notebook in the quick setting with results under ``results``; return its study folder."""
+    env = {**os.environ, "CREDSIM_QUICK": "1", "CREDSIM_RESULTS": str(results), "MPLBACKEND": "Agg",
+           "JUPYTER_PLATFORM_DIRS": "1"}
+    proc = subprocess.run([sys.executable, str(ROOT / "experiments" / "nbsupport.py"), name], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=170)
+    assert proc.returncode == 0, f"{name} failed:\n{proc.stdout}\n{proc.stderr[-6000:]}"
+    return results / "quick" / name
+
+
+@pytest.mark.parametrize("name", list(FIGURES))
+def test_notebook_runs_and_writes_figures(name, tmp_path):
+    study = execute(name, tmp_path)
+    nb = study / f"{name}.ipynb"
+    assert nb.is_file() and nb.stat().st_size > 0
+    for fig in FIGURES[name]:
+        for ext in ("png", "svg"):
+            f = study / "figures" / f"{fig}.{ext}"
+            assert f.is_file() and f.stat().st_size > 1000, f"{name}: figure {f.name} missing or empty"
+    if name == "03_sensitivity":
+        md = (study / "sensitivity.md").read_text(encoding="utf-8")
+        for out in ("default_rate", "mean_stress", "brand_trust"):
+            assert f"## `{out}`" in md
+        assert "S1 [95% CI]" in md
+    if name == "04_calibration":
+        assert (study / "fit.json").is_file() and (study / "calibrated.toml").is_file()
+
+
+def test_same_seed_same_numbers(tmp_path):
+    """Two fresh executions of the strategy notebook give the same table, value for value."""
+    a = execute("01_strategies", tmp_path / "a")
+    b = execute("01_strategies", tmp_path / "b")
+    pd.testing.assert_frame_equal(pd.read_csv(a / "outcomes_tidy.csv"), pd.read_csv(b / "outcomes_tidy.csv"))
