@@ -41,7 +41,7 @@ def sweep(
     serial: Annotated[bool, typer.Option("--serial", help="Run in this process, one run at a time (debugging).")] = False,
 ) -> None:
     """Run every scenario x design point x replicate of SPEC into DIR; a rerun skips finished runs."""
-    from .execute import default_workers, run_sweep
+    from .execute import ExecutorError, default_workers, run_sweep
     from .store import DifferentSweep, ResultStore
     from .sweep import plan as make_plan
 
@@ -60,13 +60,13 @@ def sweep(
     executor = "serial" if serial else ("dask" if scheduler else "local")
     n_workers = 1 if serial else (workers or default_workers())
     where = {"serial": "in this process", "local": f"on {n_workers} local worker(s)", "dask": f"on the Dask cluster at {scheduler}"}
-    typer.echo(f"sweep '{plan.spec.name}': {len(plan.jobs)} runs ({len({j.scenario for j in plan.jobs})} scenario(s) x "
-               f"{len({j.point for j in plan.jobs})} point(s) x {plan.spec.replicates} replicate(s)) {where[executor]} -> {out}",
-               err=True)
-
     state = {"bar": None, "task": None, "failed": 0}
 
     def on_start(total: int, skipped: int) -> None:
+        # once the executor is up (a scheduler that cannot be reached is one line of bad input)
+        typer.echo(f"sweep '{plan.spec.name}': {len(plan.jobs)} runs ({len({j.scenario for j in plan.jobs})} scenario(s) x "
+                   f"{len({j.point for j in plan.jobs})} point(s) x {plan.spec.replicates} replicate(s)) {where[executor]} "
+                   f"-> {out}", err=True)
         if skipped:
             typer.echo(f"resuming: {skipped} of {total} runs already finished", err=True)
         if state["bar"] is not None:
@@ -88,10 +88,8 @@ def sweep(
         else:
             outcome = run_sweep(plan, store, executor=executor, workers=n_workers, scheduler=scheduler,
                                 on_start=on_start, on_result=on_result)
-    except OSError as e:
-        if scheduler:
-            bad_input(ScenarioError("--scheduler", scheduler, f"a reachable Dask scheduler ({e})"))
-        raise
+    except ExecutorError as e:  # raised before anything is written
+        bad_input(ScenarioError("--scheduler", scheduler or "", str(e)))
     finished = len(store.finished())
     typer.echo(
         f"{outcome.done} runs done, {outcome.skipped} already finished, {outcome.failed} failed, in {outcome.seconds:.1f} s; "

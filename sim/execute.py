@@ -1,8 +1,11 @@
 """Running a sweep's jobs: in this process, in local worker processes, or on a Dask cluster.
 
 Every executor calls the same worker function, :func:`execute_run`, which calls :func:`sim.run` and
-returns plain data; the calling process writes each result as it arrives (:mod:`sim.store`). At most
-a few jobs per worker are in flight at once, so memory stays flat however long the sweep.
+returns plain data (the run's Parquet files, encoded where it ran); the calling process writes each
+result as it arrives (:mod:`sim.store`). At most a few jobs per worker are in flight at once, so
+memory stays flat however long the sweep. A run that raises, or whose worker dies, comes back as a
+failure and the sweep goes on. Executors are context managers: a Dask scheduler is connected (or the
+connection refused, :class:`ExecutorError`) before the results folder is touched.
 """
 
 from __future__ import annotations
@@ -13,66 +16,157 @@ import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from .runner import run
+from .store import encode_run
+
+
+def run(params, seed: int):
+    """:func:`sim.run`, imported on first use: the sweep process itself needs Mesa only for ``--serial``."""
+    from .runner import run as run_model
+
+    return run_model(params, seed=seed)
 
 
 def execute_run(job) -> dict:
-    """Run one job; never raises: a failure comes back as data."""
+    """Run one job; never raises: a failure comes back as data.
+
+    A finished run comes back as its encoded Parquet files (:func:`sim.store.encode_run`): the same
+    bytes whichever process ran it, and the process that writes them has only bytes to write.
+    """
     try:
         res = run(job.params, seed=job.seed)
-        return {"ok": True, "summary": res.summary, "daily": res.daily, "vintages": res.vintages}
+        out = {"summary": res.summary, "daily": res.daily, "vintages": res.vintages}
+        return {"ok": True, "files": encode_run(job, out)}
     except Exception as e:  # noqa: BLE001 - a failing run is recorded, the sweep carries on
         return {"ok": False, "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
 
 
-def _serial(jobs: list, workers: int, scheduler: str | None) -> Iterator[tuple]:
-    for job in jobs:
-        yield job, execute_run(job)
+def _lost(e: BaseException) -> dict:
+    """The result of a run whose worker died, or that the executor could not run."""
+    return {"ok": False, "error": f"the run's worker failed: {type(e).__name__}: {e}",
+            "traceback": "".join(traceback.format_exception(e))}
 
 
-def _bounded(submit: Callable, wait_any: Callable, jobs: list, in_flight: int) -> Iterator[tuple]:
-    """Submit jobs keeping at most ``in_flight`` pending; yield (job, result) as they finish."""
+def _bounded(submit: Callable, wait_any: Callable, jobs: list, capacity: Callable[[], int]) -> Iterator[tuple]:
+    """Submit jobs keeping at most ``capacity()`` pending; yield (job, result) as they finish.
+
+    A future that raises (its worker died) yields a failure result for its job; the sweep goes on.
+    """
     pending: dict = {}
     it = iter(jobs)
-    for job in it:
-        pending[submit(job)] = job
-        if len(pending) >= in_flight:
-            break
+    exhausted = False
+
+    def top_up() -> None:
+        nonlocal exhausted
+        limit = max(1, capacity())
+        while not exhausted and len(pending) < limit:
+            job = next(it, None)
+            if job is None:
+                exhausted = True
+                return
+            pending[submit(job)] = job
+
+    top_up()
     while pending:
         for fut in wait_any(list(pending)):
             job = pending.pop(fut)
-            yield job, fut.result()
-            nxt = next(it, None)
-            if nxt is not None:
-                pending[submit(nxt)] = nxt
+            try:
+                out = fut.result()
+            except Exception as e:  # noqa: BLE001 - a dead worker fails its run, not the sweep
+                out = _lost(e)
+            yield job, out
+        top_up()
 
 
-def _local(jobs: list, workers: int, scheduler: str | None) -> Iterator[tuple]:
+@contextmanager
+def _serial(workers: int, scheduler: str | None):
+    yield lambda jobs: ((job, execute_run(job)) for job in jobs)
+
+
+#: The environment of local worker processes, as Dask's nanny sets it for its workers
+#: (``distributed.nanny.pre-spawn-environ``): one BLAS/OpenMP thread per worker. Several workers each
+#: with a pool of BLAS threads oversubscribe the cores (idle OpenBLAS threads spin). (The model itself
+#: avoids BLAS reductions such as ``np.dot``, whose summation order depends on the thread count, so
+#: results do not depend on the executor either way.)
+WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+@contextmanager
+def _worker_environ():
+    """``WORKER_ENV`` in ``os.environ`` while worker processes may be spawned (they inherit it)."""
+    saved = {k: os.environ.get(k) for k in WORKER_ENV}
+    os.environ.update(WORKER_ENV)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextmanager
+def _local(workers: int, scheduler: str | None):
+    with _worker_environ(), _local_pool(workers) as execute:
+        yield execute
+
+
+@contextmanager
+def _local_pool(workers: int):
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        yield from _bounded(
-            lambda j: pool.submit(execute_run, j),
-            lambda fs: wait(fs, return_when=FIRST_COMPLETED).done,
-            jobs,
-            in_flight=2 * workers,
-        )
+    pools = [ProcessPoolExecutor(max_workers=workers, mp_context=ctx)]
+
+    def submit(job):
+        try:
+            return pools[-1].submit(execute_run, job)
+        except BrokenProcessPool:  # a worker died (e.g. killed for memory): carry on with a new pool
+            pools[-1].shutdown(wait=False, cancel_futures=True)
+            pools.append(ProcessPoolExecutor(max_workers=workers, mp_context=ctx))
+            return pools[-1].submit(execute_run, job)
+
+    try:
+        yield lambda jobs: _bounded(submit, lambda fs: wait(fs, return_when=FIRST_COMPLETED).done, jobs,
+                                    lambda: 2 * workers)
+    finally:
+        for pool in pools:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _dask(jobs: list, workers: int, scheduler: str | None) -> Iterator[tuple]:
+class ExecutorError(RuntimeError):
+    """The executor cannot start (no Dask installed, the scheduler cannot be reached)."""
+
+
+@contextmanager
+def _dask(workers: int, scheduler: str | None):
     try:
         from distributed import Client
         from distributed import wait as dwait
-    except ImportError as e:  # pragma: no cover - depends on the optional extra
-        raise RuntimeError("--scheduler needs Dask: pip install 'credsim[cluster]'") from e
-    with Client(scheduler, timeout="20s") as client:
-        n = max(1, len(client.scheduler_info().get("workers", {})))
-        yield from _bounded(
-            lambda j: client.submit(execute_run, j, pure=False),
+    except ImportError:  # pragma: no cover - depends on the optional extra
+        raise ExecutorError("Dask installed: pip install 'credsim[cluster]'") from None
+    # Connect before anything is written.
+    try:
+        client = Client(scheduler, timeout="20s")
+    except (OSError, ValueError, TypeError) as e:
+        raise ExecutorError(f"a reachable Dask scheduler ({type(e).__name__}: {e})") from None
+    with client:
+        last = {"t": -1.0, "n": 1}
+
+        def capacity() -> int:
+            # two runs in flight per worker thread, re-read now and then as workers come and go
+            if time.monotonic() - last["t"] > 2.0:
+                last["n"] = max(1, sum(client.nthreads().values()))
+                last["t"] = time.monotonic()
+            return 2 * last["n"]
+
+        yield lambda jobs: _bounded(
+            lambda j: client.submit(execute_run, j, pure=False, key=f"credsim-{j.run_id}-{os.urandom(4).hex()}"),
             lambda fs: dwait(fs, return_when="FIRST_COMPLETED").done,
             jobs,
-            in_flight=2 * n,
+            capacity,
         )
 
 
@@ -102,25 +196,31 @@ def run_sweep(
     on_result: Callable[[object, bool], None] | None = None,
     on_start: Callable[[int, int], None] | None = None,
 ) -> Outcome:
-    """Run every job of ``plan`` not yet finished in ``store``; write each result as it comes."""
+    """Run every job of ``plan`` not yet finished in ``store``; write each result as it comes.
+
+    The executor is opened (a Dask scheduler connected) before anything is written, and only when
+    there is something to run. ``on_start(total, skipped)`` is called once, ``on_result(job, ok)``
+    after each run is stored.
+    """
     store.check(plan)
     finished = store.finished()
     todo = [j for j in plan.jobs if j.run_id not in finished]
-    store.begin(plan, executor if executor != "dask" else f"dask {scheduler}")
-    if on_start:
-        on_start(len(plan.jobs), len(plan.jobs) - len(todo))
     workers = max(1, workers or default_workers())
     start = time.monotonic()
     done = failed = 0
-    results: Iterable[tuple] = EXECUTORS[executor](todo, workers, scheduler) if todo else ()
-    for job, out in results:
-        if out["ok"]:
-            store.write_run(job, out)
-            done += 1
-        else:
-            store.write_failure(job, out)
-            failed += 1
-        if on_result:
-            on_result(job, out["ok"])
+    with EXECUTORS[executor](workers, scheduler) if todo else _serial(workers, scheduler) as execute:
+        store.begin(plan, executor if executor != "dask" else f"dask {scheduler}")
+        if on_start:
+            on_start(len(plan.jobs), len(plan.jobs) - len(todo))
+        results: Iterable[tuple] = execute(todo)
+        for job, out in results:
+            if out["ok"]:
+                store.write_run(job, out)
+                done += 1
+            else:
+                store.write_failure(job, out)
+                failed += 1
+            if on_result:
+                on_result(job, out["ok"])
     store.end(done, failed)
     return Outcome(len(plan.jobs), len(plan.jobs) - len(todo), done, failed, time.monotonic() - start)

@@ -10,8 +10,11 @@
     DIR/failures/RUN_ID.json       a run that raised: its parameters, seed, error and traceback
 
 A run is finished when its summary file exists; the summary is written last, and every file is
-written to a temporary name and renamed into place, so a killed sweep leaves no partial file and a
-rerun redoes exactly the unfinished runs. Query with DuckDB, e.g.
+written to a temporary name (``.tmp-PID-NAME.partial``: hidden, and never matching ``*.parquet`` or
+``*.json``) and renamed into place, so a killed sweep leaves no partial file and a rerun redoes exactly
+the unfinished runs. A run is in one state at a time: finished (its summary exists), failed (its
+failure record exists) or not run. The Parquet files are encoded where the run ran
+(:func:`encode_run`), so the process writing them only writes bytes. Query with DuckDB, e.g.
 ``SELECT scenario, avg(default_rate) FROM 'DIR/summaries/*.parquet' GROUP BY scenario``.
 """
 
@@ -37,24 +40,59 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+TMP_PREFIX = ".tmp-"
+
+
+# Paths of per-run files are plain strings (os.path), not pathlib.Path: pathlib interns every part of
+# every path it parses, and on Python 3.12 interned strings are never freed, so a long sweep's memory
+# would grow with every run id it writes.
+
+
+def _tmp(path: str) -> str:
+    # hidden and with its own suffix: no glob of results (``*.parquet``, ``*.json``) ever matches it
+    head, name = os.path.split(path)
+    return os.path.join(head, f"{TMP_PREFIX}{os.getpid()}-{name}.partial")
+
+
+def _names(folder: str | Path, ext: str) -> set[str]:
+    """The stems of the visible ``*.ext`` files in ``folder`` (none if it does not exist)."""
+    try:
+        with os.scandir(folder) as it:
+            return {e.name[: -len(ext)] for e in it if e.name.endswith(ext) and not e.name.startswith(".")}
+    except FileNotFoundError:
+        return set()
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    path = os.fspath(path)
+    tmp = _tmp(path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def parquet_bytes(df: pd.DataFrame) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    df.to_parquet(buf, compression="zstd", index=False)
+    return buf.getvalue()
 
 
 def atomic_parquet(df: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    df.to_parquet(tmp, compression="zstd", index=False)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write_bytes(path, parquet_bytes(df))
 
 
-def atomic_json(doc: Any, path: Path) -> None:
+def atomic_json(doc: Any, path: str | Path) -> None:
     atomic_write_bytes(path, (json.dumps(doc, indent=2, default=str) + "\n").encode())
 
 
@@ -81,6 +119,27 @@ class DifferentSweep(Exception):
     """The folder holds results of another sweep."""
 
 
+RUN_FILES = ("daily", "vintages", "summaries")  # in the order written: the summary last
+
+
+def encode_run(job, out: dict) -> dict[str, bytes]:
+    """The Parquet files of a finished run (``out`` holds its summary, daily and vintages), as bytes.
+
+    Pure: the same bytes wherever it runs, so a worker can encode and the writing process only writes.
+    """
+    ids = {"run_id": job.run_id, "scenario": job.scenario, "point": job.point, "replicate": job.replicate,
+           "seed": job.seed}
+    files = {}
+    for kind in ("daily", "vintages"):
+        df = out[kind].copy()
+        for col in reversed(ID_COLUMNS):
+            df.insert(0, col, ids[col])
+        files[kind] = parquet_bytes(df)
+    summary = pd.DataFrame([{**ids, **{k: job.design_values.get(k) for k in job.design_values}, **out["summary"]}])
+    files["summaries"] = parquet_bytes(summary)
+    return files
+
+
 class ResultStore:
     def __init__(self, root: str | Path):
         self.root = Path(root)
@@ -88,16 +147,18 @@ class ResultStore:
 
     # ---- layout ----
     def path(self, kind: str, run_id: str) -> Path:
+        return Path(self._file(kind, run_id))
+
+    def _file(self, kind: str, run_id: str) -> str:
         ext = "json" if kind == "failures" else "parquet"
-        return self.root / kind / f"{run_id}.{ext}"
+        return os.path.join(os.fspath(self.root), kind, f"{run_id}.{ext}")
 
     def finished(self) -> set[str]:
-        d = self.root / "summaries"
-        return {p.stem for p in d.glob("*.parquet")} if d.is_dir() else set()
+        return _names(os.path.join(os.fspath(self.root), "summaries"), ".parquet")
 
     def failed(self) -> set[str]:
-        d = self.root / "failures"
-        return {p.stem for p in d.glob("*.json")} if d.is_dir() else set()
+        """Runs whose last attempt raised (and that have not finished since)."""
+        return _names(os.path.join(os.fspath(self.root), "failures"), ".json") - self.finished()
 
     def manifest(self) -> dict | None:
         if not self.manifest_path.is_file():
@@ -107,23 +168,23 @@ class ResultStore:
     # ---- a sweep's life ----
     def check(self, plan) -> None:
         """Refuse a folder that holds another sweep's results (raises DifferentSweep)."""
-        m = self.manifest()
+        try:
+            m = self.manifest()
+        except (OSError, ValueError):
+            raise DifferentSweep(f"{self.root} has an unreadable manifest.json") from None
         if m is not None and m.get("spec_hash") != plan.spec_hash:
             raise DifferentSweep(
-                f"{self.root} holds the results of a different sweep (spec hash {m.get('spec_hash', '?')[:12]}, "
-                f"this spec {plan.spec_hash[:12]})"
+                f"{self.root} holds the results of a different sweep ('{m.get('name', '?')}' from "
+                f"{m.get('spec_file', '?')}, spec hash {str(m.get('spec_hash', '?'))[:12]}; this spec "
+                f"{plan.spec_path} has hash {plan.spec_hash[:12]})"
             )
         if m is None and self.root.exists() and any(self.root.iterdir()):
             raise DifferentSweep(f"{self.root} exists and is not a sweep's results folder")
 
     def begin(self, plan, executor: str) -> dict:
-        for kind in ("summaries", "daily", "vintages", "failures"):
-            (self.root / kind).mkdir(parents=True, exist_ok=True)
-            for stale in (self.root / kind).glob(".tmp-*"):
-                stale.unlink(missing_ok=True)
+        # The manifest first: a folder killed at any point after this is recognised as this sweep's.
+        self.root.mkdir(parents=True, exist_ok=True)
         previous = self.manifest() or {}
-        if not (self.root / "runs.parquet").is_file():
-            atomic_parquet(plan.runs_table(), self.root / "runs.parquet")
         doc = {
             "name": plan.spec.name,
             "description": plan.spec.description,
@@ -132,7 +193,7 @@ class ResultStore:
             "spec_hash": plan.spec_hash,
             "scenarios": plan.scenario_trees,
             "design_parameters": plan.design_keys,
-            "seeds": sorted({j.seed for j in plan.jobs}, key=[j.seed for j in plan.jobs].index),
+            "seeds": list(dict.fromkeys(j.seed for j in plan.jobs)),
             "runs_planned": len(plan.jobs),
             "credsim_version": versions().get("credsim"),
             "git_commit": git_commit(),
@@ -147,26 +208,33 @@ class ResultStore:
             "runs_failed": len(self.failed()),
         }
         atomic_json(doc, self.manifest_path)
+        for d in (self.root, *(self.root / kind for kind in ("summaries", "daily", "vintages", "failures"))):
+            d.mkdir(exist_ok=True)
+            for stale in d.glob(f"{TMP_PREFIX}*"):  # left by a killed sweep
+                stale.unlink(missing_ok=True)
+        if not (self.root / "runs.parquet").is_file():
+            atomic_parquet(plan.runs_table(), self.root / "runs.parquet")
         return doc
 
     def write_run(self, job, out: dict) -> None:
-        """Store one finished run: daily series and vintages first, the summary last."""
-        ids = {"run_id": job.run_id, "scenario": job.scenario, "point": job.point, "replicate": job.replicate,
-               "seed": job.seed}
-        for kind in ("daily", "vintages"):
-            df = out[kind]
-            for col in reversed(ID_COLUMNS):
-                df.insert(0, col, ids[col])
-            atomic_parquet(df, self.path(kind, job.run_id))
-        summary = pd.DataFrame([{**ids, **{k: job.design_values.get(k) for k in job.design_values}, **out["summary"]}])
-        atomic_parquet(summary, self.path("summaries", job.run_id))
-        self.path("failures", job.run_id).unlink(missing_ok=True)
+        """Store one finished run: daily series and vintages first, the summary last.
+
+        ``out`` holds the encoded files (``out["files"]``, from :func:`encode_run`) or the tables.
+        A failure record of an earlier attempt goes first, so a run is never both failed and finished.
+        """
+        files = out.get("files") or encode_run(job, out)
+        try:
+            os.unlink(self._file("failures", job.run_id))
+        except FileNotFoundError:
+            pass
+        for kind in RUN_FILES:
+            atomic_write_bytes(self._file(kind, job.run_id), files[kind])
 
     def write_failure(self, job, out: dict) -> None:
         doc = {"run_id": job.run_id, "scenario": job.scenario, "point": job.point, "replicate": job.replicate,
                "seed": job.seed, "design_values": job.design_values, "error": out["error"],
                "traceback": out.get("traceback", ""), "parameters": job.params.model_dump(mode="json")}
-        atomic_json(doc, self.path("failures", job.run_id))
+        atomic_json(doc, self._file("failures", job.run_id))
 
     def end(self, done: int, failed: int) -> dict:
         doc = self.manifest() or {}
@@ -177,8 +245,9 @@ class ResultStore:
 
     # ---- reading ----
     def read(self, kind: str) -> pd.DataFrame:
-        """All runs' rows of one kind (summaries, daily, vintages), in run order."""
-        files = sorted((self.root / kind).glob("*.parquet"))
+        """All finished runs' rows of one kind (summaries, daily, vintages), in run order."""
+        done = self.finished()
+        files = sorted(self.root / kind / f"{name}.parquet" for name in _names(self.root / kind, ".parquet") & done)
         if not files:
             return pd.DataFrame()
         return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)

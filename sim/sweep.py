@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,13 +52,13 @@ class ScenarioEntry(_Spec):
 
 
 class Bounds(_Spec):
-    min: float
-    max: float
+    min: float = Field(allow_inf_nan=False)
+    max: float = Field(allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _order(self) -> "Bounds":
         if not self.max > self.min:
-            raise ValueError("max must be greater than min")
+            raise ValueError(f"max greater than min, got min = {self.min:g}, max = {self.max:g}")
         return self
 
 
@@ -68,18 +69,20 @@ class Design(_Spec):
     seed: int = Field(0, ge=0, description="Seed of the sampler (not of the runs).")
     parameters: dict[str, list[Any] | Bounds]
 
-    @model_validator(mode="after")
-    def _shape(self) -> "Design":
+    def problems(self) -> list[tuple[str, str]]:
+        """What is wrong with the parameters for the method, as (key under ``design``, what was expected)."""
         if not self.parameters:
-            raise ValueError("at least one parameter")
+            return [("parameters", 'at least one parameter, e.g. "collection.visits.start_dpd" = [30, 45, 60]')]
+        out = []
         for key, v in self.parameters.items():
+            where = f"parameters.{key}"
             if self.method == "grid" and not isinstance(v, list):
-                raise ValueError(f"{key}: a list of values for a grid")
-            if self.method != "grid" and not isinstance(v, Bounds):
-                raise ValueError(f"{key}: bounds {{min = ..., max = ...}} for {self.method}")
-            if isinstance(v, list) and not v:
-                raise ValueError(f"{key}: at least one value")
-        return self
+                out.append((where, "a list of values for a grid, got a table (bounds are for lhs, morris, sobol)"))
+            elif self.method != "grid" and not isinstance(v, Bounds):
+                out.append((where, f"bounds {{min = ..., max = ...}} for {self.method}, got a list (lists are for grid)"))
+            elif isinstance(v, list) and not v:
+                out.append((where, "at least one value"))
+        return out
 
 
 class SweepSpec(_Spec):
@@ -140,6 +143,56 @@ def _fail(src: Path, err: Exception | str, key: str = "(spec)") -> ScenarioError
     return ScenarioError(src, key, str(err))
 
 
+# pydantic names the member of a union in an error's location, e.g. "list[any]" or
+# "function-after[_order(), Bounds]"; people never wrote those, so they are dropped.
+_UNION_TAG = re.compile(r"^(list|dict|literal|function-\w+)\[.*\]$|^[A-Z]\w*$")
+_WRONG_MEMBER = {"list_type", "model_type", "model_attributes_type", "dict_type", "literal_error"}
+_UNIONS = {
+    ("scenarios",): '"shipped" or a list of tables {file = "...", name = "...", overrides = {...}}',
+    ("design", "parameters", "*"): "a list of values (grid) or bounds {min = ..., max = ...} (lhs, morris, sobol)",
+}
+_TABLES = {(): SweepSpec, ("design",): Design, ("scenarios", "*"): ScenarioEntry,
+           ("design", "parameters", "*"): Bounds}
+_WHAT = {SweepSpec: "a sweep spec", Design: "[design]", ScenarioEntry: "a scenario entry", Bounds: "bounds"}
+
+
+def _shape(loc: tuple) -> tuple:
+    """A location with the free parts (list indices, parameter names) as '*'."""
+    out = []
+    for i, part in enumerate(loc):
+        free = isinstance(part, int) or (i == 2 and loc[:2] == ("design", "parameters"))
+        out.append("*" if free else part)
+    return tuple(out)
+
+
+def _spec_problem(errors: list[dict]) -> tuple[str, str]:
+    """The one problem to report of pydantic's errors for a spec: (key, what was expected)."""
+    cleaned = []
+    for err in errors:
+        loc = err["loc"]
+        tagged = bool(loc) and isinstance(loc[-1], str) and bool(_UNION_TAG.match(loc[-1]))
+        plain = tuple(x for x in loc if not (isinstance(x, str) and _UNION_TAG.match(x)))
+        cleaned.append((plain, tagged and err["type"] in _WRONG_MEMBER, {**err, "loc": plain}))
+    real = [c for c in cleaned if not c[1]]
+    if not real:  # the value fits no member of a union: say what would
+        plain, _, err = cleaned[0]
+        got = err.get("input")
+        kind = "a table" if isinstance(got, dict) else "a list" if isinstance(got, list) else repr(got)
+        return ".".join(map(str, plain)), f"{_UNIONS.get(_shape(plain), 'another kind of value')}, got {kind}"
+    plain, _, err = real[0]
+    key = ".".join(map(str, plain))
+    if err["type"] == "extra_forbidden":
+        model = _TABLES.get(_shape(plain[:-1]))
+        if model is not None:
+            return key, f"unknown key ({_WHAT[model]} has: {', '.join(model.model_fields)})"
+    if err["type"] in ("model_type", "model_attributes_type") and _shape(plain) in _TABLES:
+        model = _TABLES[_shape(plain)]
+        return key, f"a table with keys {', '.join(model.model_fields)}, got {err.get('input')!r}"
+    if err["type"] == "missing":
+        return key, "a value: this key is required"
+    return _describe(err)
+
+
 def read_spec(path: str | Path) -> SweepSpec:
     path = Path(path)
     if not path.is_file():
@@ -151,10 +204,14 @@ def read_spec(path: str | Path) -> SweepSpec:
     except UnicodeDecodeError:
         raise ScenarioError(path, "file", "a UTF-8 text file") from None
     try:
-        return SweepSpec.model_validate(raw, strict=False)
+        spec = SweepSpec.model_validate(raw, strict=False)
     except ValidationError as e:
-        loc, text = _describe(e.errors()[0])
+        loc, text = _spec_problem(e.errors())
         raise ScenarioError(path, loc, text) from None
+    if spec.design is not None:
+        for key, text in spec.design.problems()[:1]:
+            raise ScenarioError(path, f"design.{key}", text)
+    return spec
 
 
 def design_points(design: Design | None) -> tuple[list[str], list[dict[str, Any]]]:
@@ -219,7 +276,8 @@ def plan(spec_path: str | Path) -> Plan:
     for k in keys:
         if k not in types:
             raise ScenarioError(spec_path, f"design.parameters.{k}", "a parameter name (see docs/ODD.md)")
-    points = [_typed(p, types) for p in points]
+    if spec.design is not None and spec.design.method != "grid":
+        points = [_typed(p, types) for p in points]  # sampled numbers: round integers, 0/1 flags
 
     base_overrides: dict[str, Any] = {}
     if spec.borrowers is not None:
@@ -246,13 +304,16 @@ def plan(spec_path: str | Path) -> Plan:
             raise ScenarioError(spec_path, f"scenarios.{i}.name", f"letters, digits, '_' or '-', got {label!r}")
         src = f"{spec_path}: scenarios.{i}"
         try:
-            sc = with_overrides(base, {**base_overrides, **entry.overrides}, source=str(spec_path))
+            # TOML values have real types: no coercion ("yes" is not a flag, 30.5 not a day count)
+            sc = with_overrides(base, {**base_overrides, **entry.overrides}, source=str(spec_path), strict=True)
         except ScenarioError as e:
-            raise ScenarioError(spec_path, f"scenarios.{i}.overrides.{e.key}", e.expected) from None
+            top = {"population.borrowers": "borrowers", "simulation.days": "days"}
+            key = top[e.key] if e.key in top and e.key not in entry.overrides else f"scenarios.{i}.overrides.{e.key}"
+            raise ScenarioError(spec_path, key, e.expected) from None
         trees[label] = sc.model_dump(mode="json")
         for pi, values in enumerate(points):
             try:
-                psc = with_overrides(sc, values, source=src) if values else sc
+                psc = with_overrides(sc, values, source=src, strict=True) if values else sc
             except ScenarioError as e:
                 raise ScenarioError(spec_path, f"design.parameters.{e.key}", e.expected) from None
             for r, seed in enumerate(seeds):

@@ -209,5 +209,5 @@ def close(model, idx, t, outcome) -> None:
 def accrue_funding_cost(model, t) -> None:
     """The lender pays for the money it has lent out, day by day."""
     ppl = model.people
-    outstanding = float(np.dot(ppl.balance, ppl.principal_share))
+    outstanding = float((ppl.balance * ppl.principal_share).sum())  # not np.dot: BLAS threads change the sum
     model.lender.books.funding_cost += outstanding * model.params.lender.cost_of_funds / 365.0
