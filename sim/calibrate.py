@@ -48,7 +48,6 @@ import os
 import platform
 import sys
 import time
-import tomllib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -61,7 +60,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .metrics import SUMMARY, SUMMARY_KEYS
 from .params import Scenario, iter_parameters
 from .rng import replicate_seed
-from .scenario import SCENARIO_DIR, ScenarioError, _describe, load_scenario, resolve_path, with_overrides
+from .scenario import SCENARIO_DIR, ScenarioError, _describe, load_scenario, read_toml, resolve_path, with_overrides
 
 VALIDATION_REGION = "validation"
 
@@ -302,14 +301,7 @@ def load_targets(path: str | Path) -> Problem:
         raise ScenarioError(path, "file", "an existing targets file; not found")
     if not path.is_file():
         raise ScenarioError(path, "file", "a targets file, not a directory")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
-    except tomllib.TOMLDecodeError as e:
-        raise ScenarioError(path, "toml", f"valid TOML ({e})") from None
-    except UnicodeDecodeError as e:
-        raise ScenarioError(path, "file", f"a UTF-8 text file (byte {e.start} is not UTF-8)") from None
-    except OSError as e:
-        raise ScenarioError(path, "file", f"a readable file ({e.strerror or e})") from None
+    raw = read_toml(path)
     if "parameters" in raw:
         raw["parameters"] = _flatten_parameters(raw["parameters"])
     try:

@@ -51,6 +51,18 @@ def resolve_path(name: str | Path) -> Path:
     return p
 
 
+def read_toml(path: Path) -> dict:
+    """A TOML file's contents; any problem reading or parsing it is one :class:`ScenarioError`."""
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8-sig"))
+    except tomllib.TOMLDecodeError as e:
+        raise ScenarioError(path, "toml", f"valid TOML ({e})") from None
+    except UnicodeDecodeError as e:
+        raise ScenarioError(path, "file", f"a UTF-8 text file (byte {e.start} is not UTF-8)") from None
+    except OSError as e:
+        raise ScenarioError(path, "file", f"a readable file ({e.strerror or e})") from None
+
+
 def read_tree(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict:
     """The raw parameter tree of a file with its ``extends`` chain merged in."""
     path = Path(path)
@@ -66,14 +78,7 @@ def read_tree(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict:
     if real in _seen:
         chain = " -> ".join(p.name for p in (*_seen, real))
         raise ScenarioError(path, "extends", f"a scenario that does not extend itself (cycle: {chain})")
-    try:
-        tree = tomllib.loads(path.read_text(encoding="utf-8-sig"))
-    except tomllib.TOMLDecodeError as e:
-        raise ScenarioError(path, "toml", f"valid TOML ({e})") from None
-    except UnicodeDecodeError as e:
-        raise ScenarioError(path, "file", f"a UTF-8 text file (byte {e.start} is not UTF-8)") from None
-    except OSError as e:
-        raise ScenarioError(path, "file", f"a readable file ({e.strerror or e})") from None
+    tree = read_toml(path)
     parent = tree.pop("extends", None)
     if parent is None:
         return tree

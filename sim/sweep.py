@@ -28,7 +28,6 @@ import hashlib
 import itertools
 import json
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -38,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from .params import Scenario, iter_parameters
 from .rng import replicate_seed
-from .scenario import SCENARIO_DIR, ScenarioError, _describe, load_scenario, shipped_scenarios, with_overrides
+from .scenario import SCENARIO_DIR, ScenarioError, _describe, load_scenario, read_toml, shipped_scenarios, with_overrides
 
 
 class _Spec(BaseModel):
@@ -197,12 +196,7 @@ def read_spec(path: str | Path) -> SweepSpec:
     path = Path(path)
     if not path.is_file():
         raise ScenarioError(path, "file", "an existing sweep spec file")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise ScenarioError(path, "toml", f"valid TOML ({e})") from None
-    except UnicodeDecodeError:
-        raise ScenarioError(path, "file", "a UTF-8 text file") from None
+    raw = read_toml(path)
     try:
         spec = SweepSpec.model_validate(raw, strict=False)
     except ValidationError as e:
