@@ -25,21 +25,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sim import analysis
+from sim.analysis import KEY_OUTCOMES
+
 ROOT = Path(__file__).resolve().parent.parent
 
 #: The table's columns (keys of Result.summary; definitions in sim/metrics.py and docs/ODD.md).
-COLUMNS = [
-    "default_rate",
-    "ever_30dpd_rate",
-    "roll_30_60",
-    "cure_rate",
-    "mean_stress",
-    "high_stress_share",
-    "brand_trust",
-    "complaints",
-    "collection_cost",
-    "profit",
-]
+COLUMNS = KEY_OUTCOMES
 #: Shown as percentages in the terminal table.
 PERCENT = {"default_rate", "ever_30dpd_rate", "roll_30_60", "cure_rate", "high_stress_share"}
 #: Money, in currency units (CU), shown in thousands.
@@ -67,18 +59,8 @@ def run_one(scenario: str, borrowers: int, days: int, seed: int) -> dict:
 
 def mean_ci(values) -> tuple[float, float]:
     """Mean and half-width of the 95% t interval (NaN with a single replicate)."""
-    from scipy import stats
-
-    x = np.asarray(values, dtype=float)
-    n = len(x)
-    mean = float(x.mean())
-    if n < 2:
-        return mean, float("nan")
-    sem = float(stats.sem(x))
-    if sem == 0.0:
-        return mean, 0.0
-    lo, hi = stats.t.interval(0.95, df=n - 1, loc=mean, scale=sem)
-    return mean, float(hi - lo) / 2.0
+    _n, mean, lo, hi = analysis.mean_ci(values)
+    return mean, (hi - lo) / 2.0
 
 
 def summarise(runs: pd.DataFrame, order: list[str]) -> pd.DataFrame:

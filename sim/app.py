@@ -481,7 +481,7 @@ def StressPanel(model):
     """Today's stress distribution over borrowers, its mean, and the mean over time."""
     update_counter.get()
     p = model.people
-    borrowers = p.has_loan | (p.co_balance > 0.0)
+    borrowers = p.borrowers()
     stress = p.stress[borrowers]
     edges = np.linspace(0.0, 1.0, 21)
     counts = np.histogram(stress, bins=edges)[0]

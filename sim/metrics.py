@@ -92,7 +92,7 @@ def snapshot(model) -> dict:
     active = int(np.count_nonzero(ppl.has_loan))
     buckets = np.bincount(np.searchsorted([30, 60, 90], d, side="right"), minlength=4)
     loans_so_far = books.initial_loans + books.originations
-    borrowers = ppl.has_loan | (ppl.co_balance > 0.0)
+    borrowers = ppl.borrowers()
     n_borrowers = max(int(np.count_nonzero(borrowers)), 1)
     return {
         "day": model.day,

@@ -111,6 +111,10 @@ class People:
         self.pressure[idx] = np.minimum(self.pressure_now(idx, t, halflife) + amount, 1.0)
         self.pressure_day[idx] = t
 
+    def borrowers(self) -> np.ndarray:
+        """Mask of borrowers: people holding a loan or still owing charged-off debt."""
+        return self.has_loan | (self.co_balance > 0.0)
+
     def delinquent(self) -> np.ndarray:
         """Rows whose loan has arrears."""
         return np.flatnonzero(self.amount_due > 0.0)
