@@ -36,6 +36,11 @@ class Books:
     plans_offered: int = 0
     plans_accepted: int = 0
     plans_broken: int = 0
+    calls_answered: int = 0
+    conversations: int = 0  # answered calls and visits that met the borrower
+    promises: int = 0
+    promises_kept: int = 0
+    promises_broken: int = 0
     dunning_contacts: int = 0  # SMS, calls and completed visits to loans past due
     instalments_due: int = 0  # instalments that fell due on loans current at the time
     early_contacts: int = 0

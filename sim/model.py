@@ -18,13 +18,19 @@ The day, in order (docs/ODD.md repeats this list; ``CreditModel.step`` is its on
 1. macro conditions for the day (the recession timeline)                  mechanisms.macro
 2. income and shocks: pay day, job loss, re-employment, emergencies       mechanisms.income
 3. spending: impulse purchases; on pay day, setting the instalment aside  mechanisms.spending
-4. instalments fall due; repayment decisions (ability x willingness);     mechanisms.loans,
-   then DPD, late fees, broken plans, cures and repaid loans               mechanisms.repayment
+4. instalments fall due; repayment decisions of those who decide today    mechanisms.loans,
+   (due date, pay day, a promise due, a message that made them think        mechanisms.repayment,
+   again): ability x willingness; then DPD, late fees, causes of serious    mechanisms.causes,
+   delinquency, broken plans, cures and repaid loans; promises due today    mechanisms.conversations
+   are kept or broken (broken ones escalate)
 5. borrowers who foresee a shortfall may contact the lender early          mechanisms.early_contact
-6. the lender collects by DPD within capacity: reminders and calls,        lender.Lender.step
-   visits (queue, address verification, tone), plan offers, charge-off,
-   recovery; funding cost accrues
-7. stress and trust update from the day's experiences; word of mouth      mechanisms.stress, .trust
+6. the lender collects by DPD within capacity: messages (SMS, unanswered   lender.Lender.step
+   calls) and conversations (answered calls, visits that meet the
+   borrower: reason, plan offers, promises), charge-off, recovery;
+   funding cost accrues
+7. stress moves towards baseline plus chronic strain, plus the day's       mechanisms.stress, .trust
+   events; trust learns from experiences against expectation; word of
+   mouth
 8. applications arrive in proportion to trust; underwriting decides        mechanisms.acquisition
 9. the day's outcomes are recorded                                         metrics.snapshot
 """
@@ -39,7 +45,19 @@ import numpy as np
 
 from . import metrics
 from .lender import Lender
-from .mechanisms import acquisition, early_contact, income, loans, macro, population, repayment, spending, stress, trust
+from .mechanisms import (
+    acquisition,
+    conversations,
+    early_contact,
+    income,
+    loans,
+    macro,
+    population,
+    repayment,
+    spending,
+    stress,
+    trust,
+)
 from .params import Scenario
 from .rng import Streams
 from .scenario import load_scenario, with_overrides
@@ -90,9 +108,11 @@ class CreditModel(mesa.Model):
         self.next_loan_id = 0
         self.ledger = LoanLedger()
         self._stress_events: list[tuple[np.ndarray, float]] = []
-        self._trust_events: list[tuple[np.ndarray, float]] = []
+        self._trust_events: list[tuple[np.ndarray, float, float]] = []
         self._prompts: list[np.ndarray] = []
         self.prompted_yesterday = EMPTY
+        self.promises_due: dict[int, list[np.ndarray]] = {}  # day -> borrowers whose promise falls due
+        self.promised_today = EMPTY
         self.billed_today = EMPTY
         self.prev_delinquent = EMPTY
         self.applications_today = self.originations_today = self.visit_queue = 0
@@ -111,29 +131,30 @@ class CreditModel(mesa.Model):
         self.datacollector.collect(self)
 
     # ---- what mechanisms report during the day ----
-    def experience(self, idx: np.ndarray, *, stress: float = 0.0, trust: float = 0.0) -> None:
-        """People in ``idx`` went through something: their stress and trust will move at step 7."""
+    def experience(self, idx: np.ndarray, *, stress: float = 0.0, quality: float | None = None, weight: float = 0.0) -> None:
+        """People in ``idx`` went through something: at step 7 their stress moves by ``stress``, and
+        their trust learns from an experience of ``quality`` (0..1) and salience ``weight``."""
         if len(idx) == 0:
             return
         if stress:
             self._stress_events.append((idx, stress))
-        if trust:
-            self._trust_events.append((idx, trust))
+        if quality is not None and weight:
+            self._trust_events.append((idx, quality, weight))
 
     def prompt(self, idx: np.ndarray) -> None:
-        """The lender contacted ``idx`` today: they reconsider paying tomorrow."""
+        """A message made ``idx`` think again: they reconsider paying tomorrow."""
         self._prompts.append(idx)
 
     @staticmethod
-    def _gather(events):
+    def _gather(events, width):
         if not events:
-            return EMPTY, np.zeros(0)
-        idx = np.concatenate([i for i, _ in events])
-        val = np.concatenate([np.full(len(i), v) for i, v in events])
-        return idx, val
+            return (EMPTY,) + tuple(np.zeros(0) for _ in range(width))
+        idx = np.concatenate([e[0] for e in events])
+        vals = tuple(np.concatenate([np.full(len(e[0]), e[k]) for e in events]) for k in range(1, width + 1))
+        return (idx,) + vals
 
     def _drain_experiences(self):
-        s, t = self._gather(self._stress_events), self._gather(self._trust_events)
+        s, t = self._gather(self._stress_events, 1), self._gather(self._trust_events, 2)
         self._stress_events, self._trust_events = [], []
         return s, t
 
@@ -149,13 +170,15 @@ class CreditModel(mesa.Model):
         income.step(self, t)  # 2
         spending.step(self, t)  # 3
         loans.bill(self, t)  # 4
+        self.promised_today = conversations.promised_today(self, t)
         paid = repayment.step(self, t)
         loans.update(self, t, paid)
+        conversations.follow_up(self, t)
         early_contact.step(self, t)  # 5
         self.lender.step()  # 6
-        (s_idx, s_val), (t_idx, t_val) = self._drain_experiences()  # 7
+        (s_idx, s_val), (t_idx, t_q, t_w) = self._drain_experiences()  # 7
         stress.step(self, t, s_idx, s_val)
-        trust.step(self, t, t_idx, t_val)
+        trust.step(self, t, t_idx, t_q, t_w)
         acquisition.step(self, t)  # 8
         self.snapshot = metrics.snapshot(self)  # 9
         self.datacollector.collect(self)

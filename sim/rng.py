@@ -20,12 +20,21 @@ STREAMS = (
     "income",
     "shocks",
     "spending",
-    "repayment",
-    "early_contact",
-    "collection",
-    "plans",
-    "recovery",
     "acquisition",
+)
+
+#: Per-person streams (:class:`PersonStream`): a draw is a function of (seed, stream, person, day,
+#: slot) alone, so it does not depend on who else draws that day. Used wherever the set of people who
+#: draw depends on the strategy (who is behind, who is contacted, who applies).
+PERSON_STREAMS = (
+    "decision",
+    "contact",
+    "visit",
+    "promise",
+    "plans",
+    "early_contact",
+    "recovery",
+    "origination",
 )
 
 
@@ -44,12 +53,58 @@ def replicate_seed(base_seed: int, replicate: int) -> int:
     return int(seed_sequence(base_seed, "replicate", replicate).generate_state(1, np.uint32)[0])
 
 
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser: a bijective avalanche mix of 64-bit integers (wraps, by design)."""
+    x = (x ^ (x >> _S30)) * _M1
+    x = (x ^ (x >> _S27)) * _M2
+    return x ^ (x >> _S31)
+
+
+class PersonStream:
+    """Counter-based uniform draws per person: ``u(person, day, slot)`` in [0, 1).
+
+    Two runs with the same seed give person *i* the same number on day *t* for the same purpose
+    (``slot``), whatever else differs between them: a strategy that contacts more people, or fewer,
+    changes only the draws of the people it touches (common random numbers per person, as in
+    Starsim: Klein et al. 2024, arXiv:2409.02086). The draw is a hash of the stream's key (from the
+    run's ``SeedSequence``), the person, the day and the slot; no generator state is shared.
+    """
+
+    def __init__(self, seed: int, name: str):
+        self.name = name
+        self.key = np.uint64(seed_sequence(seed, "person", name).generate_state(1, np.uint64)[0])
+
+    def uniform(self, idx: np.ndarray, day: int, slot: int = 0) -> np.ndarray:
+        """One uniform number in [0, 1) per row of ``idx`` for ``day`` and ``slot``."""
+        idx = np.asarray(idx)
+        if idx.size == 0:
+            return np.zeros(0)
+        with np.errstate(over="ignore"):
+            salt = _mix(np.uint64((int(day) * 1_000_003 + int(slot)) & 0xFFFFFFFFFFFFFFFF) ^ self.key)
+            x = _mix(idx.astype(np.uint64) * _GOLDEN + salt)
+        return (x >> _S11).astype(np.float64) * (1.0 / 9007199254740992.0)
+
+    def normal(self, idx: np.ndarray, day: int, slot: int = 0) -> np.ndarray:
+        """Standard normal draws per person (inverse CDF of :meth:`uniform`)."""
+        from scipy.special import ndtri
+
+        u = self.uniform(idx, day, slot)
+        return ndtri(np.clip(u, 1e-16, 1.0 - 1e-16))
+
+
 class Streams:
-    """Named generators for one run."""
+    """Named generators for one run, and the per-person streams (``streams.person.NAME``)."""
 
     def __init__(self, seed: int):
         self.seed = int(seed)
         self._gens = {name: np.random.Generator(np.random.PCG64(seed_sequence(self.seed, name))) for name in STREAMS}
+        self.person = _PersonStreams({name: PersonStream(self.seed, name) for name in PERSON_STREAMS})
 
     def __getitem__(self, name: str) -> np.random.Generator:
         return self._gens[name]
@@ -59,6 +114,14 @@ class Streams:
             return self.__dict__["_gens"][name]
         except KeyError:
             raise AttributeError(name) from None
+
+
+class _PersonStreams:
+    def __init__(self, streams: dict[str, PersonStream]):
+        self.__dict__.update(streams)
+
+    def __getitem__(self, name: str) -> PersonStream:
+        return self.__dict__[name]
 
 
 def sample_rows(rng: np.random.Generator, n: int, prob: float) -> np.ndarray:

@@ -18,6 +18,12 @@ import numpy as np
 
 CYCLE = 30  #: days between pay days and between instalments
 
+#: main cause of a loan's serious delinquency (``People.cause``), assigned when it first reaches 30 DPD
+CAUSES = ("job_loss", "emergency", "over_indebted", "spending", "misunderstood", "strategic")
+
+#: the latest repayment decision of a person (``People.last_decision``)
+NO_DECISION, PAID_ALL, PAID_PART, HOPED, UNABLE, UNWILLING = range(6)
+
 # loan outcomes in the ledger
 ACTIVE, REPAID, CHARGED_OFF = 0, 1, 2
 CASH, POS = 0, 1
@@ -65,6 +71,31 @@ class People:
         self.paid_total = np.zeros(n, f)
         self.received_total = np.zeros(n, f)  # principal disbursed to the person
         self.contacts = np.zeros(n, i)
+        # lasting personal differences (drawn once, in population.create)
+        self.age = np.zeros(n, f)  # years
+        self.place = np.zeros(n, i)  # town or district (the network is homophilous in it)
+        self.volatility = np.zeros(n, f)  # log-sd of monthly pay (irregular earners more)
+        self.benefit = np.zeros(n, f)  # income while unemployed, share of usual pay (benefits, family)
+        self.other_dsti = np.zeros(n, f)  # monthly debt service to other creditors / income
+        self.other_first = np.zeros(n, b)  # pays other creditors before this lender
+        self.daily_other = np.zeros(n, f)  # that debt service as a daily flow (CU/day)
+        self.will_re = np.zeros(n, f)  # lasting personal effect on willingness (logit)
+        self.quality = np.zeros(n, f)  # true credit quality (standardised; the score is a noisy view)
+        self.stress_base = np.zeros(n, f)  # personal calm-times stress
+        self.trust_prior = np.zeros(n, f)  # personal prior trust in the brand
+        # recent history that decisions and causes read
+        self.contact_load = np.zeros(n, f)  # recent contacts (decaying count), level when last set
+        self.contact_day = np.zeros(n, i)
+        self.last_job_loss = np.full(n, -(10**6), i)
+        self.last_emergency = np.full(n, -(10**6), i)
+        self.last_decision = np.zeros(n, np.int8)  # DECISIONS code of the latest repayment decision
+        self.promise_day = np.full(n, -1, i)  # a promise to pay falls due on this day, or -1
+        self.promise_amount = np.zeros(n, f)
+        self.promise_base = np.zeros(n, f)  # paid_total when the promise was made
+        # per loan (reset at origination, recorded in the ledger)
+        self.promises = np.zeros(n, np.int16)
+        self.promises_broken = np.zeros(n, np.int16)
+        self.cause = np.full(n, -1, np.int8)  # CAUSES code, set when the loan first reaches 30 DPD
 
         # ---- the loan slot ----
         self.has_loan = np.zeros(n, b)
@@ -110,6 +141,14 @@ class People:
     def add_pressure(self, idx, t, amount, halflife):
         self.pressure[idx] = np.minimum(self.pressure_now(idx, t, halflife) + amount, 1.0)
         self.pressure_day[idx] = t
+
+    def contact_load_now(self, idx, t, halflife):
+        return self._decayed(self.contact_load[idx], self.contact_day[idx], t, halflife)
+
+    def add_contact(self, idx, t, halflife):
+        """One more contact in recent memory (avoidance grows with it)."""
+        self.contact_load[idx] = self.contact_load_now(idx, t, halflife) + 1.0
+        self.contact_day[idx] = t
 
     def borrowers(self) -> np.ndarray:
         """Mask of borrowers: people holding a loan or still owing charged-off debt."""

@@ -1,5 +1,9 @@
 """Income and shocks: pay days, job loss and re-employment, family emergencies.
 
+Pay varies from month to month around a person's usual pay (a mean-one log-normal factor whose
+spread is the person's ``volatility``: irregular earners vary much more). Out of work, a person lives
+on their own level of support (``People.benefit``, a share of usual pay: benefits and family help).
+
 Nothing here depends on the lender's strategy, and each draw comes from the ``income`` or ``shocks``
 stream in an order fixed by the population alone: with the same seed, every strategy faces the same
 pay and the same shocks (common random numbers).
@@ -30,9 +34,10 @@ def pay_day(model, t) -> None:
     idx = model.pay_groups[t % CYCLE]
     if len(idx) == 0:
         return
-    noise = model.streams.income.lognormal(0.0, pop.income_volatility, len(idx))
+    vol = ppl.volatility[idx]
+    noise = np.exp(vol * model.streams.income.standard_normal(len(idx)) - 0.5 * vol * vol)  # mean one
     spending.settle(model, idx, t)
-    pay = ppl.income[idx] * np.where(ppl.employed[idx], noise, sh.benefit_share)
+    pay = ppl.income[idx] * np.where(ppl.employed[idx], noise, ppl.benefit[idx])
     ppl.cash[idx] += pay
     ppl.income_received[idx] += pay
 
@@ -45,6 +50,7 @@ def job_loss(model, t) -> None:
     ppl.employed[lost] = False
     population.set_spending_rates(model, ppl, lost)
     ppl.hardship_until[lost] = FOREVER
+    ppl.last_job_loss[lost] = t
     ppl.shock_count[lost] += 1
     model.experience(lost, stress=st.job_loss)
 
@@ -68,5 +74,6 @@ def emergencies(model, t) -> None:
     spending.settle(model, hit, t)
     spending.spend(ppl, hit, cost, use_reserved=True)
     ppl.hardship_until[hit] = np.maximum(ppl.hardship_until[hit], t + HARDSHIP_AFTER_SHOCK)
+    ppl.last_emergency[hit] = t
     ppl.shock_count[hit] += 1
     model.experience(hit, stress=st.emergency)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..state import CASH, CHARGED_OFF, CYCLE, POS, REPAID
-from . import education
+from . import causes, education
 
 EPS = 1e-6
 
@@ -41,9 +41,13 @@ def originate(model, idx, t, *, first_due=None, rng=None, new_business=True) -> 
     if len(idx) == 0:
         return
     ppl, p, books = model.people, model.params, model.lender.books
-    rng = rng if rng is not None else model.streams.acquisition
-    is_pos = rng.random(len(idx)) < p.products.pos.share
-    size = rng.lognormal(0.0, 0.3, len(idx))
+    if rng is None:  # new business: per-person draws, so who else borrows today changes nothing
+        draw = model.streams.person.origination
+        is_pos = draw.uniform(idx, t, 0) < p.products.pos.share
+        size = np.exp(0.3 * draw.normal(idx, t, 1))
+    else:
+        is_pos = rng.random(len(idx)) < p.products.pos.share
+        size = rng.lognormal(0.0, 0.3, len(idx))
     months = np.where(is_pos, p.products.pos.principal_months, p.products.cash.principal_months)
     term = np.where(is_pos, p.products.pos.term_months, p.products.cash.term_months)
     rate = np.where(is_pos, p.products.pos.annual_rate, p.products.cash.annual_rate) / 12.0
@@ -62,6 +66,10 @@ def originate(model, idx, t, *, first_due=None, rng=None, new_business=True) -> 
     ppl.amount_due[idx] = 0.0
     ppl.fees[idx] = 0.0
     ppl.next_due[idx] = first_due_day(model, idx, t, rng) if first_due is None else first_due
+    ppl.promises[idx] = 0
+    ppl.promises_broken[idx] = 0
+    ppl.cause[idx] = -1
+    ppl.promise_day[idx] = -1
     ppl.dpd[idx] = 0
     ppl.max_dpd_365[idx] = 0
     ppl.day_30dpd[idx] = -1
@@ -86,7 +94,11 @@ def originate(model, idx, t, *, first_due=None, rng=None, new_business=True) -> 
 
 def first_due_day(model, idx, t, rng) -> np.ndarray:
     """The first due date: 20 to 49 days ahead, 0..``due_after_pay`` days after a pay day."""
-    lag = rng.integers(0, model.params.loans.due_after_pay + 1, len(idx))
+    k = model.params.loans.due_after_pay + 1
+    if rng is None:
+        lag = np.minimum((model.streams.person.origination.uniform(idx, t, 2) * k).astype(np.int64), k - 1)
+    else:
+        lag = rng.integers(0, k, len(idx))
     return (t + 20 + (model.people.pay_offset[idx] + lag - t - 20) % CYCLE).astype(np.int32)
 
 
@@ -158,6 +170,7 @@ def update(model, t, paid_idx) -> None:
     ppl.max_dpd_365[young] = np.maximum(ppl.max_dpd_365[young], ppl.dpd[young])
     hit30 = late[(dpd >= 30) & (ppl.day_30dpd[late] < 0)]
     ppl.day_30dpd[hit30] = t
+    causes.assign(model, hit30, t)
     ppl.reached_60[late[dpd >= 60]] = True
 
     broken = late[ppl.on_plan[late] & (dpd >= p.collection.plans.break_dpd)]
@@ -181,7 +194,7 @@ def charge_off(model, t) -> None:
     books.charge_offs += len(gone)
     ppl.co_balance[gone] += ppl.balance[gone] + ppl.fees[gone]
     ppl.banned[gone] = True
-    model.experience(gone, stress=p.stress.charge_off, trust=p.trust.charge_off)
+    model.experience(gone, stress=p.stress.charge_off, quality=p.trust.charge_off_quality, weight=p.trust.charge_off_weight)
     close(model, gone, t, CHARGED_OFF)
     model.prev_delinquent = late[ppl.amount_due[late] > 0.0]
 

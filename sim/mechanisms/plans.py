@@ -36,7 +36,7 @@ def offer(model, idx, t) -> np.ndarray:
         return idx[:0]
     idx = eligible(model, idx, t)
     books.plans_offered += len(idx)
-    u = model.streams.plans.random(len(idx))
+    u = model.streams.person.plans.uniform(idx, t)
     take = idx[u < np.clip(pl.acceptance * (0.5 + ppl.trust[idx]), 0.0, 1.0)]
     restructure(model, take, t)
     return take
@@ -73,4 +73,5 @@ def restructure(model, idx, t) -> None:
     ppl.queued_since[idx] = -1
     books.plans_accepted += len(idx)
     books.plan_cost += model.params.collection.plans.admin_cost * len(idx)
-    model.experience(idx, stress=-model.params.stress.plan_relief, trust=model.params.trust.plan)
+    tr = model.params.trust
+    model.experience(idx, stress=-model.params.stress.plan_relief, quality=tr.plan_quality, weight=tr.plan_weight)

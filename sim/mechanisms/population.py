@@ -1,4 +1,21 @@
-"""Who is in the market: incomes, buffers, traits, ties, and the starting book of loans."""
+"""Who is in the market: incomes, budgets, lasting traits, a homophilous network, and the starting book.
+
+People differ in lasting ways, drawn once:
+
+* **income**: usual monthly pay (log-normal); irregular earners (``informal_share``) see it vary much
+  more from month to month; support while unemployed (benefits, family help) varies from person to
+  person around ``shocks.benefit_share``;
+* **budget**: subsistence and habitual spending, and for some (``other_debt_share``) instalments to
+  other creditors, which about half of them (``other_priority``) pay before this lender;
+* **traits**: present bias, financial literacy, contract understanding, a lasting personal effect on
+  willingness to pay (``repayment.willingness_sd``: won't-pay types at the low end), a personal stress
+  baseline and a personal prior trust in the brand; age and place;
+* **ties**: each person knows ``network_degree`` others, a share ``homophily`` of them people like
+  themselves (same place, similar age and income), the rest anyone; nobody is their own tie.
+
+Underwriting sees a credit score: a noisy view of true credit quality (impatience, literacy, buffer,
+other debts, irregular pay and the personal willingness effect).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +29,10 @@ def _beta(rng, mean, n, concentration=8.0):
     return rng.beta(mean * concentration, (1.0 - mean) * concentration, n)
 
 
+def _z(x):
+    return (x - x.mean()) / (x.std() + 1e-12) if len(x) else x
+
+
 def create(model) -> People:
     p, rng = model.params, model.streams.population
     pop, sh = p.population, p.shocks
@@ -19,6 +40,12 @@ def create(model) -> People:
     people = People(n)
 
     people.income = pop.income_median * rng.lognormal(0.0, pop.income_sigma, n)
+    informal = rng.random(n) < pop.informal_share
+    people.volatility = np.where(informal, pop.informal_volatility, pop.income_volatility)
+    people.benefit = _beta(rng, sh.benefit_share, n, sh.benefit_concentration)
+    has_other = rng.random(n) < pop.other_debt_share
+    people.other_dsti = np.where(has_other, _beta(rng, pop.other_dsti_mean, n, pop.other_dsti_concentration), 0.0)
+    people.other_first = rng.random(n) < pop.other_priority
     # start unemployment at its steady state for normal times
     monthly_loss = sh.job_loss_rate / 12.0
     u0 = monthly_loss * sh.unemployment_months / (1.0 + monthly_loss * sh.unemployment_months)
@@ -28,36 +55,70 @@ def create(model) -> People:
 
     people.present_bias = _beta(rng, pop.present_bias_mean, n)
     people.literacy = _beta(rng, pop.literacy_mean, n)
-    people.understanding = np.clip(
-        people.literacy - pop.understanding_gap + rng.normal(0.0, 0.1, n), 0.0, 1.0
-    )
+    people.understanding = np.clip(people.literacy - pop.understanding_gap + rng.normal(0.0, 0.1, n), 0.0, 1.0)
+    people.will_re = rng.normal(0.0, p.repayment.willingness_sd, n) if p.repayment.willingness_sd > 0 else np.zeros(n)
     people.address_ok = rng.random(n) >= pop.address_unverifiable
+    people.age = 18.0 + rng.gamma(2.0, (pop.age_mean - 18.0) / 2.0, n)
+    people.place = rng.integers(0, pop.places, n).astype(np.int32)
     set_spending_rates(model, people, np.arange(n))
 
-    people.stress = np.clip(p.stress.baseline + rng.normal(0.0, 0.05, n), 0.0, 1.0)
-    people.trust = _beta(rng, p.trust.initial_mean, n, concentration=12.0)
+    people.stress_base = _beta(rng, p.stress.baseline, n, p.stress.baseline_concentration)
+    people.stress = people.stress_base.copy()
+    people.trust_prior = _beta(rng, p.trust.prior, n, p.trust.prior_concentration)
+    people.trust = people.trust_prior.copy()
     people.attention[:] = 0.5
     people.attention_floor = p.repayment.attention_floor
 
-    # Credit score: a noisy view of what truly drives repayment (impatience, literacy, buffer).
-    risk = 1.2 * people.present_bias - 0.8 * people.literacy - 0.3 * np.log1p(people.cash / people.income)
-    risk = (risk - risk.mean()) / (risk.std() + 1e-12)
-    people.score = -risk + p.acquisition.score_noise * rng.normal(0.0, 1.0, n)
+    # True credit quality, and the score underwriting sees: a noisy view of it.
+    risk = (
+        1.2 * people.present_bias
+        - 0.8 * people.literacy
+        - 0.3 * np.log1p(people.cash / people.income)
+        + 1.5 * people.other_dsti
+        + 0.3 * informal
+        - 0.3 * people.will_re
+    )
+    people.quality = -_z(risk)
+    people.score = people.quality + p.acquisition.score_noise * rng.normal(0.0, 1.0, n)
     model.score_threshold = float(np.quantile(people.score, p.acquisition.cutoff)) if n else 0.0
 
-    k = pop.network_degree
-    people.neighbors = model.streams.network.integers(0, n, (n, k)).astype(np.int32)
+    people.neighbors = network(model, people)
     return people
 
 
+def network(model, people: People) -> np.ndarray:
+    """``network_degree`` ties per person: homophilous ones to neighbours in an ordering by place, then
+    by a noisy similarity of age and income; the rest uniformly at random. No self-ties (duplicates
+    are possible and count twice, as a closer tie)."""
+    pop, rng = model.params.population, model.streams.network
+    n, k = people.n, pop.network_degree
+    if k == 0 or n < 2:
+        return np.zeros((n, 0), np.int32)
+    similarity = _z(people.age) + _z(np.log(people.income)) + rng.normal(0.0, 0.5, n)
+    order = np.lexsort((similarity, people.place))
+    pos = np.empty(n, np.int64)
+    pos[order] = np.arange(n)
+    offset = rng.geometric(2.0 / (k + 2.0), (n, k)) * np.where(rng.random((n, k)) < 0.5, -1, 1)
+    near = order[(pos[:, None] + offset) % n]
+    anyone = rng.integers(0, n - 1, (n, k))
+    me = np.arange(n)[:, None]
+    anyone = anyone + (anyone >= me)  # skip oneself
+    ties = np.where(rng.random((n, k)) < pop.homophily, near, anyone)
+    ties = np.where(ties == me, (me + 1) % n, ties)  # an offset that wrapped all the way round
+    return ties.astype(np.int32)
+
+
 def set_spending_rates(model, people: People, idx: np.ndarray) -> None:
-    """Daily subsistence and habit spending; the present-biased spend more out of habit, and
-    nobody spends out of habit while out of work. Settle spending before calling this."""
+    """Daily subsistence, habit spending and debt service to other creditors; the present-biased spend
+    more out of habit, and nobody spends out of habit while out of work. Settle spending before
+    calling this."""
     pop = model.params.population
     daily_income = people.income[idx] / CYCLE
     people.daily_subsistence[idx] = pop.subsistence_share * daily_income
-    habit = pop.habit_share * daily_income * (0.7 + 0.3 * people.present_bias[idx] / pop.present_bias_mean)
+    left = np.maximum(1.0 - pop.subsistence_share - people.other_dsti[idx], 0.0)
+    habit = pop.habit_share * left * daily_income * (0.7 + 0.3 * people.present_bias[idx] / pop.present_bias_mean)
     people.daily_habit[idx] = np.where(people.employed[idx], habit, 0.0)
+    people.daily_other[idx] = people.other_dsti[idx] * daily_income
 
 
 def initial_book(model) -> None:

@@ -17,7 +17,7 @@ def step(model, t) -> None:
     ppl, rc, books = model.people, model.params.collection.recovery, model.lender.books
     group = model.pay_groups[t % CYCLE]
     idx = group[ppl.co_balance[group] > 0.0]
-    u = model.streams.recovery.random(len(idx))
+    u = model.streams.person.recovery.uniform(idx, t)
     idx = idx[u < rc.pay_prob]
     if len(idx) == 0:
         return

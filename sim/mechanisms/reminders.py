@@ -5,9 +5,12 @@ Negative days are reminders before the due date, sent to borrowers who are curre
 go to loans that many days past due, and repeat every 30 days while the loan stays behind. SMS are
 unlimited; phone calls are limited by the call centre's daily capacity, most overdue first.
 
-What a contact does (nothing here multiplies an outcome): it restores the borrower's attention to
-the loan, a call adds some pressure, both add a little stress, a call costs a little trust, and the
-borrower reconsiders paying the next day.
+What a contact does (nothing here multiplies an outcome): an SMS, and a call nobody answers, is a
+message that can only remind (:func:`sim.mechanisms.conversations.message`). An answered call is a
+conversation: it restores attention, adds some pressure and stress, shows the borrower something of
+the lender (trust), and may learn the reason, offer a plan where the strategy allows and obtain a
+promise to pay (:func:`sim.mechanisms.conversations.converse`). Whether a call is answered depends on
+``answer_rate`` and the borrower's avoidance.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..state import CYCLE
-from . import plans
+from . import conversations
 
 
 def targets(model, day: int, t: int) -> np.ndarray:
@@ -39,27 +42,22 @@ def step(model, t) -> None:
     if calls:  # the call centre's capacity goes to the most overdue first
         idx = np.concatenate(calls)
         calls = [idx[np.argsort(-ppl.dpd[idx], kind="stable")][: model.lender.call_capacity]]
-    halflife = prm.repayment.attention_halflife
     if sms:
         idx = np.concatenate(sms)
-        ppl.restore_attention(idx, t, rem.sms_attention, halflife)
         books.sms += len(idx)
         books.sms_cost += rem.sms_cost * len(idx)
-        contacted(model, idx, stress=prm.stress.sms, trust=0.0)
+        conversations.message(model, idx, t, attention=rem.sms_attention, stress=prm.stress.sms)
     if calls:
         idx = np.concatenate(calls)
-        ppl.restore_attention(idx, t, rem.phone_attention, halflife)
-        ppl.add_pressure(idx, t, rem.phone_pressure, prm.repayment.pressure_halflife)
         books.calls += len(idx)
         books.phone_cost += rem.phone_cost * len(idx)
-        contacted(model, idx, stress=prm.stress.phone, trust=prm.trust.phone)
-        if prm.collection.plans.on_call:
-            plans.offer(model, idx, t)
-
-
-def contacted(model, idx, *, stress: float, trust: float) -> None:
-    """Book-keeping every contact shares: counts, feelings, and a reason to reconsider tomorrow."""
-    model.people.contacts[idx] += 1
-    model.lender.books.dunning_contacts += int(np.count_nonzero(model.people.dpd[idx] > 0))
-    model.experience(idx, stress=stress, trust=trust)
-    model.prompt(idx)
+        u = model.streams.person.contact.uniform(idx, t, conversations.SLOT_ANSWER)
+        answered = u < rem.answer_rate * (1.0 - conversations.avoidance(model, idx, t))
+        conversations.message(model, idx[~answered], t, attention=rem.sms_attention, stress=prm.stress.sms)
+        talk = idx[answered]
+        books.calls_answered += len(talk)
+        ppl.restore_attention(talk, t, rem.phone_attention, prm.repayment.attention_halflife)
+        ppl.add_pressure(talk, t, rem.phone_pressure, prm.repayment.pressure_halflife)
+        conversations.contacted(model, talk, t, stress=prm.stress.phone)
+        model.experience(talk, quality=prm.trust.call_quality, weight=prm.trust.call_weight)
+        conversations.converse(model, talk, t, diagnose_prob=rem.diagnoses_hardship, offer_plans=prm.collection.plans.on_call)

@@ -1,57 +1,77 @@
-"""Repayment decisions: ability times willingness.
+"""Repayment decisions: ability times willingness, taken on a few occasions and kept in between.
 
-A borrower reconsiders the loan on the day an instalment falls due, on pay day while anything is
-owed, and on the day after the lender contacted them. Then:
+A borrower who owes something decides whether to pay on the day an instalment falls due, on pay day,
+on the day they promised to pay, and, with probability ``reconsider_message``, on the day after a
+one-way message (SMS, unanswered call). Between those occasions the decision stands: someone who
+decided not to pay does not pay because a message arrived, unless it made them reconsider. A
+conversation (an answered call, a visit that meets the borrower) acts through the promise it may
+obtain (:mod:`sim.mechanisms.conversations`), not through an extra decision.
 
-* **ability** is cash (including money set aside) minus what subsistence needs until the next pay;
+At a decision:
+
+* **ability** is cash (including money set aside) minus what must be kept back until the next pay
+  day: food, and for people who pay other creditors first, their instalments too. Collection
+  pressure re-orders priorities: it redirects a share ``pressure_priority`` of the money kept for
+  other creditors to this lender (never the food money);
 * **willingness** is a logistic function of attention to the loan (decays; contacts restore it),
   financial literacy, understanding of what lateness costs, present bias, stress (avoidance),
-  trust in the lender and recent collection pressure.
+  trust in the lender, recent collection pressure, a promise falling due today, and a lasting
+  personal effect (``willingness_sd``): people differ, and the same people stay late;
+* a willing borrower who can pay everything owed does; one who cannot may **stop paying and hope
+  things improve** (probability ``sigmoid(hope_intercept + hope_stress_weight * stress)``), or else
+  pays what they can.
 
-A willing borrower pays what they can of the arrears and fees; an unwilling one pays nothing.
+Every draw comes from a per-person stream keyed by person and day, so a strategy that changes who
+decides on a day changes only those people's draws.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..state import CYCLE
+from ..state import CYCLE, HOPED, PAID_ALL, PAID_PART, UNABLE, UNWILLING
 from . import loans, spending
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
 
 
 def willingness(model, idx, t) -> np.ndarray:
     """Probability of paying, for borrowers who could."""
-    ppl, rp, pop = model.people, model.params.repayment, model.params.population
+    ppl, prm = model.people, model.params
+    rp, pop = prm.repayment, prm.population
     z = (
         rp.intercept
+        + ppl.will_re[idx]
         + rp.attention_weight * (ppl.attention_now(idx, t, rp.attention_halflife) - 0.5)
         + rp.literacy_weight * (ppl.literacy[idx] - pop.literacy_mean)
         + rp.understanding_weight * (ppl.understanding[idx] - (pop.literacy_mean - pop.understanding_gap))
         - rp.present_bias_weight * (ppl.present_bias[idx] - pop.present_bias_mean)
-        - rp.stress_weight * (ppl.stress[idx] - model.params.stress.baseline)
-        + rp.trust_weight * (ppl.trust[idx] - model.params.trust.initial_mean)
+        - rp.stress_weight * (ppl.stress[idx] - prm.stress.baseline)
+        + rp.trust_weight * (ppl.trust[idx] - prm.trust.prior)
         + rp.pressure_weight * ppl.pressure_now(idx, t, rp.pressure_halflife)
+        + prm.collection.promises.commitment * (ppl.promise_day[idx] == t)
     )
-    return 1.0 / (1.0 + np.exp(-z))
+    return _sigmoid(z)
 
 
 def ability(model, idx, t) -> np.ndarray:
-    """Cash that can go to the loan without going hungry before the next pay day.
-
-    Under collection pressure people pay out of money meant for necessities: the food money kept
-    back shrinks by ``pressure_squeeze`` times the felt pressure.
-    """
+    """Cash that can go to the loan without going hungry, or (for those who put them first) without
+    missing other creditors' instalments, before the next pay day."""
     ppl, rp = model.people, model.params.repayment
     days_to_pay = (ppl.pay_offset[idx] - t) % CYCLE
     days_to_pay = np.where(days_to_pay == 0, CYCLE, days_to_pay)
-    keep = 1.0 - rp.pressure_squeeze * ppl.pressure_now(idx, t, rp.pressure_halflife)
-    return np.maximum(ppl.cash[idx] + ppl.reserved[idx] - keep * ppl.daily_subsistence[idx] * days_to_pay, 0.0)
+    redirect = rp.pressure_priority * ppl.pressure_now(idx, t, rp.pressure_halflife)
+    other = np.where(ppl.other_first[idx], ppl.daily_other[idx] * (1.0 - redirect), 0.0)
+    keep = (ppl.daily_subsistence[idx] + other) * days_to_pay
+    return np.maximum(ppl.cash[idx] + ppl.reserved[idx] - keep, 0.0)
 
 
 def deciders(model, t) -> np.ndarray:
     ppl = model.people
     pay_group = model.pay_groups[t % CYCLE]
-    groups = [model.billed_today, pay_group[ppl.has_loan[pay_group]], model.prompted_yesterday]
+    groups = [model.billed_today, pay_group[ppl.has_loan[pay_group]], model.prompted_yesterday, model.promised_today]
     idx = np.sort(np.concatenate(groups))
     if len(idx) == 0:
         return idx
@@ -59,16 +79,27 @@ def deciders(model, t) -> np.ndarray:
     return idx[(ppl.amount_due[idx] + ppl.fees[idx]) > 0.0]
 
 
+def hope(model, idx) -> np.ndarray:
+    """Chance that a borrower who cannot pay everything pays nothing and hopes things improve."""
+    rp = model.params.repayment
+    return _sigmoid(rp.hope_intercept + rp.hope_stress_weight * model.people.stress[idx])
+
+
 def step(model, t) -> np.ndarray:
     """Step 4 of the day. Returns the rows that paid something."""
     ppl = model.people
     idx = deciders(model, t)
     spending.settle(model, idx, t)
-    u = model.streams.repayment.random(len(idx))
-    willing = u < willingness(model, idx, t)
+    draw = model.streams.person.decision
+    willing = draw.uniform(idx, t, 0) < willingness(model, idx, t)
     owed = ppl.amount_due[idx] + ppl.fees[idx]
-    amount = np.where(willing, np.minimum(ability(model, idx, t), owed), 0.0)
+    able = ability(model, idx, t)
+    short = able < owed
+    hoping = short & (draw.uniform(idx, t, 1) < hope(model, idx))
+    amount = np.where(willing & ~hoping, np.minimum(able, owed), 0.0)
+    ppl.last_decision[idx] = np.select(
+        [able <= 0.0, ~willing, hoping, short], [UNABLE, UNWILLING, HOPED, PAID_PART], PAID_ALL
+    ).astype(np.int8)
     payers = amount > 0.0
-    idx = idx[payers]
-    loans.pay(model, idx, amount[payers])
-    return idx
+    loans.pay(model, idx[payers], amount[payers])
+    return idx[payers]

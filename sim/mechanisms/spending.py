@@ -1,9 +1,12 @@
-"""Spending: subsistence, habit, impulse, present bias, and setting money aside for the instalment.
+"""Spending: subsistence, other creditors, habit, impulse, present bias, and setting money aside for
+the instalment.
 
-Subsistence and habitual spending are flows per day. They are taken lazily: ``settle`` charges a
-person for the days since they were last settled, just before anything reads their cash, so days
-without events cost nothing. Subsistence comes first and may eat into money set aside; habit only
-spends free cash. Impulse purchases are events whose rate rises with present bias. On pay day a
+Subsistence, debt service to other creditors and habitual spending are flows per day. They are taken
+lazily: ``settle`` charges a person for the days since they were last settled, just before anything
+reads their cash, so days without events cost nothing. Subsistence comes first and may eat into money
+set aside for this lender's instalment; so do other creditors for people who pay them first
+(``People.other_first``); then habit, which only spends free cash; then other creditors for the rest,
+from free cash only (what they cannot pay them goes unpaid, outside this model). Impulse purchases are events whose rate rises with present bias. On pay day a
 planner sets the next instalment aside, more so the more attentive, patient and understanding.
 """
 
@@ -31,8 +34,11 @@ def settle(model, idx, t) -> None:
     """Charge daily subsistence and habit spending up to day ``t``."""
     ppl = model.people
     days = (t - ppl.settled_day[idx]).astype(float)
-    spend(ppl, idx, ppl.daily_subsistence[idx] * days, use_reserved=True)
+    first = ppl.other_first[idx]
+    other = ppl.daily_other[idx] * days
+    spend(ppl, idx, ppl.daily_subsistence[idx] * days + np.where(first, other, 0.0), use_reserved=True)
     spend(ppl, idx, ppl.daily_habit[idx] * days, use_reserved=False)
+    spend(ppl, idx, np.where(first, 0.0, other), use_reserved=False)
     ppl.settled_day[idx] = t
 
 
