@@ -36,6 +36,7 @@ class Books:
     plans_offered: int = 0
     plans_accepted: int = 0
     plans_broken: int = 0
+    family_help: float = 0.0  # money borrowers raised from family and friends in conversations (CU)
     calls_answered: int = 0
     conversations: int = 0  # answered calls and visits that met the borrower
     promises: int = 0

@@ -44,7 +44,7 @@ class Population(Section):
     informal_share: float = P(0.3, "share", "People with irregular income (informal work, commissions).", ge=0, le=1)
     informal_volatility: float = P(0.25, "log-sd", "Month-to-month variation of an irregular earner's pay.", ge=0, le=1.5)
     other_debt_share: float = P(0.3, "share", "People who also owe instalments to other creditors.", ge=0, le=1)
-    other_dsti_mean: float = P(0.15, "share of income", "Mean debt service to other creditors, among those who have some.", ge=0, le=0.9)
+    other_dsti_mean: float = P(0.2, "share of income", "Mean debt service to other creditors, among those who have some.", ge=0, le=0.9)
     other_dsti_concentration: float = P(5.0, "beta concentration", "Spread of that debt service across people (lower: wider).", ge=0.5, le=1000)
     other_priority: float = P(0.5, "share", "Borrowers who pay other creditors before this lender (the rest put this loan first).", ge=0, le=1)
     savings_months: float = P(0.4, "months of income", "Median starting cash buffer.", ge=0, le=24)
@@ -63,12 +63,12 @@ class Population(Section):
 
 
 class Shocks(Section):
-    job_loss_rate: float = P(0.15, "per year", "Hazard of losing one's job while employed (normal times).", ge=0, le=5)
+    job_loss_rate: float = P(0.12, "per year", "Hazard of losing one's job while employed (normal times).", ge=0, le=5)
     unemployment_months: float = P(3.0, "months", "Mean length of an unemployment spell.", gt=0, le=60)
-    benefit_share: float = P(0.4, "share of income", "Mean income while unemployed (benefits, family help), relative to usual pay.", ge=0.01, le=0.99)
+    benefit_share: float = P(0.5, "share of income", "Mean income while unemployed (benefits, family help), relative to usual pay.", ge=0.01, le=0.99)
     benefit_concentration: float = P(3.0, "beta concentration", "Spread of that support across people (lower: wider; some have family to fall back on, some nothing).", ge=0.5, le=1000)
     emergency_rate: float = P(0.5, "per year", "Rate of family emergencies and illness (normal times).", ge=0, le=12)
-    emergency_cost_months: float = P(0.6, "months of income", "Mean cost of one emergency (exponential).", ge=0, le=24)
+    emergency_cost_months: float = P(1.0, "months of income", "Mean cost of one emergency (exponential).", ge=0, le=24)
 
 
 class Recession(Section):
@@ -121,7 +121,7 @@ class Loans(Section):
 
 
 class Repayment(Section):
-    intercept: float = P(4.0, "logit", "Baseline willingness to pay of an average borrower who can pay.")
+    intercept: float = P(4.5, "logit", "Baseline willingness to pay of an average borrower who can pay.")
     attention_weight: float = P(2.6, "logit per unit", "Effect of attention to the loan on willingness (assumption).")
     literacy_weight: float = P(1.0, "logit per unit", "Effect of financial literacy on willingness.")
     understanding_weight: float = P(1.0, "logit per unit", "Effect of understanding what lateness costs.")
@@ -129,8 +129,10 @@ class Repayment(Section):
     stress_weight: float = P(0.6, "logit per unit", "Stress makes people avoid the problem (assumption).")
     trust_weight: float = P(0.8, "logit per unit", "Trust in the lender raises willingness (assumption).")
     pressure_weight: float = P(1.2, "logit per unit", "Effect of recent collection pressure (assumption).")
-    willingness_sd: float = P(1.5, "logit", "Spread of a lasting personal effect on willingness (won't-pay types at the low end).", ge=0, le=5)
+    willingness_sd: float = P(2.0, "logit", "Spread of a lasting personal effect on willingness (won't-pay types at the low end).", ge=0, le=5)
     pressure_priority: float = P(0.6, "0..1", "Share of the money kept back for other creditors that full collection pressure redirects to this lender (assumption).", ge=0, le=1)
+    family_help: float = P(0.3, "probability", "Chance that a borrower short of cash, under full collection pressure in a conversation, raises money from family and friends (scaled by felt pressure; assumption).", ge=0, le=1)
+    family_help_months: float = P(0.3, "months of income", "Most that family and friends can put up at once.", ge=0, le=12)
     reconsider_message: float = P(0.25, "probability", "Chance a one-way message (SMS, unanswered call) makes a borrower who is behind reconsider paying the next day (assumption).", ge=0, le=1)
     hope_intercept: float = P(-2.0, "logit", "Tendency of a borrower who cannot pay everything owed to pay nothing and hope things improve (assumption).", ge=-10, le=10)
     hope_stress_weight: float = P(3.0, "logit per unit", "Stress makes stopping and hoping likelier (assumption).", ge=0, le=20)
@@ -228,7 +230,7 @@ class Plans(Section):
 
 
 class Recovery(Section):
-    pay_prob: float = P(0.05, "per month", "Chance a charged-off borrower pays something in a month.", ge=0, le=1)
+    pay_prob: float = P(0.02, "per month", "Chance a charged-off borrower pays something in a month.", ge=0, le=1)
     pay_share: float = P(0.5, "share of free cash", "Share of free cash paid when paying.", ge=0, le=1)
     cost_share: float = P(0.25, "share of amount recovered", "Agency cost of recovery.", ge=0, le=1)
 
@@ -252,18 +254,18 @@ class Education(Section):
 
 class Stress(Section):
     baseline: float = P(0.22, "0..1", "Mean personal baseline: the stress a person returns to in calm times.", ge=0.01, le=0.99)
-    baseline_concentration: float = P(4.0, "beta concentration", "Spread of personal baselines (lower: wider); lasting differences between people.", ge=0.5, le=1000)
+    baseline_concentration: float = P(2.5, "beta concentration", "Spread of personal baselines (lower: wider); lasting differences between people.", ge=0.5, le=1000)
     halflife: float = P(45.0, "days", "Half-life of stress towards its current level (baseline plus chronic strain).", gt=0, le=3650)
-    arrears_strain: float = P(0.1, "0..1", "Chronic strain while behind on this loan or owing charged-off debt (assumption; calibrated to the odds ratio of distress).", ge=0, le=1)
+    arrears_strain: float = P(0.08, "0..1", "Chronic strain while behind on this loan or owing charged-off debt (assumption; calibrated to the odds ratio of distress).", ge=0, le=1)
     debt_strain: float = P(0.15, "per unit of DSTI", "Chronic strain per unit of debt service to income, all creditors (assumption).", ge=0, le=2)
-    unemployed_strain: float = P(0.08, "0..1", "Chronic strain while out of work (assumption).", ge=0, le=1)
-    job_loss: float = P(0.25, "0..1", "Stress from losing a job.", ge=0, le=1)
+    unemployed_strain: float = P(0.05, "0..1", "Chronic strain while out of work (assumption).", ge=0, le=1)
+    job_loss: float = P(0.15, "0..1", "Stress from losing a job.", ge=0, le=1)
     emergency: float = P(0.12, "0..1", "Stress from a family emergency.", ge=0, le=1)
     missed_payment: float = P(0.03, "0..1", "Stress from missing a due date.", ge=0, le=1)
     sms: float = P(0.01, "0..1", "Stress from one SMS reminder.", ge=0, le=1)
     phone: float = P(0.02, "0..1", "Stress from one collection call.", ge=0, le=1)
-    visit: float = P(0.10, "0..1", "Stress from a visit by an empathetic collector (assumption).", ge=0, le=1)
-    visit_harsh: float = P(0.20, "0..1", "Extra stress from a harsh visit, times harshness (assumption).", ge=0, le=1)
+    visit: float = P(0.05, "0..1", "Stress from a visit by an empathetic collector (assumption).", ge=0, le=1)
+    visit_harsh: float = P(0.12, "0..1", "Extra stress from a harsh visit, times harshness (assumption).", ge=0, le=1)
     plan_relief: float = P(0.15, "0..1", "Stress relieved by a plan that fits.", ge=0, le=1)
     charge_off: float = P(0.15, "0..1", "Stress from being charged off.", ge=0, le=1)
     high_threshold: float = P(0.6, "0..1", "Stress at or above which a person counts as highly stressed.", ge=0, le=1)
@@ -293,7 +295,7 @@ class Acquisition(Section):
     trust_elasticity: float = P(1.5, "elasticity", "How strongly applications follow trust (assumption).", ge=0, le=10)
     reference_trust: float = P(0.6, "0..1", "Trust at which application_rate applies.", gt=0, le=1)
     careful_elasticity: float = P(1.0, "elasticity per sd", "Extra trust elasticity of better risks: careful people leave first when reputation falls (assumption).", ge=0, le=10)
-    cutoff: float = P(0.25, "score quantile", "Applicants scoring below this are declined (the 'low threshold').", ge=0, le=1)
+    cutoff: float = P(0.3, "score quantile", "Applicants scoring below this are declined (the 'low threshold').", ge=0, le=1)
     score_noise: float = P(1.0, "sd", "Noise of the credit score around true risk (0: perfect).", ge=0, le=10)
     cooldown_days: int = P(30, "days", "Days after repaying before a person applies again.", ge=0, le=36_500)
 

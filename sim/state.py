@@ -71,6 +71,7 @@ class People:
         self.paid_total = np.zeros(n, f)
         self.received_total = np.zeros(n, f)  # principal disbursed to the person
         self.contacts = np.zeros(n, i)
+        self.family_help_total = np.zeros(n, f)  # money raised from family and friends to pay the lender
         # lasting personal differences (drawn once, in population.create)
         self.age = np.zeros(n, f)  # years
         self.place = np.zeros(n, i)  # town or district (the network is homophilous in it)

@@ -10,6 +10,10 @@ A **conversation** (an answered call, a visit that meets the borrower) can do mo
 * learn the reason: a borrower in hardship is recognised as such with a probability set by the
   channel and the collector's tone; where the strategy offers plans on that channel, they are
   offered one (:mod:`sim.mechanisms.plans`);
+* a borrower short of cash may, under the pressure they feel, **raise money from family and
+  friends** (probability ``repayment.family_help`` times felt pressure; at most
+  ``repayment.family_help_months`` of income, never more than the shortfall): collection reaches
+  people who cannot pay out of their own budget through their network, not through their food money;
 * obtain a **promise to pay** by a date (``collection.promises.days`` ahead): a borrower still behind
   promises with their current willingness to pay. On the promised day they decide again, with the
   commitment of the promise added to their willingness. A promise is kept if they have paid at least
@@ -28,7 +32,7 @@ import numpy as np
 
 from . import plans
 
-SLOT_RECONSIDER, SLOT_ANSWER, SLOT_DIAGNOSE = 0, 1, 2
+SLOT_RECONSIDER, SLOT_ANSWER, SLOT_DIAGNOSE, SLOT_FAMILY = 0, 1, 2, 3
 
 
 def avoidance(model, idx, t) -> np.ndarray:
@@ -69,6 +73,7 @@ def converse(model, idx, t, *, diagnose_prob: float, offer_plans: bool) -> None:
         u = model.streams.person.contact.uniform(idx, t, SLOT_DIAGNOSE)
         diagnosed = idx[(ppl.hardship_until[idx] >= t) & (u < diagnose_prob)]
         plans.offer(model, diagnosed, t)
+    family(model, idx, t)
     if not pr.enabled:
         return
     from .repayment import willingness
@@ -82,6 +87,25 @@ def converse(model, idx, t, *, diagnose_prob: float, offer_plans: bool) -> None:
     ppl.promises[promise] += 1
     books.promises += len(promise)
     model.promises_due.setdefault(day, []).append(promise)
+
+
+def family(model, idx, t) -> None:
+    """Borrowers short of what they owe may raise the difference from family and friends."""
+    from .repayment import ability
+
+    ppl, rp = model.people, model.params.repayment
+    if rp.family_help <= 0.0:
+        return
+    idx = idx[ppl.amount_due[idx] > 0.0]
+    short = ppl.amount_due[idx] + ppl.fees[idx] - ability(model, idx, t)
+    felt = ppl.pressure_now(idx, t, rp.pressure_halflife)
+    u = model.streams.person.contact.uniform(idx, t, SLOT_FAMILY)
+    helped = (short > 0.0) & (u < rp.family_help * felt)
+    idx, short = idx[helped], short[helped]
+    amount = np.minimum(short, rp.family_help_months * ppl.income[idx])
+    ppl.cash[idx] += amount
+    ppl.family_help_total[idx] += amount
+    model.lender.books.family_help += float(amount.sum())
 
 
 def promised_today(model, t) -> np.ndarray:

@@ -88,13 +88,14 @@ def create(model) -> People:
 
 def network(model, people: People) -> np.ndarray:
     """``network_degree`` ties per person: homophilous ones to neighbours in an ordering by place, then
-    by a noisy similarity of age and income; the rest uniformly at random. No self-ties (duplicates
+    by a noisy similarity of age (five-year bands) and income; the rest uniformly at random. No self-ties (duplicates
     are possible and count twice, as a closer tie)."""
     pop, rng = model.params.population, model.streams.network
     n, k = people.n, pop.network_degree
     if k == 0 or n < 2:
         return np.zeros((n, 0), np.int32)
-    similarity = _z(people.age) + _z(np.log(people.income)) + rng.normal(0.0, 0.5, n)
+    age_band = np.floor((people.age - 18.0) / 5.0)
+    similarity = age_band + 0.3 * np.tanh(_z(np.log(people.income))) + rng.normal(0.0, 0.3, n)
     order = np.lexsort((similarity, people.place))
     pos = np.empty(n, np.int64)
     pos[order] = np.arange(n)
