@@ -48,11 +48,12 @@ def run(
     """Run one scenario (a path, a shipped name or a loaded scenario) and return its results.
 
     ``overrides`` maps dotted parameter names to values, e.g. ``{"collection.visits.start_dpd": 45}``.
-    ``progress(day, days)`` is called after each day if given.
+    ``progress(day, days)`` is called after each day if given (``days`` counts the burn-in and the
+    window: ``simulation.burn_in + simulation.days``).
     """
     sc = build_scenario(scenario, borrowers, days, overrides)
     model = CreditModel(scenario=sc, rng=seed)
-    for _ in range(model.days):
+    for _ in range(model.days):  # burn-in + window
         model.step()
         if progress is not None:
             progress(model.day, model.days)

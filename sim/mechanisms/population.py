@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..rng import seed_sequence
 from ..state import CYCLE, People
 from . import loans
 
@@ -47,6 +48,12 @@ def create(model) -> People:
 
     k = pop.network_degree
     people.neighbors = model.streams.network.integers(0, n, (n, k)).astype(np.int32)
+
+    # Age (years): a placeholder, young market (mean 30) until a calibrated distribution replaces it.
+    # Drawn last, from its own generator, so every other draw (here and in the day-0 book, which
+    # continues the population stream) is what it was before age existed.
+    age_rng = np.random.Generator(np.random.PCG64(seed_sequence(model.seed, "population", "age")))
+    people.age = 18.0 + age_rng.gamma(2.0, 6.0, n)
     return people
 
 
