@@ -149,13 +149,14 @@ def _json_doc(res, table, base: str, keys: list[str]) -> dict:
     from .analysis import CONFIDENCE
 
     results = []
+    runs = res.summaries.groupby(["scenario", "point"]).size().to_dict() if len(res.summaries) else {}
     for (scenario, point), g in table.groupby(["scenario", "point"], sort=False):
         first = g.iloc[0]
         entry = {
             "scenario": scenario,
             "point": int(point),
             "design": {k: _plain(first[k]) for k in res.design_keys if k in g.columns},
-            "n": int(first["n"]),
+            "n": int(runs.get((scenario, point), 0)),  # finished runs; each outcome's n: runs defining it
             "outcomes": {},
         }
         for _, r in g.iterrows():
@@ -175,8 +176,9 @@ def _json_doc(res, table, base: str, keys: list[str]) -> dict:
         "sweep": res.name,
         "baseline": base,
         "confidence": CONFIDENCE,
-        "interval": "Student t over replicates; diff = mean paired difference scenario - baseline "
-                    "(same design point and replicate seed)",
+        "interval": "Student t over replicates (on the logit scale for rates, inside [0, 1]); diff = mean "
+                    "paired difference scenario - baseline (same design point and replicate seed), Student t; "
+                    "an undefined outcome (a run could not define it) is left out of n, and null when no run did",
         "runs_planned": res.planned,
         "runs_finished": res.finished,
         "runs_failed": len(res.failures),
