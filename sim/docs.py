@@ -45,7 +45,7 @@ from .scenario import SCENARIO_DIR, read_tree, shipped_scenarios
 ODD_PATH = Path(__file__).resolve().parent.parent / "docs" / "ODD.md"
 
 #: regions rebuilt by every ``python -m sim.docs`` (cheap, no simulation)
-TABLE_REGIONS = ("parameters", "assumptions", "scenarios", "summary", "daily")
+TABLE_REGIONS = ("parameters", "assumptions", "scenarios", "summary", "daily", "loans")
 #: the region rebuilt only by ``--calibration``
 CALIBRATION_REGION = "calibration"
 
@@ -297,6 +297,10 @@ def daily_table() -> str:
     return _definition_table(metrics.DAILY, "Daily series")
 
 
+def loans_table() -> str:
+    return _definition_table(metrics.LOAN_COLUMNS, "Loan column")
+
+
 def generated_tables() -> dict[str, str]:
     return {
         "parameters": parameters_table(),
@@ -304,6 +308,7 @@ def generated_tables() -> dict[str, str]:
         "scenarios": scenarios_table(),
         "summary": summary_table(),
         "daily": daily_table(),
+        "loans": loans_table(),
     }
 
 

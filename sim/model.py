@@ -26,13 +26,13 @@ The day, in order (docs/ODD.md repeats this list; ``CreditModel.step`` is its on
    recovery; funding cost accrues
 7. stress and trust update from the day's experiences; word of mouth      mechanisms.stress, .trust
 8. applications arrive in proportion to trust; underwriting decides        mechanisms.acquisition
-9. the day's outcomes are recorded                                         metrics.snapshot,
-                                                                           metrics.Window
+9. the day's outcomes are recorded                                         metrics.snapshot
 
 The run clock starts at day 0 with the set-up. The first ``simulation.burn_in`` days (``t0``) are a
 burn-in that lets the book and people's feelings settle; the measurement window is days ``t0+1 ..
 t0 + simulation.days``, and the summary is measured over it only (:class:`sim.metrics.Window`).
-The recession timeline is on the window's clock (``macro.conditions(params, t - t0)``).
+At step 9, :class:`sim.metrics.Window` also gathers what the summary needs from the window. The
+recession timeline is on the window's clock (``macro.conditions(params, t - t0)``).
 """
 
 from __future__ import annotations
