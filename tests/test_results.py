@@ -382,3 +382,49 @@ def test_too_many_series_draws_the_first_point(design, monkeypatch):
     monkeypatch.setattr(plots, "MAX_SERIES", 3)
     points, note = plots.select_points(r, None)
     assert points == [0] and "--point" in note
+
+
+# --------------------------------------------------------------------------- loans, roll rates, segments
+
+
+def test_pooled_vintage_curves_never_decrease(res):
+    vin = analysis.vintage_curves(res)
+    assert len(vin)
+    for _, g in vin.groupby(["scenario", "point"]):
+        assert (np.diff(g.sort_values("months_on_book")["mean"].to_numpy()) >= -1e-15).all()
+
+
+def test_roll_matrix_sums_the_runs(res):
+    rm = analysis.roll_matrix(res)
+    raw = res.roll()
+    assert len(rm) == len(SCENARIOS) * 5 * 7
+    b = rm[(rm["scenario"] == "baseline") & (rm["from"] == "1-29") & (rm["to"] == "current")].iloc[0]
+    rows = raw[(raw["scenario"] == "baseline") & (raw["from"] == "1-29")]
+    assert b["count"] == rows.loc[rows["to"] == "current", "count"].sum()
+    assert b["share"] == pytest.approx(b["count"] / rows["count"].sum())
+    ok = rm.dropna(subset=["ci_low"])
+    assert len(ok) and ((ok["ci_low"] >= 0) & (ok["ci_high"] <= 1)).all()
+
+
+def test_segments_over_replicates_match_each_run(res):
+    seg = analysis.segments(res, "income_quintile")
+    assert set(seg["segment"]) == {1, 2, 3, 4, 5}
+    loans = res.loans(where="in_window")
+    per_run = analysis.segment_table(loans, "income_quintile", groups=["scenario", "replicate"])
+    x = per_run[(per_run["scenario"] == "baseline") & (per_run["segment"] == 3)]["loans"]
+    row = seg[(seg["scenario"] == "baseline") & (seg["segment"] == 3) & (seg["outcome"] == "loans")].iloc[0]
+    assert row["n"] == 3 and row["mean"] == pytest.approx(x.mean())
+    rates = seg[seg["outcome"] != "loans"].dropna(subset=["ci_low"])
+    assert ((rates["ci_low"] >= 0) & (rates["ci_high"] <= 1)).all()
+
+
+def test_compare_by_segment_and_an_unknown_one(strategies):
+    out = invoke("compare", strategies, "--by", "age_band")
+    assert out.exit_code == 0, out.stderr
+    assert "default_rate" in out.stdout and "18-24" in out.stdout and "25-34" in out.stdout
+    js = invoke("compare", strategies, "--by", "product", "--json")
+    doc = json.loads(js.stdout)
+    assert doc["by"] == "product" and {r["segment"] for r in doc["results"]} <= {"cash", "pos"}
+    bad = invoke("compare", strategies, "--by", "shoe_size")
+    assert bad.exit_code == 2 and bad.stdout == ""
+    assert len(bad.stderr.strip().splitlines()) == 1 and "shoe_size" in bad.stderr and "income_quintile" in bad.stderr
