@@ -231,7 +231,9 @@ def main(argv=None) -> int:
         tree.stats.clear()
         marks.clear()
         t0 = time.perf_counter()
-        result = sim.run(args.scenario, borrowers=args.borrowers, days=args.days, seed=args.seed, progress=progress)
+        # no burn-in: exactly --days days are stepped and timed
+        result = sim.run(args.scenario, borrowers=args.borrowers, days=args.days, seed=args.seed, progress=progress,
+                         overrides={"simulation.burn_in": 0})
         t_end = time.perf_counter()
         runs.append({
             "build": marks["built"] - t0,

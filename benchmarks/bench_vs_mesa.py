@@ -45,9 +45,13 @@ OUTCOMES = [
 
 
 def timed_run(cls, *, scenario, borrowers, days, seed):
-    """Build, then step ``days`` times; returns (build s, stepping s, stepping CPU s, summary)."""
+    """Build, then step ``days`` times; returns (build s, stepping s, stepping CPU s, summary).
+
+    Both models run from day 0 without burn-in (the Mesa-agent reference has none), so both summaries
+    count the same days.
+    """
     t0 = time.perf_counter()
-    model = cls(scenario=scenario, borrowers=borrowers, days=days, rng=seed)
+    model = cls(scenario=scenario, borrowers=borrowers, days=days, rng=seed, overrides={"simulation.burn_in": 0})
     t1, c1 = time.perf_counter(), time.process_time()
     for _ in range(model.days):
         model.step()

@@ -39,7 +39,9 @@ the daily series), so every outcome has exactly the definition the vectorised mo
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import warnings
 from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
@@ -54,7 +56,7 @@ from sim.mechanisms.income import FOREVER, HARDSHIP_AFTER_SHOCK
 from sim.mechanisms.macro import conditions
 from sim.model import build_scenario
 from sim.params import Scenario
-from sim.state import CASH, CHARGED_OFF, CYCLE, LEDGER_FIELDS, POS, REPAID, LoanLedger, People
+from sim.state import CASH, CHARGED_OFF, CYCLE, DPD_MILESTONES, LEDGER_FIELDS, POS, REPAID, LoanLedger, People
 
 EPS = 1e-6
 NEVER_VISITED = -(10**6)
@@ -130,9 +132,7 @@ class Borrower(mesa.Agent):
         self.fees = 0.0
         self.next_due = -1
         self.dpd = 0
-        self.max_dpd_365 = 0
-        self.day_30dpd = -1
-        self.reached_60 = False
+        self.reset_history()
         self.on_plan = False
         self.plans_taken = 0
         self.episodes = 0
@@ -357,12 +357,12 @@ class Borrower(mesa.Agent):
                 self.experience(stress=p.stress.missed_payment)
             if self.dpd >= p.loans.fee_dpd and (self.dpd - p.loans.fee_dpd) % CYCLE == 0:
                 self.fees += p.loans.late_fee_share * self.instalment
-            if t - self.orig_day <= 365:
-                self.max_dpd_365 = max(self.max_dpd_365, self.dpd)
-            if self.dpd >= 30 and self.day_30dpd < 0:
-                self.day_30dpd = t
-            if self.dpd >= 60:
-                self.reached_60 = True
+            self.max_dpd = max(self.max_dpd, self.dpd)
+            for k in DPD_MILESTONES:
+                if self.dpd >= k and getattr(self, f"day_dpd{k}") < 0:
+                    setattr(self, f"day_dpd{k}", t)
+            if self.dpd >= 30 and 0 <= self.first_plan_day < t and self.redefault_day < 0:
+                self.redefault_day = t
             if self.on_plan and self.dpd >= p.collection.plans.break_dpd:
                 self.on_plan = False
                 books.plans_broken += 1
@@ -415,9 +415,7 @@ class Borrower(mesa.Agent):
         self.fees = 0.0
         self.next_due = self.first_due_day(t) if first_due is None else first_due
         self.dpd = 0
-        self.max_dpd_365 = 0
-        self.day_30dpd = -1
-        self.reached_60 = False
+        self.reset_history()
         self.on_plan = False
         self.plans_taken = 0
         self.episodes = 0
@@ -449,13 +447,24 @@ class Borrower(mesa.Agent):
         self.educated = True
         self.model.lender.books.education_cost += ed.cost
 
+    def reset_history(self) -> None:
+        """A new loan's history (the per-loan record of sim.state.People) starts empty."""
+        self.max_dpd = 0
+        for k in DPD_MILESTONES:
+            setattr(self, f"day_dpd{k}", -1)
+        self.first_plan_day = self.redefault_day = -1
+        self.promises = self.promises_broken = 0
+        self.cause = -1
+
     def close(self, t: int, outcome: int) -> None:
         """The loan ends (repaid or charged off): record it and free the slot."""
         m = self.model
         m.ledger.append({
             "loan_id": self.loan_id, "person": self.index, "product": self.product, "orig_day": self.orig_day,
-            "end_day": t, "outcome": outcome, "principal": self.principal, "max_dpd_365": self.max_dpd_365,
-            "day_30dpd": self.day_30dpd, "reached_60": self.reached_60, "plans": self.plans_taken,
+            "end_day": t, "outcome": outcome, "principal": self.principal, "max_dpd": self.max_dpd,
+            **{f"day_dpd{k}": getattr(self, f"day_dpd{k}") for k in DPD_MILESTONES},
+            "promises": self.promises, "promises_broken": self.promises_broken, "plans": self.plans_taken,
+            "first_plan_day": self.first_plan_day, "redefault_day": self.redefault_day, "cause": self.cause,
         })
         self.has_loan = False
         self.balance = self.amount_due = self.fees = self.instalment = 0.0
@@ -636,6 +645,8 @@ class Lender(mesa.Agent):
         b.next_due = t + CYCLE * (1 + holiday)
         b.on_plan = True
         b.plans_taken += 1
+        if b.first_plan_day < 0:
+            b.first_plan_day = t
         b.queued_since = -1
         self.books.plans_accepted += 1
         self.books.plan_cost += pl.admin_cost
@@ -706,6 +717,7 @@ class MesaCreditModel(mesa.Model):
         for b in self.borrowers:
             b.neighbors = [self.borrowers[self.random.randrange(n)] for _ in range(p.population.network_degree)]
         self.initial_book()
+        self.books_at_start = dataclasses.replace(self.lender.books)  # the window starts at day 0
 
         self.snapshot = self.take_snapshot()
         # the same reporters as sim.CreditModel (each reads one key of self.snapshot)
@@ -767,6 +779,8 @@ class MesaCreditModel(mesa.Model):
         loans_so_far = books.initial_loans + books.originations
         return {
             "day": self.day,
+            "window_day": self.day,  # no burn-in
+            "burn_in": False,
             "active_loans": active,
             "current": active - sum(buckets),
             "dpd_1_29": buckets[0],
@@ -804,10 +818,16 @@ class MesaCreditModel(mesa.Model):
         if self.ledger:
             ledger.chunks.append({k: np.array([rec[k] for rec in self.ledger], dtype=v) for k, v in LEDGER_FIELDS.items()})
 
-        # exactly what sim.metrics.summary reads from a model
-        view = SimpleNamespace(people=ppl, params=self.params, day=self.day, lender=self.lender, ledger=ledger,
-                               datacollector=self.datacollector, snapshot=self.snapshot)
-        return metrics.summary(view)
+        # exactly what sim.metrics.summary reads from a model. This reference runs from day 0 without
+        # burn-in (t0 = 0) and gathers no window counts: its roll rates and stress odds ratio are NaN.
+        window = SimpleNamespace(started=True, books=self.books_at_start, late_at_t0=0, plans_at_t0=0,
+                                 stress_counts=np.zeros(4, np.int64),
+                                 roll_counts=np.zeros((len(metrics.ROLL_FROM), len(metrics.ROLL_TO)), np.int64))
+        view = SimpleNamespace(people=ppl, params=self.params, day=self.day, t0=0, window=window, lender=self.lender,
+                               ledger=ledger, datacollector=self.datacollector, snapshot=self.snapshot)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", metrics.UndefinedMetricWarning)
+            return metrics.summary(view)
 
 
 def run(scenario="baseline", *, borrowers=None, days=None, seed=0, overrides=None) -> MesaCreditModel:

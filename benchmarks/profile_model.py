@@ -36,7 +36,8 @@ def main(argv=None) -> int:
     print(bench_model.pin_to_one_cpu(args.cpu))
     from sim.model import CreditModel
 
-    model = CreditModel(scenario=args.scenario, borrowers=args.borrowers, days=args.days, rng=args.seed)
+    model = CreditModel(scenario=args.scenario, borrowers=args.borrowers, days=args.days, rng=args.seed,
+                        overrides={"simulation.burn_in": 0})  # exactly --days days profiled
     prof = cProfile.Profile()
     t0 = time.perf_counter()
     prof.enable()

@@ -40,7 +40,7 @@ from sim import analysis, plots
 
 STUDY = "01_strategies"
 base, figs = study_dirs(STUDY)
-plan, res = run_spec("01_strategies.toml", STUDY, quick={"borrowers": 400, "days": 150, "replicates": 3})
+plan, res = run_spec("01_strategies.toml", STUDY, quick={"borrowers": 400, "days": 150, "burn_in": 60, "replicates": 3})
 print(f"setting: {SETTING}; {res.finished} runs of {len(res.scenarios)} strategies")
 
 # %% [markdown]

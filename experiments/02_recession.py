@@ -40,7 +40,7 @@ from sim import analysis
 
 STUDY = "02_recession"
 base, figs = study_dirs(STUDY)
-plan, res = run_spec("02_recession.toml", STUDY, quick={"borrowers": 400, "days": 420, "replicates": 2})
+plan, res = run_spec("02_recession.toml", STUDY, quick={"borrowers": 400, "days": 420, "burn_in": 60, "replicates": 2})
 STRATEGIES = [s.removesuffix("_calm") for s in res.scenarios if s.endswith("_calm")]
 job = {j.scenario: j for j in plan.jobs}
 rp = job[f"{STRATEGIES[0]}_recession"].params.macro.recession
@@ -87,16 +87,17 @@ display(effects.round(4))
 # minus the day the shock reaches full strength.
 
 # %%
-daily = res.sql("SELECT scenario, replicate, day, charge_offs, dpd_30_59 + dpd_60_89 + dpd_90_plus AS dpd30, "
-                "active_loans, visits, visit_queue FROM daily ORDER BY scenario, replicate, day")
+# the measurement window only, on its own clock (the recession timeline is on it too)
+daily = res.sql("SELECT scenario, replicate, window_day AS day, charge_offs, dpd_30_59 + dpd_60_89 + dpd_90_plus AS dpd30, "
+                "active_loans, visits, visit_queue FROM daily WHERE NOT burn_in ORDER BY scenario, replicate, day")
 daily["strategy"] = daily.scenario.str.rsplit("_", n=1).str[0]
 daily["condition"] = daily.scenario.str.rsplit("_", n=1).str[1]
 daily = daily.sort_values(["scenario", "replicate", "day"])
 g = daily.groupby(["scenario", "replicate"])
-daily["new_charge_offs"] = g.charge_offs.diff().fillna(daily.charge_offs)
+daily["new_charge_offs"] = g.charge_offs.diff().fillna(0)  # the window's first day: its start
 daily["charge_offs_30d"] = g.new_charge_offs.transform(lambda x: x.rolling(30, min_periods=1).sum())
 daily["dpd30_share"] = daily.dpd30 / daily.active_loans.replace(0, np.nan)
-daily["visits_day"] = g.visits.diff().fillna(daily.visits)
+daily["visits_day"] = g.visits.diff().fillna(0)
 
 wide = daily.pivot_table(index=["strategy", "replicate", "day"], columns="condition",
                          values=["charge_offs_30d", "dpd30_share"])
@@ -123,7 +124,7 @@ for ax in axes:
     ax.grid(alpha=0.3)
 axes[1].set_ylabel("excess charge-offs\n(loans per 30 days)")
 axes[2].set_ylabel("excess share of active\nloans 30+ DPD (pp)")
-axes[2].set_xlabel("day (dotted: recession starts; dashed: full strength)")
+axes[2].set_xlabel("day of the measurement window (dotted: recession starts; dashed: full strength)")
 axes[1].legend(fontsize=8)
 fig.suptitle(f"Recession minus calm, paired by replicate, mean over {res.summaries.replicate.nunique()} "
              f"replicates ({SETTING} setting: {borrowers:,} borrowers x {days} days)")
@@ -159,7 +160,7 @@ for st in STRATEGIES:
 axes[1].axhline(cap, color="k", lw=1, ls="--", label="capacity")
 axes[0].set_ylabel("visit queue (loans)")
 axes[1].set_ylabel("visits per day (7-day mean)")
-axes[1].set_xlabel("day")
+axes[1].set_xlabel("day of the measurement window")
 axes[0].legend(fontsize=7, ncol=2)
 for ax in axes:
     ax.axvspan(rp.start_day, rp.start_day + rp.onset_days + rp.peak_days + rp.easing_days, color="0.93", zorder=0)

@@ -46,7 +46,7 @@ from sim.sweep import design_points, salib_problem
 STUDY = "03_sensitivity"
 OUTPUTS = ["default_rate", "mean_stress", "brand_trust"]
 base, figs = study_dirs(STUDY)
-QUICK_SIZE = {"borrowers": 300, "days": 240}
+QUICK_SIZE = {"borrowers": 300, "days": 240, "burn_in": 60}
 
 
 def outputs_by_point(plan, res):

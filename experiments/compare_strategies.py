@@ -3,12 +3,15 @@
 Each strategy runs with the same seeds (1..R), so replicate r of every strategy faces the same
 people and the same shocks (common random numbers): differences between rows are the strategies'
 effects, not sampling noise. Runs go to worker processes; the table shows the mean over replicates
-± the half-width of a 95% t confidence interval.
+and its 95% confidence interval (Student t; for rates on the logit scale, so it stays inside [0, 1]).
+Every run has the scenario's burn-in (``simulation.burn_in``) before its ``--days`` of measurement
+window; the summary and the daily 30+ DPD share are of the window only.
 
     python experiments/compare_strategies.py [--borrowers 10000] [--days 730] [--replicates 4]
                                              [--workers N] [--out results/compare]
 
-Writes to ``--out``: ``summary.csv`` (the table, raw numbers), ``runs.csv`` (every summary key of
+Writes to ``--out``: ``summary.csv`` (the table, raw numbers: ``<key>_mean``, ``<key>_ci_low``,
+``<key>_ci_high``), ``runs.csv`` (every summary key of
 every run), ``dpd30_daily.csv`` (daily 30+ DPD share per strategy, mean over replicates) and
 ``compare.png`` / ``compare.svg`` (the figure).
 """
@@ -27,6 +30,7 @@ import pandas as pd
 
 from sim import analysis
 from sim.analysis import KEY_OUTCOMES
+from sim.metrics import RATE_KEYS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,11 +43,16 @@ MONEY = {"collection_cost", "profit"}
 
 
 def run_one(scenario: str, borrowers: int, days: int, seed: int) -> dict:
-    """One run in a worker process: the summary plus the daily 30+ DPD share (small to send back)."""
+    """One run in a worker process: the summary plus the daily 30+ DPD share over the measurement
+    window (small to send back); ``day`` is the day of the window."""
+    import warnings
+
     import sim
 
-    res = sim.run(scenario, borrowers=borrowers, days=days, seed=seed)
-    d = res.daily
+    with warnings.catch_warnings():  # an undefined metric is NaN in the table
+        warnings.simplefilter("ignore", sim.UndefinedMetricWarning)
+        res = sim.run(scenario, borrowers=borrowers, days=days, seed=seed)
+    d = res.daily[~res.daily["burn_in"]]
     late = (d["dpd_30_59"] + d["dpd_60_89"] + d["dpd_90_plus"]).to_numpy(float)
     active = d["active_loans"].to_numpy(float)
     share = np.divide(late, active, out=np.zeros_like(late), where=active > 0)
@@ -52,30 +61,25 @@ def run_one(scenario: str, borrowers: int, days: int, seed: int) -> dict:
         "scenario": res.scenario.name,
         "seed": seed,
         "summary": res.summary,
-        "day": d["day"].to_numpy(int),
+        "day": d["window_day"].to_numpy(int),
         "dpd30_share": share,
     }
 
 
-def mean_ci(values) -> tuple[float, float]:
-    """Mean and half-width of the 95% t interval (NaN with a single replicate)."""
-    _n, mean, lo, hi = analysis.mean_ci(values)
-    return mean, (hi - lo) / 2.0
-
-
 def summarise(runs: pd.DataFrame, order: list[str]) -> pd.DataFrame:
-    """One row per strategy: ``<key>_mean`` and ``<key>_ci95`` for each column, and ``n``."""
+    """One row per strategy: ``<key>_mean``, ``<key>_ci_low``, ``<key>_ci_high`` for each column (95%
+    interval, see :func:`sim.analysis.mean_ci`; NaN with a single replicate), and ``n``."""
     rows = []
     for name in order:
         sub = runs[runs["scenario"] == name]
         row = {"strategy": name, "n": len(sub)}
         for k in COLUMNS:
-            row[f"{k}_mean"], row[f"{k}_ci95"] = mean_ci(sub[k])
+            _n, row[f"{k}_mean"], row[f"{k}_ci_low"], row[f"{k}_ci_high"] = analysis.mean_ci(sub[k], rate=k in RATE_KEYS)
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _fmt(key: str, mean: float, half: float) -> str:
+def _fmt(key: str, mean: float, lo: float, hi: float) -> str:
     if key in PERCENT:
         scale, digits = 100.0, 2
     elif key in MONEY:
@@ -84,9 +88,11 @@ def _fmt(key: str, mean: float, half: float) -> str:
         scale, digits = 1.0, 1
     else:
         scale, digits = 1.0, 3
+    if np.isnan(mean):
+        return "NaN"
     m = f"{mean * scale:,.{digits}f}"
-    h = "n/a" if np.isnan(half) else f"{half * scale:,.{digits}f}"
-    return f"{m}\n± {h}"
+    ci = "[n/a]" if np.isnan(lo) else f"[{lo * scale:,.{digits}f}, {hi * scale:,.{digits}f}]"
+    return f"{m}\n{ci}"
 
 
 def header(key: str) -> str:
@@ -104,14 +110,15 @@ def print_table(table: pd.DataFrame, args, console) -> None:
 
     t = Table(
         title=f"Collection strategies: {args.borrowers:,} borrowers x {args.days} days, "
-        f"{args.replicates} paired replicates (seeds 1..{args.replicates}); mean ± 95% CI half-width",
+        f"{args.replicates} paired replicates (seeds 1..{args.replicates}); mean [95% CI]",
         header_style="bold",
     )
     t.add_column("strategy", style="bold", no_wrap=True)
     for k in COLUMNS:
         t.add_column(header(k), justify="right", overflow="fold")
     for _, row in table.iterrows():
-        t.add_row(row["strategy"], *[_fmt(k, row[f"{k}_mean"], row[f"{k}_ci95"]) for k in COLUMNS])
+        t.add_row(row["strategy"], *[_fmt(k, row[f"{k}_mean"], row[f"{k}_ci_low"], row[f"{k}_ci_high"])
+                                     for k in COLUMNS])
     console.print(t)
 
 
@@ -127,21 +134,24 @@ def plot(table: pd.DataFrame, daily: pd.DataFrame, args, out: Path) -> list[Path
     fig, axes = plt.subplots(2, 2, figsize=(13, 9), layout="constrained")
     bars = [
         ("default_rate", 100.0, "Default (charge-off) rate (% of loans)"),
-        ("mean_stress", 1.0, "Mean borrower stress, averaged over the run (0–1)"),
+        ("mean_stress", 1.0, "Mean borrower stress, averaged over the window (0–1)"),
         ("brand_trust", 1.0, "Brand trust at the end (0–1, whole market)"),
     ]
     ref = names.index("baseline") if "baseline" in names else None
     for ax, (key, scale, label) in zip(axes.flat[:3], bars):
         m = table[f"{key}_mean"].to_numpy() * scale
-        h = np.nan_to_num(table[f"{key}_ci95"].to_numpy() * scale)
+        below = np.nan_to_num(m - table[f"{key}_ci_low"].to_numpy() * scale)
+        h = np.nan_to_num(table[f"{key}_ci_high"].to_numpy() * scale - m)  # above the mean
+        err = np.vstack([below, h])  # a rate's interval need not be symmetric
         cs = [colors[n] for n in names]
         if key == "default_rate":  # a rate from zero: bars
-            ax.barh(y, m, xerr=h, color=cs, capsize=4, alpha=0.9, error_kw={"elinewidth": 1.2, "ecolor": "black"})
-            ax.set_xlim(0, np.max(m + h) * 1.15 or 1.0)
+            ax.barh(y, m, xerr=err, color=cs, capsize=4, alpha=0.9, error_kw={"elinewidth": 1.2, "ecolor": "black"})
+            ax.set_xlim(0, np.nanmax(m + h) * 1.15 or 1.0)
         else:  # stress and trust differ by little on 0..1: points with error bars on a zoomed axis
             for yi in range(len(names)):
-                ax.errorbar(m[yi], yi, xerr=h[yi], fmt="o", ms=7, color=cs[yi], ecolor="black", elinewidth=1.2, capsize=4)
-            lo, hi = np.min(m - h), np.max(m + h)
+                ax.errorbar(m[yi], yi, xerr=err[:, yi:yi + 1], fmt="o", ms=7, color=cs[yi], ecolor="black",
+                            elinewidth=1.2, capsize=4)
+            lo, hi = np.nanmin(m - below), np.nanmax(m + h)
             pad = 0.12 * (hi - lo) if hi > lo else 0.05
             ax.set_xlim(max(0.0, lo - pad), hi + 2.5 * pad)
         if ref is not None:
@@ -158,7 +168,7 @@ def plot(table: pd.DataFrame, daily: pd.DataFrame, args, out: Path) -> list[Path
     for n in names:
         d = daily[daily["scenario"] == n]
         ax.plot(d["day"], d["dpd30_share"] * 100.0, color=colors[n], lw=1.4, label=n)
-    ax.set_xlabel("Day of the run")
+    ax.set_xlabel("Day of the measurement window (after the burn-in)")
     ax.set_ylabel("Active loans 30+ DPD (%)")
     ax.set_title("30+ DPD share over time (mean over replicates)", fontsize=10)
     ax.grid(alpha=0.3)
@@ -169,7 +179,8 @@ def plot(table: pd.DataFrame, daily: pd.DataFrame, args, out: Path) -> list[Path
         ax.set_title(f"{title} (error bars: 95% CI; dashed: baseline)" if ref is not None
                      else f"{title} (error bars: 95% CI)", fontsize=10)
     fig.suptitle(
-        f"credsim: collection strategies compared — {args.borrowers:,} borrowers × {args.days} days, "
+        f"credsim: collection strategies compared — {args.borrowers:,} borrowers × {args.days} days "
+        f"(after the burn-in), "
         f"{args.replicates} paired replicates",
         fontsize=12,
     )

@@ -16,6 +16,7 @@ _API = {
     "Scenario": "sim.params",
     "ScenarioError": "sim.scenario",
     "load_scenario": "sim.scenario",
+    "UndefinedMetricWarning": "sim.metrics",
 }
 __all__ = [*_API, "__version__"]
 

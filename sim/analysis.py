@@ -14,7 +14,11 @@ call them::
 
 Statistics are over replicates. A confidence interval is Student's t: ``mean ± t(1 - α/2, n - 1) · sd / √n``
 with the sample standard deviation (``ddof = 1``); with one replicate it is NaN, with identical values
-it has zero width. Replicate r of every scenario and design point runs with the same seed (common
+it has zero width. Rates (shares in [0, 1]: ``sim.metrics.RATE_KEYS`` and the rates of
+:func:`segments`) get the same interval on the logit scale, ``expit(logit(m) ± t · sd / (√n · m (1 − m)))``
+(the delta method), so it stays inside [0, 1]; a mean of exactly 0 or 1 comes from identical values and
+has zero width. Undefined values (NaN: a ratio a run could not define) are left out, and ``n`` counts
+the runs that defined it. Replicate r of every scenario and design point runs with the same seed (common
 random numbers), so the difference between a scenario and the baseline is taken run by run, joined on
 ``(point, replicate)``, and its interval is the t interval of those paired differences — usually far
 narrower than the two scenarios' own intervals suggest.
@@ -34,9 +38,9 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from .metrics import DAILY, SUMMARY, SUMMARY_KEYS
+from .metrics import DAILY, LOAN_COLUMNS, RATE_KEYS, ROLL_FROM, ROLL_TO, SEGMENTS, SUMMARY, SUMMARY_KEYS
 from .scenario import ScenarioError
-from .store import ID_COLUMNS
+from .store import ID_COLUMNS, TABLES
 
 CONFIDENCE = 0.95
 
@@ -84,7 +88,7 @@ class Unit:
 def unit(key: str) -> Unit:
     """Display unit of a summary key (or a daily column), from its definition in :mod:`sim.metrics`."""
     definition = SUMMARY.get(key) or DAILY.get(key, "")
-    if key.endswith(("_rate", "_share")) or key.startswith("roll_"):
+    if key in RATE_KEYS or key.endswith(("_rate", "_share")):
         return Unit("%", 100.0, 2, "pp")
     if "(CU)" in definition:
         if key.startswith("cost_per_"):
@@ -235,7 +239,7 @@ class Results:
     # ---- DuckDB
     @property
     def con(self):
-        """A DuckDB connection with views ``summaries``, ``daily``, ``vintages`` and ``runs``."""
+        """A DuckDB connection with views ``summaries``, ``daily``, ``vintages``, ``loans``, ``roll`` and ``runs``."""
         if self._con is None:
             import duckdb
 
@@ -243,7 +247,7 @@ class Results:
             # the summaries as loaded; daily series and vintages only of those (finished) runs
             con.register("summaries", self.summaries)
             con.register("_finished", self.summaries[["run_id"]])
-            for kind in ("daily", "vintages"):
+            for kind in TABLES:
                 src = _source(self.root / kind)
                 if src:
                     con.execute(f"CREATE VIEW {kind} AS SELECT * FROM {src} "
@@ -255,7 +259,7 @@ class Results:
         return self._con
 
     def sql(self, query: str, params: Sequence | None = None) -> pd.DataFrame:
-        """Run a DuckDB query over the views ``summaries``, ``daily``, ``vintages``, ``runs``."""
+        """Run a DuckDB query over the views ``summaries``, ``daily``, ``vintages``, ``loans``, ``roll``, ``runs``."""
         return self.con.execute(query, params or []).df()
 
     def has(self, kind: str) -> bool:
@@ -274,6 +278,22 @@ class Results:
         if not self.has("vintages"):
             return pd.DataFrame(columns=[*ID_COLUMNS, "cohort", "months_on_book", "loans", "charged_off"])
         return self.sql("SELECT * FROM vintages ORDER BY run_id, cohort, months_on_book")
+
+    def loans(self, columns: Iterable[str] | None = None, where: str | None = None) -> pd.DataFrame:
+        """The per-loan tables of every finished run: ids and the requested columns (default all),
+        optionally filtered by an SQL condition, e.g. ``where="in_window"``."""
+        wanted = [*ID_COLUMNS, *[c for c in (columns or LOAN_COLUMNS) if c not in ID_COLUMNS]]
+        if not self.has("loans"):
+            return pd.DataFrame(columns=wanted)
+        cols = ", ".join(_ident(c) for c in wanted)
+        cond = f" WHERE {where}" if where else ""
+        return self.sql(f"SELECT {cols} FROM loans{cond} ORDER BY run_id, loan_id")
+
+    def roll(self) -> pd.DataFrame:
+        """The roll-rate matrices of every finished run (ids, from, to, count, share)."""
+        if not self.has("roll"):
+            return pd.DataFrame(columns=[*ID_COLUMNS, "from", "to", "count", "share"])
+        return self.sql("SELECT * FROM roll ORDER BY run_id")
 
 
 def _short(v) -> str:
@@ -341,32 +361,58 @@ def t_halfwidth(sd, n, confidence: float = CONFIDENCE):
     return np.where((n >= 2) & (sd == 0.0), 0.0, half)
 
 
-def mean_ci(values, confidence: float = CONFIDENCE) -> tuple[int, float, float, float]:
-    """``(n, mean, ci_low, ci_high)`` of the finite values, Student-t interval."""
+def interval(mean, sd, n, rate, confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
+    """``(ci_low, ci_high)`` of means: Student t, or for rates (``rate`` true) the t interval on the
+    logit scale (delta method), which stays inside [0, 1]. Element-wise over arrays."""
+    mean = np.asarray(mean, dtype=float)
+    half = t_halfwidth(sd, n, confidence)
+    rate = np.broadcast_to(np.asarray(rate, bool), mean.shape)
+    lo, hi = mean - half, mean + half
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        inner = rate & (mean > 0.0) & (mean < 1.0)
+        m = np.where(inner, mean, 0.5)
+        h = np.where(inner, half, 0.0) / (m * (1.0 - m))
+        logit = np.log(m / (1.0 - m))
+        lo = np.where(inner, 1.0 / (1.0 + np.exp(-(logit - h))), lo)
+        hi = np.where(inner, 1.0 / (1.0 + np.exp(-(logit + h))), hi)
+        edge = rate & ((mean == 0.0) | (mean == 1.0)) & np.isfinite(half)  # identical values: zero width
+        lo = np.where(edge, mean, lo)
+        hi = np.where(edge, mean, hi)
+    return lo, hi
+
+
+def mean_ci(values, confidence: float = CONFIDENCE, rate: bool = False) -> tuple[int, float, float, float]:
+    """``(n, mean, ci_low, ci_high)`` of the finite values: Student-t interval, or its logit-scale
+    version for a rate (values in [0, 1]), which stays inside [0, 1]."""
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
     n = len(x)
     if n == 0:
         return 0, math.nan, math.nan, math.nan
     m = float(x.mean())
-    half = float(t_halfwidth(x.std(ddof=1) if n > 1 else math.nan, n, confidence))
-    return n, m, m - half, m + half
+    rate = rate and bool(((x >= 0) & (x <= 1)).all())
+    lo, hi = interval(m, x.std(ddof=1) if n > 1 else math.nan, n, rate, confidence)
+    return n, m, float(lo), float(hi)
 
 
-def _group_stats(frame: pd.DataFrame, by: list[str], cols: list[str], confidence: float) -> pd.DataFrame:
-    """Tidy ``by..., outcome, n, mean, sd, ci_low, ci_high`` of each column of ``frame`` per group."""
+def _group_stats(frame: pd.DataFrame, by: list[str], cols: list[str], confidence: float,
+                 rates: Iterable[str] = ()) -> pd.DataFrame:
+    """Tidy ``by..., outcome, n, mean, sd, ci_low, ci_high`` of each column of ``frame`` per group.
+
+    Columns named in ``rates`` get the logit-scale interval (:func:`interval`) where all their values
+    lie in [0, 1].
+    """
     if frame.empty or not cols:
         return pd.DataFrame(columns=[*by, "outcome", "n", "mean", "sd", "ci_low", "ci_high"])
     long = frame[by + cols].melt(id_vars=by, value_vars=cols, var_name="outcome", value_name="value")
     long["value"] = pd.to_numeric(long["value"], errors="coerce").astype(float)
     long.loc[~np.isfinite(long["value"]), "value"] = np.nan
     g = long.groupby([*by, "outcome"], sort=False, dropna=False)["value"]
-    out = g.agg(n="count", mean="mean", sd="std").reset_index()
-    half = t_halfwidth(out["sd"], out["n"], confidence)
-    out["ci_low"] = out["mean"] - half
-    out["ci_high"] = out["mean"] + half
+    out = g.agg(n="count", mean="mean", sd="std", lo="min", hi="max").reset_index()
+    rate = out["outcome"].isin(list(rates)).to_numpy() & ~(out["lo"] < 0).to_numpy() & ~(out["hi"] > 1).to_numpy()
+    out["ci_low"], out["ci_high"] = interval(out["mean"], out["sd"], out["n"], rate, confidence)
     out["n"] = out["n"].astype(int)
-    return out
+    return out.drop(columns=["lo", "hi"])
 
 
 def _sort(frame: pd.DataFrame, res: Results, by: list[str]) -> pd.DataFrame:
@@ -412,13 +458,14 @@ def _outcomes(res: Results, outcomes: Sequence[str] | None) -> list[str]:
 
 
 def describe(res: Results, outcomes: Sequence[str] | None = None, confidence: float = CONFIDENCE) -> pd.DataFrame:
-    """Mean and Student-t CI over replicates of each outcome, per (scenario, design point).
+    """Mean and CI over replicates of each outcome, per (scenario, design point): Student t, on the
+    logit scale for rates (see the module docstring); ``n`` counts the runs where it is defined.
 
     Columns: ``scenario, point, <design values>, outcome, n, mean, sd, ci_low, ci_high``. Every planned
     (scenario, point) appears, with ``n = 0`` if none of its runs has finished.
     """
     keys = _outcomes(res, outcomes)
-    out = _group_stats(res.summaries, ["scenario", "point"], keys, confidence)
+    out = _group_stats(res.summaries, ["scenario", "point"], keys, confidence, rates=RATE_KEYS)
     planned = res.runs[["scenario", "point"]].drop_duplicates() if len(res.runs) else None
     if planned is not None and len(planned) and keys:
         grid = planned.merge(pd.DataFrame({"outcome": keys}), how="cross")
@@ -484,8 +531,11 @@ def compare(
 
 
 def _daily_frame(res: Results, exprs: dict[str, str], confidence: float, diff_of: str | None = None) -> pd.DataFrame:
-    """Per (scenario, point, day): n, mean, sd, CI of each SQL expression over replicates (tidy)."""
-    cols = ["scenario", "point", "day", "series", "n", "mean", "sd", "ci_low", "ci_high"]
+    """Per (scenario, point, day): n, mean, sd, CI of each SQL expression over replicates (tidy).
+
+    ``window_day`` (day - t0) and ``burn_in`` come along, so figures can draw the window only.
+    """
+    cols = ["scenario", "point", "day", "window_day", "burn_in", "series", "n", "mean", "sd", "ci_low", "ci_high"]
     if not res.has("daily") or not exprs:
         return pd.DataFrame(columns=cols)
     sel = ", ".join(
@@ -493,16 +543,18 @@ def _daily_frame(res: Results, exprs: dict[str, str], confidence: float, diff_of
         f"stddev_samp({e}) AS {_ident(n + '__sd')}"
         for n, e in exprs.items()
     )
+    clock = "min(d.window_day) AS window_day, bool_and(d.burn_in) AS burn_in"
     if diff_of is None:
-        q = f"SELECT scenario, point, day, {sel} FROM daily d GROUP BY ALL"
+        q = f"SELECT scenario, point, day, {clock}, {sel} FROM daily d GROUP BY scenario, point, day"
         wide = res.sql(q)
     else:
-        q = (f"SELECT d.scenario, d.point, d.day, {sel} FROM daily d JOIN daily b "
-             f"ON b.point = d.point AND b.replicate = d.replicate AND b.day = d.day AND b.scenario = ? GROUP BY ALL")
+        q = (f"SELECT d.scenario, d.point, d.day, {clock}, {sel} FROM daily d JOIN daily b "
+             f"ON b.point = d.point AND b.replicate = d.replicate AND b.day = d.day AND b.scenario = ? "
+             f"GROUP BY d.scenario, d.point, d.day")
         wide = res.sql(q, [diff_of])
     parts = []
     for n in exprs:
-        part = wide[["scenario", "point", "day"]].copy()
+        part = wide[["scenario", "point", "day", "window_day", "burn_in"]].copy()
         part["series"] = n
         part["n"] = wide[f"{n}__n"].astype(int)
         part["mean"] = wide[f"{n}__mean"].astype(float)
@@ -522,9 +574,10 @@ def _daily_frame(res: Results, exprs: dict[str, str], confidence: float, diff_of
 def daily_stats(
     res: Results, columns: Sequence[str] = ("brand_trust",), confidence: float = CONFIDENCE
 ) -> pd.DataFrame:
-    """Mean and t CI over replicates of daily columns, per (scenario, point, day).
+    """Mean and t CI over replicates of daily columns, per (scenario, point, day), burn-in included.
 
-    Columns: ``scenario, point, day, series, n, mean, sd, ci_low, ci_high`` (``series`` = the column).
+    Columns: ``scenario, point, day, window_day, burn_in, series, n, mean, sd, ci_low, ci_high``
+    (``series`` = the column; ``window_day`` = day - t0; select ``~burn_in`` for the window).
     """
     return _daily_frame(res, {c: f"d.{_ident(c)}" for c in columns}, confidence)
 
@@ -540,37 +593,144 @@ def daily_differences(
 def dpd_composition(res: Results) -> pd.DataFrame:
     """Shares of active loans in each DPD bucket per (scenario, point, day), mean over replicates.
 
-    Columns: ``scenario, point, day, n, current, dpd_1_29, dpd_30_59, dpd_60_89, dpd_90_plus`` (fractions
-    of active loans; they add up to 1 on days when every run has active loans).
+    Columns: ``scenario, point, day, window_day, burn_in, n, current, dpd_1_29, dpd_30_59, dpd_60_89,
+    dpd_90_plus`` (fractions of active loans; they add up to 1 on days when every run has active loans).
     """
-    cols = ["scenario", "point", "day", "n", *DPD_BUCKETS]
+    cols = ["scenario", "point", "day", "window_day", "burn_in", "n", *DPD_BUCKETS]
     if not res.has("daily"):
         return pd.DataFrame(columns=cols)
     shares = ", ".join(f"avg({_ident(b)} / nullif(active_loans, 0)) AS {_ident(b)}" for b in DPD_BUCKETS)
-    out = res.sql(f"SELECT scenario, point, day, count(*) AS n, {shares} FROM daily GROUP BY ALL")
+    out = res.sql(f"SELECT scenario, point, day, min(window_day) AS window_day, bool_and(burn_in) AS burn_in, "
+                  f"count(*) AS n, {shares} FROM daily GROUP BY scenario, point, day")
     return _sort(out, res, ["scenario", "point", "day"])[cols]
 
 
 def vintage_curves(res: Results, by_cohort: bool = False, confidence: float = CONFIDENCE) -> pd.DataFrame:
     """Cumulative charge-off share by months on book, mean and t CI over replicates.
 
-    Pooled over cohorts (``by_cohort=False``): for each run and month on book, the share of all loans
-    of the cohorts observed that long that were charged off within that many months (cohorts weighted
-    by their loans); columns ``scenario, point, months_on_book, cohorts, loans, n, mean, sd, ci_low,
-    ci_high``. Per cohort (``by_cohort=True``): the same per cohort, with a ``cohort`` column
-    (``cohort = day of origination // 30``).
+    Pooled over cohorts (``by_cohort=False``): for each run, :func:`sim.metrics.pooled_vintage` (month
+    ``m`` adds the share charged off in month ``m`` on book, from the cohorts observed that long, so
+    the curve never decreases); columns ``scenario, point, months_on_book, cohorts, loans, n, mean, sd,
+    ci_low, ci_high`` (``cohorts`` and ``loans``: those observed that long). Per cohort
+    (``by_cohort=True``): each cohort's own cumulative share, with a ``cohort`` column (``cohort``: the
+    30-day period of origination in the window, 0 = window days 1..30).
     """
+    from .metrics import pooled_vintage
+
     extra = ["cohort"] if by_cohort else []
     cols = ["scenario", "point", *extra, "months_on_book", "cohorts", "loans", "n", "mean", "sd", "ci_low", "ci_high"]
     if not res.has("vintages"):
         return pd.DataFrame(columns=cols)
-    g = ", ".join(["scenario", "point", "replicate", *extra, "months_on_book"])
-    per_run = res.sql(
-        f"SELECT {g}, count(*) AS cohorts, sum(loans) AS loans, "
-        f"sum(charged_off * loans) / nullif(sum(loans), 0) AS charged_off FROM vintages GROUP BY ALL"
-    )
+    raw = res.vintages()
+    if by_cohort:
+        per_run = raw.assign(cohorts=1)
+    else:
+        parts = []
+        for (scenario, point, replicate), g in raw.groupby(["scenario", "point", "replicate"], sort=False):
+            parts.append(pooled_vintage(g).assign(scenario=scenario, point=point, replicate=replicate))
+        per_run = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+            columns=["scenario", "point", "replicate", "months_on_book", "cohorts", "loans", "charged_off"])
     by = ["scenario", "point", *extra, "months_on_book"]
-    st = _group_stats(per_run, by, ["charged_off"], confidence).drop(columns="outcome")
+    st = _group_stats(per_run, by, ["charged_off"], confidence, rates=["charged_off"]).drop(columns="outcome")
     size = per_run.groupby(by, sort=False).agg(cohorts=("cohorts", "max"), loans=("loans", "mean")).reset_index()
     out = st.merge(size, on=by)
     return _sort(out, res, by)[cols]
+
+
+# --------------------------------------------------------------------------- roll rates and segments
+
+
+def roll_matrix(res: Results, confidence: float = CONFIDENCE) -> pd.DataFrame:
+    """The monthly roll-rate matrix per (scenario, point), from every finished run's ``roll`` table.
+
+    Columns: ``scenario, point, from, to, count`` (summed over replicates), ``share`` (pooled:
+    ``count`` / the loans in ``from``, all replicates together), and ``n, mean, ci_low, ci_high`` of
+    the per-run shares over replicates (logit-scale t interval; runs with no loan in ``from`` left out).
+    """
+    cols = ["scenario", "point", "from", "to", "count", "share", "n", "mean", "ci_low", "ci_high"]
+    raw = res.roll()
+    if raw.empty:
+        return pd.DataFrame(columns=cols)
+    keys = ["scenario", "point", "from", "to"]
+    tot = raw.groupby(keys, sort=False)["count"].sum().reset_index()
+    rows = tot.groupby(["scenario", "point", "from"], sort=False)["count"].transform("sum")
+    tot["share"] = tot["count"] / rows.where(rows > 0)
+    st = _group_stats(raw.rename(columns={"share": "s"}), keys, ["s"], confidence, rates=["s"])
+    out = tot.merge(st.drop(columns=["outcome", "sd"]), on=keys, how="left")
+    order = {"from": {k: i for i, k in enumerate(ROLL_FROM)}, "to": {k: i for i, k in enumerate(ROLL_TO)}}
+    sc = {s: i for i, s in enumerate(res.scenarios)}
+    out = out.sort_values(["scenario", "point", "from", "to"], kind="stable",
+                          key=lambda c: c.map(sc) if c.name == "scenario" else c.map(order[c.name])
+                          if c.name in order else c)
+    out["n"] = out["n"].fillna(0).astype(int)
+    return out[cols].reset_index(drop=True)
+
+
+#: Outcomes by segment (:func:`segment_table`, :func:`segments`): name: definition. Every rate is over
+#: the segment's window loans (active at the window's start or booked in it).
+SEGMENT_OUTCOMES = {
+    "loans": "window loans in the segment",
+    "default_rate": "share of them charged off",
+    "ever_30dpd_rate": "share of them that reached 30+ DPD at some point (day_dpd30 >= 0)",
+    "plan_rate": "share of them that took a flexible plan",
+    "redefault_rate": "share of the loans that took a plan that were 30+ DPD again after it",
+}
+SEGMENT_RATES = [k for k in SEGMENT_OUTCOMES if k != "loans"]
+
+
+def check_segment(by: str) -> str:
+    """``by`` if it is a segment column of the loan table, else :class:`ResultsError`."""
+    if by not in SEGMENTS:
+        raise ResultsError("--by", by, f"a segment: {', '.join(SEGMENTS)}")
+    return by
+
+
+def segment_table(loans: pd.DataFrame, by: str, groups: Sequence[str] = ()) -> pd.DataFrame:
+    """Outcomes by segment of one loan table (``Result.loans``, or several runs' with ``groups``, e.g.
+    ``["run_id"]``): columns ``*groups, segment, loans, default_rate, ever_30dpd_rate, plan_rate,
+    redefault_rate`` (definitions in ``SEGMENT_OUTCOMES``; NaN where a segment has no loan to divide by).
+    Only window loans count (``in_window``).
+    """
+    check_segment(by)
+    groups = list(groups)
+    w = loans[loans["in_window"].astype(bool)] if "in_window" in loans.columns else loans
+    frame = pd.DataFrame({
+        **{g: w[g] for g in groups},
+        "segment": w[by],
+        "charged_off": (w["outcome"] == "charged_off").astype(float),
+        "hit30": (w["day_dpd30"] >= 0).astype(float),
+        "planned": (w["first_plan_day"] >= 0).astype(float),
+        "redefault": (w["redefault_day"] >= 0).astype(float),
+    })
+    g = frame.groupby([*groups, "segment"], sort=True, observed=True)
+    out = pd.DataFrame({
+        "loans": g.size(),
+        "default_rate": g["charged_off"].mean(),
+        "ever_30dpd_rate": g["hit30"].mean(),
+        "plan_rate": g["planned"].mean(),
+        "redefault_rate": g["redefault"].sum() / g["planned"].sum().where(lambda x: x > 0),
+    }).reset_index()
+    return out
+
+
+def segments(res: Results, by: str, confidence: float = CONFIDENCE) -> pd.DataFrame:
+    """Outcomes by segment per (scenario, point), mean and CI over replicates, from the loan tables.
+
+    ``by`` is one of ``sim.metrics.SEGMENTS``. Each run's outcomes come from :func:`segment_table`;
+    columns ``scenario, point, segment, outcome, n, mean, sd, ci_low, ci_high`` (``outcome`` one of
+    ``SEGMENT_OUTCOMES``; rates get the logit-scale interval).
+    """
+    check_segment(by)
+    cols = ["scenario", "point", "segment", "outcome", "n", "mean", "sd", "ci_low", "ci_high"]
+    need = ["in_window", by, "outcome", "day_dpd30", "first_plan_day", "redefault_day"]
+    loans = res.loans(list(dict.fromkeys(need)), where="in_window")
+    if loans.empty:
+        return pd.DataFrame(columns=cols)
+    per_run = segment_table(loans, by, groups=["scenario", "point", "replicate"])
+    out = _group_stats(per_run, ["scenario", "point", "segment"], list(SEGMENT_OUTCOMES), confidence,
+                       rates=SEGMENT_RATES)
+    oc = {k: i for i, k in enumerate(SEGMENT_OUTCOMES)}
+    sc = {s: i for i, s in enumerate(res.scenarios)}
+    out = out.sort_values(["outcome", "scenario", "point", "segment"], kind="stable",
+                          key=lambda c: c.map(oc) if c.name == "outcome" else c.map(sc) if c.name == "scenario" else c)
+    return out[cols].reset_index(drop=True)

@@ -433,6 +433,9 @@ def StatusPanel(model):
         for k, val in rows + levers_in_effect(model.params)
     )
     status = "running" if model.running else "finished"
+    if model.running:  # the burn-in is not measured: the summary counts from the window's start
+        status += (f", burn-in: the measurement window starts after day {model.t0}" if model.day < model.t0
+                   else f", measurement window day {model.day - model.t0} of {model.days - model.t0}")
     body = (
         f"<div style='font-size:22px;margin:4px 0'>Day <span class='credsim-day'>{model.day}</span>"
         f" of {model.days} <span style='font-size:13px;color:#777'>({status})</span></div>"

@@ -57,7 +57,7 @@ from typing import Any, Callable, Literal, Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .metrics import SUMMARY, SUMMARY_KEYS
+from .metrics import RATE_KEYS, SUMMARY, SUMMARY_KEYS
 from .params import Scenario, iter_parameters
 from .rng import replicate_seed
 from .scenario import SCENARIO_DIR, ScenarioError, _describe, load_scenario, read_toml, resolve_path, with_overrides
@@ -586,20 +586,13 @@ class Validation:
     base: dict[str, list[float]]  # moment -> per-seed values, base scenario
 
 
-def mean_ci(values: list[float]) -> tuple[float, float, float]:
-    """Mean and 95% confidence interval of the mean (Student t); non-finite values are left out."""
-    from scipy import stats
+def mean_ci(values: list[float], rate: bool = False) -> tuple[float, float, float]:
+    """Mean and 95% confidence interval of the mean (Student t; for a rate on the logit scale, inside
+    [0, 1], see :func:`sim.analysis.mean_ci`); non-finite values (undefined metrics) are left out."""
+    from .analysis import mean_ci as ci
 
-    vals = [v for v in values if math.isfinite(v)]
-    n = len(vals)
-    if n == 0:
-        return float("nan"), float("nan"), float("nan")
-    mean = sum(vals) / n
-    if n < 2:
-        return mean, float("nan"), float("nan")
-    sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (n - 1))
-    half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
-    return mean, mean - half, mean + half
+    _n, m, lo, hi = ci([float(v) for v in values], rate=rate)
+    return m, lo, hi
 
 
 def validate(problem: Problem, fitted: dict[str, float], runner: Runner) -> Validation:
@@ -678,7 +671,7 @@ def _cell(text: str) -> str:
 
 
 def _ci_text(values: list[float], pct: bool) -> str:
-    m, lo, hi = mean_ci(values)
+    m, lo, hi = mean_ci(values, rate=pct)
     if not math.isfinite(lo):
         return _fmt(m, pct)
     return f"{_fmt(m, pct)} [{_fmt(lo, pct)}, {_fmt(hi, pct)}]"
@@ -782,7 +775,7 @@ def fit_document(fit: Fit, val: Validation | None) -> dict:
         def summarise(values: dict[str, list[float]]) -> dict:
             res = {}
             for name, vs in values.items():
-                m, lo, hi = mean_ci(vs)
+                m, lo, hi = mean_ci(vs, rate=name in RATE_KEYS)
                 res[name] = {"mean": _json_num(m), "ci95": [_json_num(lo), _json_num(hi)], "values": vs}
             return res
 

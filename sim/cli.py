@@ -11,13 +11,14 @@ import json
 import math
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, Optional
 
 import typer
 
 from . import __version__
-from .metrics import SUMMARY, SUMMARY_KEYS
+from .metrics import RATE_KEYS, SUMMARY, SUMMARY_KEYS, UndefinedMetricWarning
 from .params import Scenario
 from .scenario import ScenarioError, load_scenario, parse_assignment, shipped_scenarios, with_overrides
 
@@ -77,6 +78,7 @@ def prepare(
     seed: str = "0",
     sets: list[str] | None = None,
     out: Path | None = None,
+    burn_in: str | None = None,
 ) -> tuple[Scenario, int]:
     """Validate every input of ``run``; raise :class:`ScenarioError` on the first problem."""
     sc = load_scenario(scenario)
@@ -92,6 +94,9 @@ def prepare(
     if days is not None:
         d = _whole_number("--days", "simulation.days", days)
         sc = with_overrides(sc, {"simulation.days": d}, "--days", strict=True)
+    if burn_in is not None:
+        b = _whole_number("--burn-in", "simulation.burn_in", burn_in)
+        sc = with_overrides(sc, {"simulation.burn_in": b}, "--burn-in", strict=True)
     s = _whole_number("--seed", "seed", seed, minimum=0)
     if out is not None:
         _check_out(out)
@@ -100,12 +105,14 @@ def prepare(
 
 # --------------------------------------------------------------------------- output
 
-_RATES = {k for k in SUMMARY_KEYS if k.endswith(("_rate", "_share")) or k.startswith("roll_")}
+_RATES = set(RATE_KEYS)
 _MONEY = {k for k, definition in SUMMARY.items() if "(CU)" in definition}
 
 
 def format_value(key: str, value: float | int) -> str:
     """A summary value for people: rates as %, money with thousands separators."""
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"  # undefined: the run cannot define this ratio
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if key in _RATES:
@@ -118,7 +125,9 @@ def format_value(key: str, value: float | int) -> str:
 
 
 def _json_safe(summary: dict[str, Any]) -> dict[str, Any]:
-    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in summary.items()}
+    from .runner import json_summary
+
+    return json_summary(summary)
 
 
 def _print_table(sc: Scenario, seed: int, summary: dict[str, Any]) -> None:
@@ -126,7 +135,8 @@ def _print_table(sc: Scenario, seed: int, summary: dict[str, Any]) -> None:
     from rich.table import Table
 
     title = (
-        f"{sc.name}: seed {seed}, {sc.population.borrowers:,} people, {sc.simulation.days:,} days"
+        f"{sc.name}: seed {seed}, {sc.population.borrowers:,} people, {sc.simulation.days:,} days measured "
+        f"after a {sc.simulation.burn_in:,}-day burn-in"
     )
     console = Console()
     rows = [(key, format_value(key, value), SUMMARY.get(key, "")) for key, value in summary.items()]
@@ -197,7 +207,12 @@ BorrowersOpt = Annotated[
     Optional[str], typer.Option("--borrowers", "-n", metavar="N", help="People in the market (population.borrowers).")
 ]
 DaysOpt = Annotated[
-    Optional[str], typer.Option("--days", "-d", metavar="D", help="Days to simulate (simulation.days).")
+    Optional[str], typer.Option("--days", "-d", metavar="D",
+                                help="Days of the measurement window (simulation.days).")
+]
+BurnInOpt = Annotated[
+    Optional[str], typer.Option("--burn-in", metavar="D",
+                                help="Days simulated before the window, not measured (simulation.burn_in).")
 ]
 SeedOpt = Annotated[str, typer.Option("--seed", "-s", metavar="S", help="Random seed (a whole number >= 0).")]
 SetOpt = Annotated[
@@ -209,11 +224,18 @@ SetOpt = Annotated[
     ),
 ]
 OutOpt = Annotated[
-    Optional[Path], typer.Option("--out", "-o", metavar="DIR", help="Write daily.parquet and summary.json here.")
+    Optional[Path], typer.Option("--out", "-o", metavar="DIR",
+                                 help="Write daily, vintages, loans and roll (.parquet) and summary.json here.")
 ]
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print the summary as one JSON object on stdout, nothing else.")
 ]
+
+
+def _wrote(out: Path) -> str:
+    from .runner import RUN_FILES
+
+    return f"wrote {', '.join(RUN_FILES[:-1])} and {RUN_FILES[-1]} in {out}"
 
 
 @app.command("run")
@@ -225,23 +247,31 @@ def run_command(
     sets: SetOpt = None,
     out: OutOpt = None,
     as_json: JsonOpt = False,
+    burn_in: BurnInOpt = None,
 ) -> None:
     """Run one scenario and print its summary."""
     from .runner import run as run_model
 
     try:
-        sc, s = prepare(scenario, borrowers, days, seed, sets, out)
+        sc, s = prepare(scenario, borrowers, days, seed, sets, out, burn_in)
     except ScenarioError as e:
         bad_input(e)
 
-    if not as_json and _interactive():
-        with _progress_bar() as bar:
-            task = bar.add_task("days", total=sc.simulation.days)
-            result = run_model(
-                sc, seed=s, progress=lambda day, total: bar.update(task, completed=day, total=total)
-            )
-    else:
-        result = run_model(sc, seed=s)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UndefinedMetricWarning)
+        if not as_json and _interactive():
+            with _progress_bar() as bar:
+                task = bar.add_task("days", total=sc.simulation.burn_in + sc.simulation.days)
+                result = run_model(
+                    sc, seed=s, progress=lambda day, total: bar.update(task, completed=day, total=total)
+                )
+        else:
+            result = run_model(sc, seed=s)
+    for w in caught:  # an undefined metric: one line on stderr each; anything else as Python shows it
+        if issubclass(w.category, UndefinedMetricWarning):
+            sys.stderr.write(f"warning: {w.message}\n")
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
     if out is not None:
         try:
@@ -253,11 +283,11 @@ def run_command(
         sys.stdout.write(json.dumps(_json_safe(result.summary)) + "\n")
         sys.stdout.flush()
         if out is not None:
-            sys.stderr.write(f"wrote {out / 'daily.parquet'} and {out / 'summary.json'}\n")
+            sys.stderr.write(_wrote(out) + "\n")
         return
     _print_table(sc, s, result.summary)
     if out is not None:
-        typer.echo(f"wrote {out / 'daily.parquet'} and {out / 'summary.json'}")
+        typer.echo(_wrote(out))
 
 
 @app.command()

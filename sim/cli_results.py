@@ -94,7 +94,7 @@ def _header(res, base: str) -> list[str]:
         f"sweep '{res.name}' ({res.root}): {res.finished}/{res.planned} runs finished, "
         f"{len(res.scenarios)} scenario(s) x "
         f"{npoints} design point(s) x {reps} replicate(s){size}",
-        f"mean [95% CI] over replicates (Student t); Δ = paired difference from '{base}' at the same design point "
+        f"mean [95% CI] over replicates (Student t; logit scale for rates); Δ = paired difference from '{base}' at the same design point "
         f"and seed [95% CI]; * = the interval of Δ excludes 0",
     ]
 
@@ -149,13 +149,14 @@ def _json_doc(res, table, base: str, keys: list[str]) -> dict:
     from .analysis import CONFIDENCE
 
     results = []
+    runs = res.summaries.groupby(["scenario", "point"]).size().to_dict() if len(res.summaries) else {}
     for (scenario, point), g in table.groupby(["scenario", "point"], sort=False):
         first = g.iloc[0]
         entry = {
             "scenario": scenario,
             "point": int(point),
             "design": {k: _plain(first[k]) for k in res.design_keys if k in g.columns},
-            "n": int(first["n"]),
+            "n": int(runs.get((scenario, point), 0)),  # finished runs; each outcome's n: runs defining it
             "outcomes": {},
         }
         for _, r in g.iterrows():
@@ -175,8 +176,9 @@ def _json_doc(res, table, base: str, keys: list[str]) -> dict:
         "sweep": res.name,
         "baseline": base,
         "confidence": CONFIDENCE,
-        "interval": "Student t over replicates; diff = mean paired difference scenario - baseline "
-                    "(same design point and replicate seed)",
+        "interval": "Student t over replicates (on the logit scale for rates, inside [0, 1]); diff = mean "
+                    "paired difference scenario - baseline (same design point and replicate seed), Student t; "
+                    "an undefined outcome (a run could not define it) is left out of n, and null when no run did",
         "runs_planned": res.planned,
         "runs_finished": res.finished,
         "runs_failed": len(res.failures),
@@ -194,17 +196,26 @@ def compare(
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print one JSON object on stdout (every summary key), nothing else.")] = False,
     every: Annotated[bool, typer.Option("--all", help="Show every summary key, not only the key outcomes.")] = False,
+    by: Annotated[Optional[str], typer.Option(
+        "--by", metavar="SEGMENT",
+        help="Outcomes by segment of the loans instead: income_quintile, literacy_tercile, age_band, product "
+             "or cause.")] = None,
 ) -> None:
     """Per scenario (and design point): each outcome's mean and 95% CI over replicates, and the paired
-    difference from the baseline with its 95% CI."""
-    from .analysis import KEY_OUTCOMES, compare as compare_table
+    difference from the baseline with its 95% CI; or, with --by, loan outcomes by segment."""
+    from .analysis import KEY_OUTCOMES, check_segment, compare as compare_table
 
     res = _load(folder)
     try:
         base = res.baseline(baseline)
+        if by is not None:
+            check_segment(by)
     except ScenarioError as e:
         bad_input(e)
     _need_runs(res)
+    if by is not None:
+        _segments(res, by, as_json)
+        return
     keys = res.outcomes if (every or as_json) else [k for k in KEY_OUTCOMES if k in res.outcomes]
     table = compare_table(res, base, keys)
     _note(res)
@@ -213,6 +224,44 @@ def compare(
         sys.stdout.flush()
         return
     _print_tables(res, table, base, keys)
+
+
+def _segments(res, by: str, as_json: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from .analysis import SEGMENT_OUTCOMES, SEGMENT_RATES, segments
+
+    table = segments(res, by)
+    _note(res)
+    if as_json:
+        rows = [{"scenario": r.scenario, "point": int(r.point), "segment": _plain(r.segment), "outcome": r.outcome,
+                 "n": int(r.n), "mean": _finite(r.mean), "ci_low": _finite(r.ci_low), "ci_high": _finite(r.ci_high)}
+                for r in table.itertuples()]
+        doc = {"dir": str(res.root), "by": by, "outcomes": SEGMENT_OUTCOMES, "results": rows}
+        sys.stdout.write(json.dumps(doc, allow_nan=False) + "\n")
+        sys.stdout.flush()
+        return
+    console = Console() if sys.stdout.isatty() else Console(width=160)
+    console.print(f"sweep '{res.name}' ({res.root}): window loans by {by}; mean [95% CI] over replicates "
+                  "(logit-scale t for rates)", highlight=False, markup=False, soft_wrap=True)
+    multi = len(res.points) > 1
+    for key, definition in SEGMENT_OUTCOMES.items():
+        t = table[table["outcome"] == key]
+        rate = key in SEGMENT_RATES
+        tab = Table(title=f"{key} ({'%' if rate else 'count'}): {definition}", title_justify="left",
+                    title_style="bold", header_style="bold")
+        tab.add_column("scenario", no_wrap=True)
+        tab.add_column(by, no_wrap=True)
+        tab.add_column("n", justify="right")
+        tab.add_column("mean [95% CI]", justify="right", no_wrap=True)
+        for r in t.itertuples():
+            sc = 100.0 if rate else 1.0
+            label = res.label(r.scenario, r.point) if multi else r.scenario
+            tab.add_row(Text(label), Text(str(r.segment)), str(int(r.n)),
+                        Text(_interval(r.mean * sc, r.ci_low * sc, r.ci_high * sc, 2 if rate else 1)))
+        console.print(tab)
 
 
 # --------------------------------------------------------------------------- plot

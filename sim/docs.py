@@ -45,7 +45,7 @@ from .scenario import SCENARIO_DIR, read_tree, shipped_scenarios
 ODD_PATH = Path(__file__).resolve().parent.parent / "docs" / "ODD.md"
 
 #: regions rebuilt by every ``python -m sim.docs`` (cheap, no simulation)
-TABLE_REGIONS = ("parameters", "assumptions", "scenarios", "summary", "daily")
+TABLE_REGIONS = ("parameters", "assumptions", "scenarios", "summary", "daily", "loans")
 #: the region rebuilt only by ``--calibration``
 CALIBRATION_REGION = "calibration"
 
@@ -297,6 +297,10 @@ def daily_table() -> str:
     return _definition_table(metrics.DAILY, "Daily series")
 
 
+def loans_table() -> str:
+    return _definition_table(metrics.LOAN_COLUMNS, "Loan column")
+
+
 def generated_tables() -> dict[str, str]:
     return {
         "parameters": parameters_table(),
@@ -304,6 +308,7 @@ def generated_tables() -> dict[str, str]:
         "scenarios": scenarios_table(),
         "summary": summary_table(),
         "daily": daily_table(),
+        "loans": loans_table(),
     }
 
 
@@ -441,17 +446,15 @@ def run_calibration(
     return out
 
 
-def mean_ci(values: list[float]) -> tuple[float, float, float]:
-    """Mean and 95% confidence interval of the mean (Student t over seeds)."""
-    from scipy import stats
+def mean_ci(values: list[float], rate: bool = False) -> tuple[float, float, float]:
+    """Mean and 95% confidence interval of the mean over seeds (Student t; for a rate on the logit
+    scale, see :func:`sim.analysis.mean_ci`); undefined values (NaN) are left out."""
+    from .analysis import mean_ci as ci
 
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
+    n, mean, lo, hi = ci([float(v) for v in values], rate=rate)
+    if n == 1:
         return mean, mean, mean
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    half = stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)
-    return mean, mean - half, mean + half
+    return mean, lo, hi
 
 
 @dataclass(frozen=True)
@@ -564,7 +567,7 @@ def calibration_table(results: dict | None = None, *, borrowers=CAL_BORROWERS, d
             model = f"{Scenario().loans.charge_off_dpd} DPD (parameter)"
         elif results:
             vals = [t.value(results, s) for s in seeds]
-            m, lo, hi = mean_ci(vals)
+            m, lo, hi = mean_ci(vals, rate=t.fmt == "pct")
             model = f"{_fmt(m, t.fmt)} [{_fmt(lo, t.fmt)}, {_fmt(hi, t.fmt)}]"
         else:
             model = "not computed"

@@ -14,12 +14,14 @@ import multiprocessing
 import os
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from .metrics import UndefinedMetricWarning
 from .store import encode_run
 
 
@@ -37,8 +39,11 @@ def execute_run(job) -> dict:
     bytes whichever process ran it, and the process that writes them has only bytes to write.
     """
     try:
-        res = run(job.params, seed=job.seed)
-        out = {"summary": res.summary, "daily": res.daily, "vintages": res.vintages}
+        with warnings.catch_warnings():  # an undefined metric is NaN in the summary; no warning per run
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
+            res = run(job.params, seed=job.seed)
+        out = {"summary": res.summary, "daily": res.daily, "vintages": res.vintages, "loans": res.loans,
+               "roll": res.roll_matrix}
         return {"ok": True, "files": encode_run(job, out)}
     except Exception as e:  # noqa: BLE001 - a failing run is recorded, the sweep carries on
         return {"ok": False, "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}

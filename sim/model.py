@@ -33,6 +33,12 @@ The day, in order (docs/ODD.md repeats this list; ``CreditModel.step`` is its on
    mouth
 8. applications arrive in proportion to trust; underwriting decides        mechanisms.acquisition
 9. the day's outcomes are recorded                                         metrics.snapshot
+
+The run clock starts at day 0 with the set-up. The first ``simulation.burn_in`` days (``t0``) are a
+burn-in that lets the book and people's feelings settle; the measurement window is days ``t0+1 ..
+t0 + simulation.days``, and the summary is measured over it only (:class:`sim.metrics.Window`).
+At step 9, :class:`sim.metrics.Window` also gathers what the summary needs from the window. The
+recession timeline is on the window's clock (``macro.conditions(params, t - t0)``).
 """
 
 from __future__ import annotations
@@ -103,8 +109,9 @@ class CreditModel(mesa.Model):
         self.seed = seed
         self.streams = Streams(seed)
         self.day = 0
-        self.days = self.params.simulation.days
-        self.macro = macro.conditions(self.params, 0)
+        self.t0 = self.params.simulation.burn_in  # the measurement window starts at the end of day t0
+        self.days = self.t0 + self.params.simulation.days  # days stepped: burn-in, then the window
+        self.macro = macro.conditions(self.params, -self.t0)
         self.next_loan_id = 0
         self.ledger = LoanLedger()
         self._stress_events: list[tuple[np.ndarray, float]] = []
@@ -129,6 +136,8 @@ class CreditModel(mesa.Model):
         self.datacollector = mesa.DataCollector(model_reporters=metrics.model_reporters())
         self.snapshot = metrics.snapshot(self)
         self.datacollector.collect(self)
+        self.window = metrics.Window(self)
+        self.window.observe(self)
 
     # ---- what mechanisms report during the day ----
     def experience(self, idx: np.ndarray, *, stress: float = 0.0, quality: float | None = None, weight: float = 0.0) -> None:
@@ -182,6 +191,7 @@ class CreditModel(mesa.Model):
         acquisition.step(self, t)  # 8
         self.snapshot = metrics.snapshot(self)  # 9
         self.datacollector.collect(self)
+        self.window.observe(self)
         if self.day >= self.days:
             self.running = False
 

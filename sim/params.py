@@ -73,7 +73,7 @@ class Shocks(Section):
 
 class Recession(Section):
     enabled: bool = P(False, "flag", "Apply the recession timeline.")
-    start_day: int = P(180, "day", "Day the recession starts to bite.", ge=0)
+    start_day: int = P(180, "day", "Day the recession starts to bite, counted from the start of the measurement window (after simulation.burn_in).", ge=0)
     onset_days: int = P(60, "days", "Days from start to full severity (linear).", ge=0)
     peak_days: int = P(240, "days", "Days at full severity.", ge=0)
     easing_days: int = P(240, "days", "Days from full severity back to normal (linear).", ge=0)
@@ -306,7 +306,8 @@ class Lender(Section):
 
 
 class Simulation(Section):
-    days: int = P(730, "days", "Days simulated.", ge=1, le=36_500)
+    days: int = P(730, "days", "Days in the measurement window: every summary key is measured over these days, after the burn-in.", ge=1, le=36_500)
+    burn_in: int = P(365, "days", "Days simulated before the measurement window, so the loan book and feelings settle from their day-0 set-up; nothing in the summary is measured over them. The run steps burn_in + days days.", ge=0, le=36_500)
 
 
 class Scenario(Section):
@@ -314,7 +315,7 @@ class Scenario(Section):
 
     name: str = P("baseline", "text", "Short name of the scenario.")
     description: str = P("", "text", "One line saying what the scenario represents.")
-    simulation: Simulation = section(Simulation, "Length of the run.")
+    simulation: Simulation = section(Simulation, "Length of the run: a burn-in, then the measurement window.")
     population: Population = section(Population, "Who is in the market.")
     shocks: Shocks = section(Shocks, "Income shocks in normal times.")
     macro: Macro = section(Macro, "Macro conditions over time.")

@@ -104,6 +104,8 @@ def _subtitle(res: Results, points: Sequence[int]) -> str:
         bits.append(f"{spec['borrowers']:,} borrowers")
     if spec.get("days"):
         bits.append(f"{spec['days']} days")
+    if spec.get("burn_in") is not None:
+        bits.append(f"after a {spec['burn_in']}-day burn-in")
     reps = res.summaries.groupby(["scenario", "point"]).size()
     if len(reps):
         lo, hi = int(reps.min()), int(reps.max())
@@ -123,6 +125,17 @@ def _save(fig, out: Path, name: str) -> list[Path]:
     fig.savefig(paths[1])
     plt.close(fig)
     return paths
+
+
+def _window(frame: pd.DataFrame) -> pd.DataFrame:
+    """The measurement window of a daily table, with ``day`` counted from its start (``window_day``):
+    the burn-in is not drawn (nothing in the summary is measured over it)."""
+    if "burn_in" not in frame.columns:
+        return frame
+    return frame[~frame["burn_in"].astype(bool)].assign(day=lambda f: f["window_day"])
+
+
+WINDOW_AXIS = "day of the measurement window (after the burn-in)"
 
 
 def _pick(frame: pd.DataFrame, s: Series) -> pd.DataFrame:
@@ -145,7 +158,7 @@ def dpd_composition(res: Results, out: Path, points: Sequence[int] | None = None
     plt = _plt()
     pts, _ = select_points(res, points)
     ss = series(res, pts)
-    comp = analysis.dpd_composition(res)
+    comp = _window(analysis.dpd_composition(res))
     keys = list(DPD_BUCKETS)
     late = keys[1:]
     if ymax is None:
@@ -171,14 +184,14 @@ def dpd_composition(res: Results, out: Path, points: Sequence[int] | None = None
     for ax in list(axes.flat)[len(ss):]:
         ax.set_visible(False)
     for ax in axes[-1, :]:
-        ax.set_xlabel("day of the run")
+        ax.set_xlabel(WINDOW_AXIS)
     for ax in axes[:, 0]:
         ax.set_ylabel("share of active loans (%)")
     # after hiding panels, the bottom visible panel of each column gets the x label
     for c in range(ncol):
         col = [axes[r, c] for r in range(nrow) if axes[r, c].get_visible()]
         if col:
-            col[-1].set_xlabel("day of the run")
+            col[-1].set_xlabel(WINDOW_AXIS)
             col[-1].xaxis.set_tick_params(labelbottom=True)
     from matplotlib.patches import Patch
 
@@ -195,7 +208,7 @@ def dpd_composition(res: Results, out: Path, points: Sequence[int] | None = None
 
 OUTCOME_PANELS = [
     ("default_rate", "default rate (% of loans charged off)"),
-    ("mean_stress", "mean borrower stress over the run (0–1)"),
+    ("mean_stress", "mean borrower stress over the window (0–1)"),
     ("brand_trust", "brand trust at the end (0–1)"),
 ]
 
@@ -332,8 +345,8 @@ def trust(res: Results, out: Path, points: Sequence[int] | None = None, baseline
     pts, _ = select_points(res, points)
     ss = series(res, pts)
     base = res.baseline(baseline)
-    lvl = analysis.daily_stats(res, [column])
-    dif = analysis.daily_differences(res, [column], base)
+    lvl = _window(analysis.daily_stats(res, [column]))
+    dif = _window(analysis.daily_differences(res, [column], base))
     fig, (ax, bx) = plt.subplots(2, 1, figsize=(11, 8.2), sharex=True, layout="constrained",
                                  gridspec_kw={"height_ratios": [1.2, 1]})
     for s in ss:
@@ -349,7 +362,7 @@ def trust(res: Results, out: Path, points: Sequence[int] | None = None, baseline
     bx.set_ylabel(f"Δ trust vs {base} (0–1 scale)")
     bx.set_title(f"paired difference from {base} (same seeds, same day), 95% CI band", loc="left", fontsize=9)
     bx.axhline(0.0, color="0.3", lw=0.8)
-    bx.set_xlabel("day of the run")
+    bx.set_xlabel(WINDOW_AXIS)
     for a in (ax, bx):
         a.grid(alpha=0.3)
     if len(lvl):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -13,9 +14,23 @@ from .model import CreditModel, build_scenario
 from .params import Scenario
 
 
+#: The files :meth:`Result.save` writes, in order (the summary last, as in a sweep).
+RUN_FILES = ("daily.parquet", "vintages.parquet", "loans.parquet", "roll.parquet", "summary.json")
+
+
+def json_summary(summary: dict[str, Any]) -> dict[str, Any]:
+    """The summary for JSON: an undefined (NaN) metric is ``null``."""
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in summary.items()}
+
+
 @dataclass
 class Result:
-    """What a run produced: the scenario as run, its seed, the summary and the daily series."""
+    """What a run produced: the scenario as run, its seed, the summary, the daily series, and the
+    tables of loans, vintages and roll rates.
+
+    ``daily`` holds every day of the run, the burn-in included (column ``burn_in``); ``summary`` is
+    measured over the measurement window only.
+    """
 
     scenario: Scenario
     seed: int
@@ -23,17 +38,29 @@ class Result:
     daily: pd.DataFrame
     books: dict[str, Any] = field(default_factory=dict)
     vintages: pd.DataFrame | None = None  #: cohort default curves (:func:`sim.metrics.vintages`)
+    loans: pd.DataFrame | None = None  #: one row per loan (:func:`sim.metrics.loan_table`)
+    roll_matrix: pd.DataFrame | None = None  #: monthly roll-rate matrix (:func:`sim.metrics.roll_matrix`)
+
+    @property
+    def t0(self) -> int:
+        """The day the measurement window starts (its end): ``simulation.burn_in``."""
+        return self.scenario.simulation.burn_in
 
     def save(self, out: str | Path) -> None:
-        """Write ``daily.parquet`` and ``summary.json`` into ``out``."""
-        import json
+        """Write ``daily.parquet``, ``vintages.parquet``, ``loans.parquet``, ``roll.parquet`` and
+        ``summary.json`` into ``out``, each to a temporary name renamed into place."""
+        from .store import atomic_json, atomic_parquet
 
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        self.daily.to_parquet(out / "daily.parquet", compression="zstd", index=False)
-        doc = {"scenario": self.scenario.name, "seed": self.seed, "summary": self.summary,
+        tables = {"daily": self.daily, "vintages": self.vintages, "loans": self.loans, "roll": self.roll_matrix}
+        for name, table in tables.items():
+            if table is not None:
+                atomic_parquet(table, out / f"{name}.parquet")
+        doc = {"scenario": self.scenario.name, "seed": self.seed, "burn_in": self.t0,
+               "window_days": self.scenario.simulation.days, "summary": json_summary(self.summary),
                "parameters": self.scenario.model_dump(mode="json")}
-        (out / "summary.json").write_text(json.dumps(doc, indent=2) + "\n")
+        atomic_json(doc, out / "summary.json")
 
 
 def run(
@@ -48,14 +75,16 @@ def run(
     """Run one scenario (a path, a shipped name or a loaded scenario) and return its results.
 
     ``overrides`` maps dotted parameter names to values, e.g. ``{"collection.visits.start_dpd": 45}``.
-    ``progress(day, days)`` is called after each day if given.
+    ``progress(day, days)`` is called after each day if given (``days`` counts the burn-in and the
+    window: ``simulation.burn_in + simulation.days``).
     """
     sc = build_scenario(scenario, borrowers, days, overrides)
     model = CreditModel(scenario=sc, rng=seed)
-    for _ in range(model.days):
+    for _ in range(model.days):  # burn-in + window
         model.step()
         if progress is not None:
             progress(model.day, model.days)
     daily = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
     return Result(scenario=sc, seed=seed, summary=model.summary(), daily=daily, books=model.lender.books.as_dict(),
-                  vintages=metrics.vintages(model))
+                  vintages=metrics.vintages(model), loans=metrics.loan_table(model),
+                  roll_matrix=metrics.roll_matrix(model))

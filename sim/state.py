@@ -18,15 +18,20 @@ import numpy as np
 
 CYCLE = 30  #: days between pay days and between instalments
 
-#: main cause of a loan's serious delinquency (``People.cause``), assigned when it first reaches 30 DPD
-CAUSES = ("job_loss", "emergency", "over_indebted", "spending", "misunderstood", "strategic")
-
 #: the latest repayment decision of a person (``People.last_decision``)
 NO_DECISION, PAID_ALL, PAID_PART, HOPED, UNABLE, UNWILLING = range(6)
 
 # loan outcomes in the ledger
 ACTIVE, REPAID, CHARGED_OFF = 0, 1, 2
+OUTCOMES = ("active", "repaid", "charged_off")  #: names of the outcome codes 0..2
 CASH, POS = 0, 1
+PRODUCTS = ("cash", "pos")  #: names of the product codes 0..1
+
+#: Why a loan fell behind: the names of ``People.cause`` codes 0..5 (-1: no cause assigned).
+CAUSES = ("job_loss", "emergency", "over_indebted", "spending", "misunderstood", "strategic")
+
+#: DPD milestones recorded per loan: ``day_dpd{k}`` is the first day its DPD reached ``k`` (-1: never).
+DPD_MILESTONES = (1, 5, 30, 60, 90)
 
 
 class People:
@@ -93,10 +98,6 @@ class People:
         self.promise_day = np.full(n, -1, i)  # a promise to pay falls due on this day, or -1
         self.promise_amount = np.zeros(n, f)
         self.promise_base = np.zeros(n, f)  # paid_total when the promise was made
-        # per loan (reset at origination, recorded in the ledger)
-        self.promises = np.zeros(n, np.int16)
-        self.promises_broken = np.zeros(n, np.int16)
-        self.cause = np.full(n, -1, np.int8)  # CAUSES code, set when the loan first reaches 30 DPD
 
         # ---- the loan slot ----
         self.has_loan = np.zeros(n, b)
@@ -111,12 +112,21 @@ class People:
         self.fees = np.zeros(n, f)
         self.next_due = np.full(n, -1, i)
         self.dpd = np.zeros(n, i)
-        self.max_dpd_365 = np.zeros(n, i)
-        self.day_30dpd = np.full(n, -1, i)
-        self.reached_60 = np.zeros(n, b)
         self.on_plan = np.zeros(n, b)
         self.plans_taken = np.zeros(n, np.int8)
         self.episodes = np.zeros(n, np.int16)  # delinquency episodes of this loan
+        # the loan's history (reset at origination, recorded in the ledger when it ends)
+        self.max_dpd = np.zeros(n, i)  # worst DPD so far
+        self.day_dpd1 = np.full(n, -1, i)  # first day at 1+ DPD (-1: never)
+        self.day_dpd5 = np.full(n, -1, i)
+        self.day_dpd30 = np.full(n, -1, i)
+        self.day_dpd60 = np.full(n, -1, i)
+        self.day_dpd90 = np.full(n, -1, i)
+        self.first_plan_day = np.full(n, -1, i)  # day the first plan was taken
+        self.redefault_day = np.full(n, -1, i)  # first day at 30+ DPD after a plan
+        self.promises = np.zeros(n, np.int16)  # promises to pay made
+        self.promises_broken = np.zeros(n, np.int16)
+        self.cause = np.full(n, -1, np.int8)  # why the loan fell behind: index into CAUSES, -1 none
         self.last_visit = np.full(n, -(10**6), i)
         self.queued_since = np.full(n, -1, i)  # in the visit queue since this day, or -1
 
@@ -168,10 +178,18 @@ LEDGER_FIELDS = {
     "end_day": np.int32,
     "outcome": np.int8,
     "principal": np.float64,
-    "max_dpd_365": np.int32,
-    "day_30dpd": np.int32,
-    "reached_60": np.bool_,
+    "max_dpd": np.int32,
+    "day_dpd1": np.int32,
+    "day_dpd5": np.int32,
+    "day_dpd30": np.int32,
+    "day_dpd60": np.int32,
+    "day_dpd90": np.int32,
+    "promises": np.int16,
+    "promises_broken": np.int16,
     "plans": np.int8,
+    "first_plan_day": np.int32,
+    "redefault_day": np.int32,
+    "cause": np.int8,
 }
 
 
@@ -205,8 +223,12 @@ def _records(p: People, idx: np.ndarray, day: int, outcome: int) -> dict[str, np
         "end_day": np.full(len(idx), day, np.int32),
         "outcome": np.full(len(idx), outcome, np.int8),
         "principal": p.principal[idx].copy(),
-        "max_dpd_365": p.max_dpd_365[idx].copy(),
-        "day_30dpd": p.day_30dpd[idx].copy(),
-        "reached_60": p.reached_60[idx].copy(),
+        "max_dpd": p.max_dpd[idx].copy(),
+        **{f"day_dpd{k}": getattr(p, f"day_dpd{k}")[idx].copy() for k in DPD_MILESTONES},
+        "promises": p.promises[idx].copy(),
+        "promises_broken": p.promises_broken[idx].copy(),
         "plans": p.plans_taken[idx].copy(),
+        "first_plan_day": p.first_plan_day[idx].copy(),
+        "redefault_day": p.redefault_day[idx].copy(),
+        "cause": p.cause[idx].copy(),
     }

@@ -7,6 +7,8 @@
     DIR/summaries/RUN_ID.parquet   one row: run_id, scenario, point, replicate, seed, every summary key
     DIR/daily/RUN_ID.parquet       the daily series (sim.metrics.DAILY), one row per day
     DIR/vintages/RUN_ID.parquet    cohort default curves (sim.metrics.vintages)
+    DIR/loans/RUN_ID.parquet       one row per loan (sim.metrics.loan_table)
+    DIR/roll/RUN_ID.parquet        the roll-rate matrix: from, to, count, share (sim.metrics.roll_matrix)
     DIR/failures/RUN_ID.json       a run that raised: its parameters, seed, error and traceback
 
 A run is finished when its summary file exists; the summary is written last, and every file is
@@ -119,18 +121,19 @@ class DifferentSweep(Exception):
     """The folder holds results of another sweep."""
 
 
-RUN_FILES = ("daily", "vintages", "summaries")  # in the order written: the summary last
+RUN_FILES = ("daily", "vintages", "loans", "roll", "summaries")  # in the order written: the summary last
+TABLES = RUN_FILES[:-1]  # the per-run tables besides the summary
 
 
 def encode_run(job, out: dict) -> dict[str, bytes]:
-    """The Parquet files of a finished run (``out`` holds its summary, daily and vintages), as bytes.
+    """The Parquet files of a finished run (``out`` holds its summary and the tables of ``TABLES``), as bytes.
 
     Pure: the same bytes wherever it runs, so a worker can encode and the writing process only writes.
     """
     ids = {"run_id": job.run_id, "scenario": job.scenario, "point": job.point, "replicate": job.replicate,
            "seed": job.seed}
     files = {}
-    for kind in ("daily", "vintages"):
+    for kind in TABLES:
         df = out[kind].copy()
         for col in reversed(ID_COLUMNS):
             df.insert(0, col, ids[col])
@@ -208,7 +211,7 @@ class ResultStore:
             "runs_failed": len(self.failed()),
         }
         atomic_json(doc, self.manifest_path)
-        for d in (self.root, *(self.root / kind for kind in ("summaries", "daily", "vintages", "failures"))):
+        for d in (self.root, *(self.root / kind for kind in (*RUN_FILES, "failures"))):
             d.mkdir(exist_ok=True)
             for stale in d.glob(f"{TMP_PREFIX}*"):  # left by a killed sweep
                 stale.unlink(missing_ok=True)
@@ -217,7 +220,7 @@ class ResultStore:
         return doc
 
     def write_run(self, job, out: dict) -> None:
-        """Store one finished run: daily series and vintages first, the summary last.
+        """Store one finished run: its tables first (``TABLES``), the summary last.
 
         ``out`` holds the encoded files (``out["files"]``, from :func:`encode_run`) or the tables.
         A failure record of an earlier attempt goes first, so a run is never both failed and finished.
@@ -245,7 +248,7 @@ class ResultStore:
 
     # ---- reading ----
     def read(self, kind: str) -> pd.DataFrame:
-        """All finished runs' rows of one kind (summaries, daily, vintages), in run order."""
+        """All finished runs' rows of one kind (summaries or one of ``TABLES``), in run order."""
         done = self.finished()
         files = sorted(self.root / kind / f"{name}.parquet" for name in _names(self.root / kind, ".parquet") & done)
         if not files:

@@ -7,6 +7,7 @@ A sweep spec (TOML) names scenarios and/or a design over parameters, and a numbe
     seed = 0                 # base seed; replicate r runs with sim.rng.replicate_seed(seed, r)
     borrowers = 5000         # optional: overrides every scenario's population.borrowers
     days = 365               # optional: overrides every scenario's simulation.days
+    burn_in = 365            # optional: overrides every scenario's simulation.burn_in
     scenarios = "shipped"    # or a list of tables: {file = "...", name = "...", overrides = {...}}
 
     [design]                 # optional: every scenario is run at every design point
@@ -91,6 +92,7 @@ class SweepSpec(_Spec):
     seed: int = Field(0, ge=0)
     borrowers: int | None = Field(None, ge=10)
     days: int | None = Field(None, ge=1)
+    burn_in: int | None = Field(None, ge=0)
     scenarios: Literal["shipped"] | list[ScenarioEntry] = Field(default_factory=lambda: [ScenarioEntry(file="baseline")])
     design: Design | None = None
 
@@ -278,6 +280,8 @@ def plan(spec_path: str | Path) -> Plan:
         base_overrides["population.borrowers"] = spec.borrowers
     if spec.days is not None:
         base_overrides["simulation.days"] = spec.days
+    if spec.burn_in is not None:
+        base_overrides["simulation.burn_in"] = spec.burn_in
 
     seeds = [replicate_seed(spec.seed, r) for r in range(spec.replicates)]
     jobs: list[Job] = []
@@ -301,7 +305,7 @@ def plan(spec_path: str | Path) -> Plan:
             # TOML values have real types: no coercion ("yes" is not a flag, 30.5 not a day count)
             sc = with_overrides(base, {**base_overrides, **entry.overrides}, source=str(spec_path), strict=True)
         except ScenarioError as e:
-            top = {"population.borrowers": "borrowers", "simulation.days": "days"}
+            top = {"population.borrowers": "borrowers", "simulation.days": "days", "simulation.burn_in": "burn_in"}
             key = top[e.key] if e.key in top and e.key not in entry.overrides else f"scenarios.{i}.overrides.{e.key}"
             raise ScenarioError(spec_path, key, e.expected) from None
         trees[label] = sc.model_dump(mode="json")

@@ -21,7 +21,7 @@ def give_loan(model, i, *, instalment=300.0, periods=6, next_due=None, share=0.8
     p.on_plan[i] = False
     p.plans_taken[i] = 0
     p.episodes[i] = 0
-    p.day_30dpd[i] = -1
+    p.day_dpd30[i] = -1
     return i
 
 

@@ -127,7 +127,7 @@ def test_employed_budgets_can_fail(model_factory):
     for _ in range(300):
         m.step()
     led = m.ledger.table(m.people, m.day)
-    assert np.count_nonzero(led["day_30dpd"] >= 0) >= 5
+    assert np.count_nonzero(led["day_dpd30"] >= 0) >= 5
 
 
 # ---- stopping and hoping ---------------------------------------------------------------------

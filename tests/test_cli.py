@@ -20,7 +20,7 @@ from sim.cli import app, format_value
 from sim.metrics import SUMMARY_KEYS
 from sim.scenario import load_scenario, shipped_scenarios
 
-SMALL = ["--borrowers", "2000", "--days", "60"]
+SMALL = ["--borrowers", "2000", "--days", "60", "--burn-in", "30"]
 CREDSIM = Path(sys.executable).with_name("credsim")
 
 runner = CliRunner()
@@ -62,10 +62,13 @@ def test_in_process_json_matches_console_script(script_json):
     assert run_json("--seed", "3") == json.loads(script_json.stdout)
 
 
-def test_json_values_are_numbers():
+def test_json_values_are_numbers_or_null_when_undefined():
     doc = run_json("--seed", "1")
-    assert all(isinstance(v, (int, float)) for v in doc.values())
+    assert all(v is None or isinstance(v, (int, float)) for v in doc.values())
     assert doc["loans"] >= doc["originations"] > 0
+    # 60 days of window: no loan booked in it has been observed 365 days, so the rate is undefined
+    assert doc["ever_30dpd_rate"] is None
+    assert doc["default_rate"] is not None
 
 
 def test_same_seed_same_output_different_seed_different():
@@ -95,8 +98,14 @@ def test_out_writes_parquet_and_summary(tmp_path):
     assert res.exit_code == 0, res.stderr
     assert str(out) in res.stdout
     daily = pd.read_parquet(out / "daily.parquet")
-    assert len(daily) == 61  # day 0 and one row per day
-    assert daily["day"].tolist() == list(range(61))
+    assert len(daily) == 91  # day 0, 30 days of burn-in and 60 of the window
+    assert daily["day"].tolist() == list(range(91))
+    assert daily["burn_in"].sum() == 30 and not daily["burn_in"].iloc[30:].any()
+    loans = pd.read_parquet(out / "loans.parquet")
+    assert loans["loan_id"].is_unique and len(loans) >= json.loads((out / "summary.json").read_text())["summary"]["loans"]
+    roll = pd.read_parquet(out / "roll.parquet")
+    assert list(roll.columns) == ["from", "to", "count", "share"] and len(roll) == 5 * 7
+    assert list(pd.read_parquet(out / "vintages.parquet").columns) == ["cohort", "months_on_book", "loans", "charged_off"]
     doc = json.loads((out / "summary.json").read_text())
     assert doc["scenario"] == "baseline"
     assert doc["seed"] == 2
@@ -172,7 +181,14 @@ def test_table_lists_every_key_formatted():
         assert key in res.stdout
     assert "%" in res.stdout
     assert "CU" in res.stdout
-    assert res.stderr == ""  # not a terminal: no progress bar
+    # not a terminal: no progress bar; only one warning line per metric the run cannot define
+    cells = [[c for c in line.split() if c not in "│┃"] for line in res.stdout.splitlines()]
+    shown = {c[0]: c[1] for c in cells if len(c) > 1 and c[0] in SUMMARY_KEYS}
+    undefined = sorted(k for k, v in shown.items() if v == "NaN")
+    assert "ever_30dpd_rate" in undefined  # a 60-day window: no loan booked in it was observed 365 days
+    lines = res.stderr.splitlines()
+    assert all(line.startswith("warning: ") and "is undefined (NaN): " in line for line in lines), lines
+    assert sorted(line.split()[1] for line in lines) == undefined
 
 
 def test_progress_bar_on_a_terminal(monkeypatch):
@@ -194,9 +210,9 @@ def test_progress_bar_on_a_terminal(monkeypatch):
 
     monkeypatch.setattr(cli, "_interactive", lambda: True)
     monkeypatch.setattr(cli, "_progress_bar", FakeBar)
-    res = invoke("run", "baseline", "--borrowers", "2000", "--days", "5")
+    res = invoke("run", "baseline", "--borrowers", "2000", "--days", "3", "--burn-in", "2")
     assert res.exit_code == 0, res.stderr
-    assert seen == [("total", 5), (1, 5), (2, 5), (3, 5), (4, 5), (5, 5)]
+    assert seen == [("total", 5), (1, 5), (2, 5), (3, 5), (4, 5), (5, 5)]  # the burn-in counts
 
     seen.clear()
     res = invoke("run", "baseline", "--borrowers", "2000", "--days", "5", "--json")

@@ -21,6 +21,7 @@ scenarios = st.fixed_dictionaries(
         "collection.reminders.enabled": st.booleans(),
         "education.enabled": st.booleans(),
         "early_contact.channel": st.booleans(),
+        "simulation.burn_in": st.sampled_from([0, 7, 45]),
         "macro.recession.enabled": st.booleans(),
         "macro.recession.start_day": st.integers(0, 60),
         "macro.recession.severity": st.floats(0.0, 2.0),

@@ -12,7 +12,7 @@ from sim.rng import STREAMS, Streams, replicate_seed
 
 def summary_of(args):
     scenario, seed = args
-    r = sim.run(scenario, borrowers=1500, days=120, seed=seed)
+    r = sim.run(scenario, borrowers=1500, days=120, seed=seed, overrides={"simulation.burn_in": 30})
     return r.summary, r.daily
 
 
@@ -21,7 +21,7 @@ def test_same_seed_same_results_in_other_processes():
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
         there = list(pool.map(summary_of, [("baseline", 5), ("baseline", 5)]))
     for s, d in there:
-        assert s == here[0]
+        assert pd.Series(s).equals(pd.Series(here[0]))  # NaN (an undefined metric) equals NaN here
         pd.testing.assert_frame_equal(d, here[1])
 
 
@@ -42,7 +42,8 @@ def test_streams_are_independent_and_named():
 
 def test_common_random_numbers_across_strategies():
     """Two strategies with the same seed face identical people, incomes and shocks."""
-    models = [sim.CreditModel(scenario=s, borrowers=3000, days=365, rng=42) for s in ("no_collection", "improvement_package")]
+    models = [sim.CreditModel(scenario=s, borrowers=3000, days=365, rng=42, overrides={"simulation.burn_in": 0})
+              for s in ("no_collection", "improvement_package")]
     a, b = (m.people for m in models)
     for name in ("income", "present_bias", "score", "pay_offset", "address_ok", "neighbors"):
         assert np.array_equal(getattr(a, name), getattr(b, name)), name

@@ -1,5 +1,5 @@
 """Looking at a sweep's results: sim.analysis (means, t intervals, paired differences), sim.plots, and the
-`credsim compare` / `credsim plot` commands. Tiny sweeps (600 borrowers x 60 days) are built once per
+`credsim compare` / `credsim plot` commands. Tiny sweeps (600 borrowers x 60 days after a 30-day burn-in) are built once per
 module with sim.sweep.plan + sim.execute.run_sweep (serial)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from sim import analysis, plots
 from sim.cli import app
 from sim.execute import run_sweep
-from sim.metrics import SUMMARY_KEYS
+from sim.metrics import RATE_KEYS, SUMMARY_KEYS
 from sim.store import ResultStore
 from sim.sweep import plan
 
@@ -45,6 +45,7 @@ replicates = 3
 seed = 5
 borrowers = 600
 days = 60
+burn_in = 30
 scenarios = [{entries}]
 """)
 
@@ -57,6 +58,7 @@ name = "tiny_design"
 replicates = 2
 borrowers = 600
 days = 60
+burn_in = 30
 scenarios = [{file = "baseline"}, {file = "no_collection"}]
 [design]
 method = "grid"
@@ -102,24 +104,60 @@ def test_sql_views(res):
     df = res.sql("SELECT scenario, count(*) AS n, avg(default_rate) AS d FROM summaries GROUP BY 1")
     assert dict(zip(df["scenario"], df["n"])) == {s: 3 for s in SCENARIOS}
     days = res.sql("SELECT count(DISTINCT day) AS d FROM daily")["d"].iloc[0]
-    assert days == 61  # day 0 .. 60
+    assert days == 91  # day 0, 30 days of burn-in, 60 of the window
 
 
 # --------------------------------------------------------------------------- statistics
 
 
+def _logit_t_interval(x) -> tuple[float, float, float]:
+    """The t interval of a mean rate on the logit scale (delta method), from scipy's pieces."""
+    from scipy.special import expit, logit
+
+    x = np.asarray(x, dtype=float)
+    m = x.mean()
+    if x.std(ddof=1) == 0:
+        return m, m, m
+    half = stats.t.ppf(0.975, len(x) - 1) * stats.sem(x) / (m * (1 - m))
+    return m, expit(logit(m) - half), expit(logit(m) + half)
+
+
 def test_means_and_cis_equal_direct_scipy(res):
     table = analysis.describe(res)
     s = res.summaries
+    checked = 0
     for scen in SCENARIOS:
         for key in SUMMARY_KEYS:
             x = s.loc[s["scenario"] == scen, key].to_numpy(float)
             row = table[(table["scenario"] == scen) & (table["outcome"] == key)].iloc[0]
-            m, lo, hi = _t_interval(x)
-            assert row["n"] == 3
+            x = x[np.isfinite(x)]  # an undefined metric (NaN) is left out, never counted as 0
+            assert row["n"] == len(x)
+            if len(x) < 2:
+                assert np.isnan(row["ci_low"]) and np.isnan(row["ci_high"])
+                continue
+            m, lo, hi = _logit_t_interval(x) if key in RATE_KEYS else _t_interval(x)
             assert row["mean"] == pytest.approx(m, rel=1e-12, abs=1e-12)
             assert row["ci_low"] == pytest.approx(lo, rel=1e-9, abs=1e-12)
             assert row["ci_high"] == pytest.approx(hi, rel=1e-9, abs=1e-12)
+            if key in RATE_KEYS:
+                assert 0.0 <= row["ci_low"] <= row["mean"] <= row["ci_high"] <= 1.0
+            checked += 1
+    assert checked > 2 * len(SUMMARY_KEYS)
+
+
+def test_rate_intervals_stay_inside_0_1():
+    x = [0.0, 0.0, 0.004, 0.0]  # a rare event: the plain t interval goes below 0
+    n, m, lo, hi = analysis.mean_ci(x)
+    assert lo < 0
+    n, m, lo, hi = analysis.mean_ci(x, rate=True)
+    assert n == 4 and 0.0 < lo < m < hi < 1.0
+    assert (lo, hi) == pytest.approx(_logit_t_interval(x)[1:])
+    assert analysis.mean_ci([0.0, 0.0, 0.0], rate=True) == (3, 0.0, 0.0, 0.0)
+    assert analysis.mean_ci([1.0, 1.0], rate=True) == (2, 1.0, 1.0, 1.0)
+    n, m, lo, hi = analysis.mean_ci([0.98, 0.999, 1.0], rate=True)
+    assert lo < m < hi <= 1.0
+    n, m, lo, hi = analysis.mean_ci([np.nan, np.nan], rate=True)
+    assert n == 0 and np.isnan(m)
 
 
 def test_mean_ci_helper():
@@ -153,9 +191,14 @@ def test_difference_of_a_scenario_with_itself_is_exactly_zero(res, scenario):
     table = analysis.paired_differences(res, scenario)
     own = table[table["scenario"] == scenario]
     assert len(own) == len(res.outcomes)
-    assert (own["diff"] == 0.0).all()
-    assert (own["diff_low"] == 0.0).all() and (own["diff_high"] == 0.0).all()
-    assert (own["n_pairs"] == 3).all()
+    s = res.summaries[res.summaries["scenario"] == scenario]
+    defined = own["outcome"].map(lambda k: int(np.isfinite(s[k].to_numpy(float)).sum()))
+    assert (own["n_pairs"] == defined).all()  # a pair counts where the metric is defined
+    ok = own[defined >= 2]
+    assert len(ok) > len(own) // 2
+    assert (ok["diff"] == 0.0).all()
+    assert (ok["diff_low"] == 0.0).all() and (ok["diff_high"] == 0.0).all()
+    assert own.loc[defined == 0, "diff"].isna().all()  # undefined everywhere: no difference, not 0
 
 
 def test_compare_joins_both(res):
@@ -163,7 +206,9 @@ def test_compare_joins_both(res):
     assert set(table["baseline"]) == {"baseline"}
     assert len(table) == len(SCENARIOS) * len(res.outcomes)
     assert {"mean", "ci_low", "ci_high", "diff", "diff_low", "diff_high", "n", "n_pairs"} <= set(table.columns)
-    assert (table["ci_low"] <= table["mean"] + 1e-12).all() and (table["mean"] <= table["ci_high"] + 1e-12).all()
+    ci = table.dropna(subset=["ci_low"])  # an interval needs two runs that define the metric
+    assert len(ci) > len(table) // 2
+    assert (ci["ci_low"] <= ci["mean"] + 1e-12).all() and (ci["mean"] <= ci["ci_high"] + 1e-12).all()
 
 
 def test_baseline_default_and_unknown(res, design):
@@ -195,7 +240,7 @@ def test_daily_and_vintage_statistics(res):
     per_run = b.groupby("replicate").apply(lambda g: (g["charged_off"] * g["loans"]).sum() / g["loans"].sum(),
                                            include_groups=False)
     row = vin[(vin["scenario"] == "baseline") & (vin["months_on_book"] == 0)].iloc[0]
-    assert row["mean"] == pytest.approx(per_run.mean())
+    assert row["mean"] == pytest.approx(per_run.mean())  # month 0: every cohort observed, a plain pooled share
 
 
 def test_design_sweep_pairs_at_the_same_point(design):
@@ -225,7 +270,8 @@ def test_incomplete_sweep(strategies, tmp_path):
     assert r.finished == 8 and not r.complete and "8 of 9" in r.status()
     st = analysis.daily_stats(r, ["brand_trust"])
     assert set(st.loc[st["scenario"] == "humane_visits", "n"]) == {2}
-    assert set(analysis.describe(r).query("scenario == 'humane_visits'")["n"]) == {2}
+    always = ["default_rate", "brand_trust", "profit"]  # defined in every run
+    assert set(analysis.describe(r, always).query("scenario == 'humane_visits'")["n"]) == {2}
 
     out = invoke("compare", folder, "--json")
     assert out.exit_code == 0, out.stderr
@@ -245,11 +291,16 @@ def test_compare_json_is_one_object_with_every_scenario(strategies):
     assert isinstance(doc, dict)
     assert doc["baseline"] == "baseline"
     assert [e["scenario"] for e in doc["results"]] == SCENARIOS
+    undefined = 0
     for e in doc["results"]:
         assert list(e["outcomes"]) == SUMMARY_KEYS
+        assert e["n"] == 3  # finished runs
         for v in e["outcomes"].values():
             assert set(v) == {"n", "mean", "ci_low", "ci_high", "n_pairs", "diff", "diff_low", "diff_high"}
-            assert v["n"] == 3
+            assert 0 <= v["n"] <= 3  # the runs that define the outcome
+            assert (v["mean"] is None) == (v["n"] == 0)  # undefined: null, never 0
+            undefined += v["n"] == 0
+    assert undefined  # a 60-day window leaves ever_30dpd_rate undefined
     base = doc["results"][0]["outcomes"]["default_rate"]
     assert base["diff"] == base["diff_low"] == base["diff_high"] == 0.0
     assert out.stderr == ""
@@ -331,3 +382,49 @@ def test_too_many_series_draws_the_first_point(design, monkeypatch):
     monkeypatch.setattr(plots, "MAX_SERIES", 3)
     points, note = plots.select_points(r, None)
     assert points == [0] and "--point" in note
+
+
+# --------------------------------------------------------------------------- loans, roll rates, segments
+
+
+def test_pooled_vintage_curves_never_decrease(res):
+    vin = analysis.vintage_curves(res)
+    assert len(vin)
+    for _, g in vin.groupby(["scenario", "point"]):
+        assert (np.diff(g.sort_values("months_on_book")["mean"].to_numpy()) >= -1e-15).all()
+
+
+def test_roll_matrix_sums_the_runs(res):
+    rm = analysis.roll_matrix(res)
+    raw = res.roll()
+    assert len(rm) == len(SCENARIOS) * 5 * 7
+    b = rm[(rm["scenario"] == "baseline") & (rm["from"] == "1-29") & (rm["to"] == "current")].iloc[0]
+    rows = raw[(raw["scenario"] == "baseline") & (raw["from"] == "1-29")]
+    assert b["count"] == rows.loc[rows["to"] == "current", "count"].sum()
+    assert b["share"] == pytest.approx(b["count"] / rows["count"].sum())
+    ok = rm.dropna(subset=["ci_low"])
+    assert len(ok) and ((ok["ci_low"] >= 0) & (ok["ci_high"] <= 1)).all()
+
+
+def test_segments_over_replicates_match_each_run(res):
+    seg = analysis.segments(res, "income_quintile")
+    assert set(seg["segment"]) == {1, 2, 3, 4, 5}
+    loans = res.loans(where="in_window")
+    per_run = analysis.segment_table(loans, "income_quintile", groups=["scenario", "replicate"])
+    x = per_run[(per_run["scenario"] == "baseline") & (per_run["segment"] == 3)]["loans"]
+    row = seg[(seg["scenario"] == "baseline") & (seg["segment"] == 3) & (seg["outcome"] == "loans")].iloc[0]
+    assert row["n"] == 3 and row["mean"] == pytest.approx(x.mean())
+    rates = seg[seg["outcome"] != "loans"].dropna(subset=["ci_low"])
+    assert ((rates["ci_low"] >= 0) & (rates["ci_high"] <= 1)).all()
+
+
+def test_compare_by_segment_and_an_unknown_one(strategies):
+    out = invoke("compare", strategies, "--by", "age_band")
+    assert out.exit_code == 0, out.stderr
+    assert "default_rate" in out.stdout and "18-24" in out.stdout and "25-34" in out.stdout
+    js = invoke("compare", strategies, "--by", "product", "--json")
+    doc = json.loads(js.stdout)
+    assert doc["by"] == "product" and {r["segment"] for r in doc["results"]} <= {"cash", "pos"}
+    bad = invoke("compare", strategies, "--by", "shoe_size")
+    assert bad.exit_code == 2 and bad.stdout == ""
+    assert len(bad.stderr.strip().splitlines()) == 1 and "shoe_size" in bad.stderr and "income_quintile" in bad.stderr

@@ -32,7 +32,7 @@ from sim.store import ResultStore
 from sim.sweep import plan as make_plan
 
 ROOT = Path(__file__).resolve().parent.parent
-KINDS = ("summaries", "daily", "vintages")
+KINDS = ("summaries", "daily", "vintages", "loans", "roll")
 runner = CliRunner()
 
 
@@ -71,8 +71,10 @@ def assert_complete(out: Path, plan) -> None:
     ids = [j.run_id for j in plan.jobs]
     assert sorted(t["summaries"].run_id) == sorted(ids)  # every planned run once: no duplicates, none missing
     assert not t["daily"].duplicated(["run_id", "day"]).any()
-    days = plan.jobs[0].params.simulation.days
-    assert len(t["daily"]) == len(ids) * (days + 1)
+    sim_ = plan.jobs[0].params.simulation
+    assert len(t["daily"]) == len(ids) * (sim_.burn_in + sim_.days + 1)
+    assert not t["loans"].duplicated(["run_id", "loan_id"]).any() and set(t["loans"].run_id) == set(ids)
+    assert len(t["roll"]) == len(ids) * 35
     assert not t["vintages"].duplicated(["run_id", "cohort", "months_on_book"]).any()
     assert set(t["vintages"].run_id) == set(ids)
     assert not list((out / "failures").glob("*.json"))
@@ -93,6 +95,7 @@ KILL_SPEC = """
     seed = 11
     borrowers = 1500
     days = 120
+    burn_in = 20
     scenarios = [{file = "baseline"}, {file = "humane_visits"}]
 """
 
@@ -165,6 +168,7 @@ EXEC_SPEC = """
     seed = 5
     borrowers = 500
     days = 100
+    burn_in = 20
     scenarios = [{file = "baseline"}, {file = "humane_visits", name = "humane"}]
     [design]
     method = "grid"
@@ -201,7 +205,7 @@ def test_serial_local_workers_and_dask_give_identical_results(tmp_path):
 
 
 def test_serial_equals_workers_above_the_blas_threading_threshold(tmp_path):
-    spec = write_spec(tmp_path, "big.toml", "borrowers = 20000\ndays = 15\n")
+    spec = write_spec(tmp_path, "big.toml", "borrowers = 20000\ndays = 15\nburn_in = 0\n")
     assert runner.invoke(app, ["sweep", str(spec), "--out", str(tmp_path / "serial"), "--serial"]).exit_code == 0
     r = credsim("sweep", spec, "--out", tmp_path / "local", "--workers", "1")
     assert r.returncode == 0, r.stderr
@@ -209,7 +213,7 @@ def test_serial_equals_workers_above_the_blas_threading_threshold(tmp_path):
 
 
 def test_unreachable_scheduler_is_bad_input_and_writes_nothing(tmp_path):
-    spec = write_spec(tmp_path, "s.toml", 'borrowers = 200\ndays = 10\n')
+    spec = write_spec(tmp_path, "s.toml", 'borrowers = 200\ndays = 10\nburn_in = 0\n')
     res = runner.invoke(app, ["sweep", str(spec), "--out", str(tmp_path / "out"), "--scheduler", "no-port-here"])
     assert res.exit_code == 2
     assert one_line(res.stderr).startswith("--scheduler: no-port-here: a reachable Dask scheduler")
@@ -223,6 +227,7 @@ FAIL_SPEC = """
     replicates = 3
     borrowers = 300
     days = 30
+    burn_in = 20
     scenarios = [{file = "baseline"}, {file = "humane_visits"}]
 """
 
@@ -347,7 +352,7 @@ def test_writing_runs_keeps_memory_flat(tmp_path):
     import gc
     import tracemalloc
 
-    plan = make_plan(write_spec(tmp_path, "many.toml", "replicates = 700\nborrowers = 200\ndays = 5\n"))
+    plan = make_plan(write_spec(tmp_path, "many.toml", "replicates = 700\nborrowers = 200\ndays = 5\nburn_in = 0\n"))
     store = ResultStore(tmp_path / "out")
     store.begin(plan, "serial")
     fake = {"ok": True, "files": {kind: b"not really parquet" for kind in KINDS}}
@@ -378,6 +383,7 @@ TINY_SPEC = """
     replicates = 2
     borrowers = 200
     days = 20
+    burn_in = 20
 """
 
 

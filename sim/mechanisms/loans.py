@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..state import CASH, CHARGED_OFF, CYCLE, POS, REPAID
+from ..state import CASH, CHARGED_OFF, CYCLE, DPD_MILESTONES, POS, REPAID
 from . import causes, education
 
 EPS = 1e-6
@@ -66,14 +66,9 @@ def originate(model, idx, t, *, first_due=None, rng=None, new_business=True) -> 
     ppl.amount_due[idx] = 0.0
     ppl.fees[idx] = 0.0
     ppl.next_due[idx] = first_due_day(model, idx, t, rng) if first_due is None else first_due
-    ppl.promises[idx] = 0
-    ppl.promises_broken[idx] = 0
-    ppl.cause[idx] = -1
     ppl.promise_day[idx] = -1
     ppl.dpd[idx] = 0
-    ppl.max_dpd_365[idx] = 0
-    ppl.day_30dpd[idx] = -1
-    ppl.reached_60[idx] = False
+    reset_history(ppl, idx)
     ppl.on_plan[idx] = False
     ppl.plans_taken[idx] = 0
     ppl.episodes[idx] = 0
@@ -90,6 +85,29 @@ def originate(model, idx, t, *, first_due=None, rng=None, new_business=True) -> 
         education.at_origination(model, idx)
     else:
         books.initial_loans += len(idx)
+
+
+def reset_history(ppl, idx) -> None:
+    """A new loan has no history: the per-loan record the ledger keeps starts empty."""
+    ppl.max_dpd[idx] = 0
+    for k in DPD_MILESTONES:
+        getattr(ppl, f"day_dpd{k}")[idx] = -1
+    ppl.first_plan_day[idx] = -1
+    ppl.redefault_day[idx] = -1
+    ppl.promises[idx] = 0
+    ppl.promises_broken[idx] = 0
+    ppl.cause[idx] = -1
+
+
+def record_dpd(ppl, late, dpd, t) -> None:
+    """The loan's DPD history after today's DPD (``dpd``, of rows ``late``): worst DPD, the first day
+    each milestone of ``DPD_MILESTONES`` was reached, and the first day 30+ DPD again after a plan."""
+    ppl.max_dpd[late] = np.maximum(ppl.max_dpd[late], dpd)
+    for k in DPD_MILESTONES:
+        day = getattr(ppl, f"day_dpd{k}")
+        day[late[(dpd >= k) & (day[late] < 0)]] = t
+    fp = ppl.first_plan_day[late]
+    ppl.redefault_day[late[(dpd >= 30) & (fp >= 0) & (t > fp) & (ppl.redefault_day[late] < 0)]] = t
 
 
 def first_due_day(model, idx, t, rng) -> np.ndarray:
@@ -166,12 +184,9 @@ def update(model, t, paid_idx) -> None:
     fee_due = late[(dpd >= p.loans.fee_dpd) & ((dpd - p.loans.fee_dpd) % CYCLE == 0)]
     ppl.fees[fee_due] += p.loans.late_fee_share * ppl.instalment[fee_due]
 
-    young = late[t - ppl.orig_day[late] <= 365]
-    ppl.max_dpd_365[young] = np.maximum(ppl.max_dpd_365[young], ppl.dpd[young])
-    hit30 = late[(dpd >= 30) & (ppl.day_30dpd[late] < 0)]
-    ppl.day_30dpd[hit30] = t
+    hit30 = late[(dpd >= 30) & (ppl.day_dpd30[late] < 0)]
+    record_dpd(ppl, late, dpd, t)
     causes.assign(model, hit30, t)
-    ppl.reached_60[late[dpd >= 60]] = True
 
     broken = late[ppl.on_plan[late] & (dpd >= p.collection.plans.break_dpd)]
     ppl.on_plan[broken] = False

@@ -1,5 +1,9 @@
 """Macro conditions over time: the recession timeline.
 
+The timeline is on the measurement window's clock: ``conditions(params, t - model.t0)``, so
+``start_day = 180`` is 180 days into the window, after the burn-in (day ``t`` of the run is day
+``t - t0`` of the window, negative during the burn-in).
+
 Severity rises linearly over ``onset_days`` from ``start_day``, holds for ``peak_days``, then eases
 linearly over ``easing_days``. Each multiplier is ``1 + severity * shape(day) * (multiplier - 1)``.
 """
@@ -48,4 +52,4 @@ def conditions(params, day: int) -> Conditions:
 
 def step(model, t) -> None:
     """Step 1 of the day."""
-    model.macro = conditions(model.params, t)
+    model.macro = conditions(model.params, t - model.t0)

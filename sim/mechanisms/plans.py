@@ -70,6 +70,7 @@ def restructure(model, idx, t) -> None:
     ppl.next_due[idx] = t + CYCLE * (1 + holiday)
     ppl.on_plan[idx] = True
     ppl.plans_taken[idx] += 1
+    ppl.first_plan_day[idx] = np.where(ppl.first_plan_day[idx] < 0, t, ppl.first_plan_day[idx])
     ppl.queued_since[idx] = -1
     books.plans_accepted += len(idx)
     books.plan_cost += model.params.collection.plans.admin_cost * len(idx)
