@@ -131,6 +131,7 @@ class CreditModel(mesa.Model):
         bounds = np.searchsorted(offsets[order], np.arange(CYCLE + 1))
         self.pay_groups = [order[bounds[k] : bounds[k + 1]] for k in range(CYCLE)]
         population.initial_book(self)
+        acquisition.start_clocks(self)
         self._drain_experiences()  # day-0 set-up is not an experience
 
         self.datacollector = mesa.DataCollector(model_reporters=metrics.model_reporters())

@@ -20,7 +20,6 @@ STREAMS = (
     "income",
     "shocks",
     "spending",
-    "acquisition",
 )
 
 #: Per-person streams (:class:`PersonStream`): a draw is a function of (seed, stream, person, day,
@@ -35,6 +34,7 @@ PERSON_STREAMS = (
     "early_contact",
     "recovery",
     "origination",
+    "acquisition",
 )
 
 
@@ -87,6 +87,17 @@ class PersonStream:
             return np.zeros(0)
         with np.errstate(over="ignore"):
             salt = _mix(np.uint64((int(day) * 1_000_003 + int(slot)) & 0xFFFFFFFFFFFFFFFF) ^ self.key)
+            x = _mix(idx.astype(np.uint64) * _GOLDEN + salt)
+        return (x >> _S11).astype(np.float64) * (1.0 / 9007199254740992.0)
+
+    def uniform_keyed(self, idx: np.ndarray, keys: np.ndarray, slot: int = 0) -> np.ndarray:
+        """Like :meth:`uniform`, with a key per row instead of one day (e.g. each person's budget month)."""
+        idx = np.asarray(idx)
+        if idx.size == 0:
+            return np.zeros(0)
+        with np.errstate(over="ignore"):
+            k = np.asarray(keys).astype(np.int64).astype(np.uint64) * np.uint64(1_000_003) + np.uint64(slot)
+            salt = _mix(k ^ self.key)
             x = _mix(idx.astype(np.uint64) * _GOLDEN + salt)
         return (x >> _S11).astype(np.float64) * (1.0 / 9007199254740992.0)
 

@@ -76,6 +76,9 @@ class People:
         self.paid_total = np.zeros(n, f)
         self.received_total = np.zeros(n, f)  # principal disbursed to the person
         self.contacts = np.zeros(n, i)
+        self.app_hazard = np.zeros(n, f)  # application clock: hazard accumulated since the last application
+        self.app_threshold = np.zeros(n, f)  # the clock's threshold for the next application
+        self.app_count = np.zeros(n, i)  # applications made so far
         self.family_help_total = np.zeros(n, f)  # money raised from family and friends to pay the lender
         # lasting personal differences (drawn once, in population.create)
         self.age = np.zeros(n, f)  # years

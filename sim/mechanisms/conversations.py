@@ -76,10 +76,11 @@ def converse(model, idx, t, *, diagnose_prob: float, offer_plans: bool) -> None:
     family(model, idx, t)
     if not pr.enabled:
         return
-    from .repayment import willingness
+    from .repayment import budget_month, willingness
 
     ask = idx[(ppl.amount_due[idx] > 0.0) & (ppl.promise_day[idx] < t)]
-    promise = ask[model.streams.person.promise.uniform(ask, t) < willingness(model, ask, t)]
+    u = model.streams.person.promise.uniform_keyed(ask, budget_month(model, ask, t))
+    promise = ask[u < willingness(model, ask, t)]
     day = t + pr.days
     ppl.promise_day[promise] = day
     ppl.promise_amount[promise] = np.minimum(ppl.amount_due[promise] + ppl.fees[promise], ppl.instalment[promise])

@@ -15,6 +15,7 @@ oldest instalment not yet paid in full: ``dpd = day - oldest_unpaid_due_date`` w
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import ndtri
 
 from ..state import CASH, CHARGED_OFF, CYCLE, DPD_MILESTONES, POS, REPAID
 from . import causes, education
@@ -41,10 +42,10 @@ def originate(model, idx, t, *, first_due=None, rng=None, new_business=True) -> 
     if len(idx) == 0:
         return
     ppl, p, books = model.people, model.params, model.lender.books
-    if rng is None:  # new business: per-person draws, so who else borrows today changes nothing
-        draw = model.streams.person.origination
-        is_pos = draw.uniform(idx, t, 0) < p.products.pos.share
-        size = np.exp(0.3 * draw.normal(idx, t, 1))
+    if rng is None:  # new business: per-person draws keyed by the application's number
+        draw, nth = model.streams.person.origination, ppl.app_count[idx]
+        is_pos = draw.uniform_keyed(idx, nth, 0) < p.products.pos.share
+        size = np.exp(0.3 * ndtri(np.clip(draw.uniform_keyed(idx, nth, 1), 1e-16, 1.0 - 1e-16)))
     else:
         is_pos = rng.random(len(idx)) < p.products.pos.share
         size = rng.lognormal(0.0, 0.3, len(idx))
@@ -114,7 +115,8 @@ def first_due_day(model, idx, t, rng) -> np.ndarray:
     """The first due date: 20 to 49 days ahead, 0..``due_after_pay`` days after a pay day."""
     k = model.params.loans.due_after_pay + 1
     if rng is None:
-        lag = np.minimum((model.streams.person.origination.uniform(idx, t, 2) * k).astype(np.int64), k - 1)
+        u = model.streams.person.origination.uniform_keyed(idx, model.people.app_count[idx], 2)
+        lag = np.minimum((u * k).astype(np.int64), k - 1)
     else:
         lag = rng.integers(0, k, len(idx))
     return (t + 20 + (model.people.pay_offset[idx] + lag - t - 20) % CYCLE).astype(np.int32)

@@ -21,8 +21,12 @@ At a decision:
   things improve** (probability ``sigmoid(hope_intercept + hope_stress_weight * stress)``), or else
   pays what they can.
 
-Every draw comes from a per-person stream keyed by person and day, so a strategy that changes who
-decides on a day changes only those people's draws.
+A borrower's disposition is one draw per **budget month** (the 30 days from one of their pay days to
+the next): every decision in that month compares the same uniform number with the willingness of the
+moment. So reconsidering changes the outcome only if something changed the borrower's willingness
+(attention restored by a reminder, pressure, a promise), never by a fresh roll of the dice; and a
+strategy that moves a decision by a day does not give the borrower a new draw. The draws come from a
+per-person stream keyed by person and budget month (common random numbers per person).
 """
 
 from __future__ import annotations
@@ -68,6 +72,11 @@ def ability(model, idx, t) -> np.ndarray:
     return np.maximum(ppl.cash[idx] + ppl.reserved[idx] - keep, 0.0)
 
 
+def budget_month(model, idx, t) -> np.ndarray:
+    """The number of the person's budget month on day ``t`` (it starts on their pay day)."""
+    return (t - model.people.pay_offset[idx]) // CYCLE
+
+
 def deciders(model, t) -> np.ndarray:
     ppl = model.people
     pay_group = model.pay_groups[t % CYCLE]
@@ -91,11 +100,12 @@ def step(model, t) -> np.ndarray:
     idx = deciders(model, t)
     spending.settle(model, idx, t)
     draw = model.streams.person.decision
-    willing = draw.uniform(idx, t, 0) < willingness(model, idx, t)
+    month = budget_month(model, idx, t)
+    willing = draw.uniform_keyed(idx, month, 0) < willingness(model, idx, t)
     owed = ppl.amount_due[idx] + ppl.fees[idx]
     able = ability(model, idx, t)
     short = able < owed
-    hoping = short & (draw.uniform(idx, t, 1) < hope(model, idx))
+    hoping = short & (draw.uniform_keyed(idx, month, 1) < hope(model, idx))
     amount = np.where(willing & ~hoping, np.minimum(able, owed), 0.0)
     ppl.last_decision[idx] = np.select(
         [able <= 0.0, ~willing, hoping, short], [UNABLE, UNWILLING, HOPED, PAID_PART], PAID_ALL
