@@ -123,7 +123,8 @@ def snapshot(model) -> dict:
     buckets = np.bincount(np.searchsorted([30, 60, 90], d, side="right"), minlength=4)
     loans_so_far = books.initial_loans + books.originations
     borrowers = ppl.borrowers()
-    n_borrowers = max(int(np.count_nonzero(borrowers)), 1)
+    rows = np.flatnonzero(borrowers)  # gathering by index is much faster than by mask, same numbers
+    n_borrowers = max(len(rows), 1)
     return {
         "day": model.day,
         "window_day": model.day - model.t0,
@@ -138,8 +139,8 @@ def snapshot(model) -> dict:
         "charge_offs": books.charge_offs,
         "cures": books.cures,
         "default_rate": books.charge_offs / loans_so_far if loans_so_far else 0.0,
-        "mean_stress": float(ppl.stress[borrowers].sum()) / n_borrowers,  # not np.dot: BLAS threads change the sum
-        "high_stress_share": np.count_nonzero(borrowers & (ppl.stress >= st.high_threshold)) / n_borrowers,
+        "mean_stress": float(ppl.stress[rows].sum()) / n_borrowers,  # not np.dot: BLAS threads change the sum
+        "high_stress_share": np.count_nonzero(ppl.stress[rows] >= st.high_threshold) / n_borrowers,
         "brand_trust": float(ppl.trust.mean()),
         "applications": model.applications_today,
         "originations": model.originations_today,
