@@ -60,6 +60,7 @@ def check(m, charged_off_ids, seen_banned):
     assert (p.dpd[act] < m.params.loans.charge_off_dpd).all()
     # state kept incrementally equals its definition
     assert np.array_equal(m.stress_levels.current(m, t), stress.level(m, t))
+    assert np.isin(p.delinquent(), m.prev_delinquent).all()  # where tomorrow's loans.update looks
     # a charged-off loan stays charged off
     led = m.ledger.table()
     assert len(np.unique(led["loan_id"])) == len(led["loan_id"])

@@ -162,7 +162,10 @@ def pay(model, idx, amount) -> np.ndarray:
 def update(model, t, paid_idx) -> None:
     """After the day's payments: DPD, late fees, history, broken plans, cures and repaid loans."""
     ppl, p, books = model.people, model.params, model.lender.books
-    late = ppl.delinquent()
+    # rows with arrears: only a bill adds arrears, so they are among yesterday's late loans and
+    # today's bills (the same rows, in the same order, as ppl.delinquent(), without a full scan)
+    late = np.union1d(model.prev_delinquent, model.billed_today)
+    late = late[ppl.amount_due[late] > 0.0]
     # who was behind yesterday and is current now: a cure
     prev = model.prev_delinquent
     cured = prev[(ppl.amount_due[prev] <= 0.0) & (ppl.dpd[prev] > 0)]

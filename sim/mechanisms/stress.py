@@ -34,16 +34,21 @@ def level(model, t, idx=None) -> np.ndarray:
 
 class Levels:
     """Everyone's level (:func:`level`), kept between days and recomputed only for the rows whose
-    inputs changed since the last call: being behind, the instalment, employment, and the lasting
-    traits it reads. A level depends on nothing else, and each row is computed by the same formula,
-    so the result is exactly :func:`level` of everyone, at the cost of a few comparisons a day."""
+    changing inputs changed since the last call: being behind, the instalment and employment. Each
+    row is computed by the same formula, so the result is exactly :func:`level` of everyone, at the
+    cost of a few comparisons a day. The lasting traits it reads (``stress_base``, ``other_dsti``,
+    ``income``) are fixed after set-up; whoever changes them afterwards calls :meth:`reset`."""
 
-    INPUTS = ("stress_base", "other_dsti", "instalment", "income", "employed")
+    INPUTS = ("instalment", "employed")
 
     def __init__(self):
+        self.reset()
+
+    def reset(self) -> None:
+        """Recompute everyone's level at the next call."""
         self.value = None  # the levels
         self.behind = None  # being behind, when they were computed
-        self.inputs = {}  # the other inputs, when they were computed
+        self.inputs = {}  # the other changing inputs, when they were computed
 
     def current(self, model, t) -> np.ndarray:
         ppl = model.people
