@@ -164,7 +164,9 @@ def update(model, t, paid_idx) -> None:
     ppl, p, books = model.people, model.params, model.lender.books
     # rows with arrears: only a bill adds arrears, so they are among yesterday's late loans and
     # today's bills (the same rows, in the same order, as ppl.delinquent(), without a full scan)
-    late = np.union1d(model.prev_delinquent, model.billed_today)
+    late = np.sort(np.concatenate((model.prev_delinquent, model.billed_today)))
+    if len(late):
+        late = late[np.concatenate(([True], late[1:] != late[:-1]))]  # unique (np.union1d is much slower)
     late = late[ppl.amount_due[late] > 0.0]
     # who was behind yesterday and is current now: a cure
     prev = model.prev_delinquent
