@@ -33,16 +33,16 @@ def spend(ppl, idx, amount, *, use_reserved: bool) -> np.ndarray:
 def settle(model, idx, t) -> None:
     """Charge daily subsistence and habit spending up to day ``t``."""
     ppl = model.people
-    cash, reserved = ppl.cash[idx], ppl.reserved[idx]
+    cash, reserved, since = ppl.cash[idx], ppl.reserved[idx], ppl.settled_day[idx]
     # people already settled today have nothing to pay (except clearing rounding dust below zero)
-    todo = (ppl.settled_day[idx] < t) | (cash < 0.0) | (reserved < 0.0)
+    todo = (since < t) | (cash < 0.0) | (reserved < 0.0)
     if not todo.all():
-        idx, cash, reserved = idx[todo], cash[todo], reserved[todo]
+        idx, cash, reserved, since = idx[todo], cash[todo], reserved[todo], since[todo]
     if len(idx) == 0:
         return
     # the three charges of spend(), on gathered copies: subsistence (and other creditors paid
     # first) from cash then set-aside money, habit from cash, other creditors from cash
-    days = (t - ppl.settled_day[idx]).astype(float)
+    days = (t - since).astype(float)
     first = ppl.other_first[idx]
     other = ppl.daily_other[idx] * days
     need = ppl.daily_subsistence[idx] * days + np.where(first, other, 0.0)
