@@ -121,7 +121,6 @@ class CreditModel(mesa.Model):
         self.promises_due: dict[int, list[np.ndarray]] = {}  # day -> borrowers whose promise falls due
         self.promised_today = EMPTY
         self.billed_today = EMPTY
-        self.due_soon = (-1, EMPTY)  # (day, rows due within loans.look_ahead days of it), set by loans.bill
         self.prev_delinquent = EMPTY
         self.applications_today = self.originations_today = self.visit_queue = 0
         self.stress_levels = stress.Levels()  # everyone's stress level, updated where it changed

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..state import CYCLE
-from . import conversations, loans, plans, spending
+from . import conversations, plans, spending
 
 
 def foresee_shortfall(model, idx, t, horizon) -> np.ndarray:
@@ -33,7 +33,7 @@ def step(model, t) -> None:
     """Step 5 of the day."""
     ppl, ec = model.people, model.params.early_contact
     h = ec.horizon_days
-    idx = loans.due_on(model, t + h, t)
+    idx = np.flatnonzero(ppl.next_due == t + h)
     idx = idx[ppl.amount_due[idx] <= 0.0]
     u = model.streams.person.early_contact.uniform(idx, t)
     base = ec.channel_prob if ec.channel else ec.base_prob

@@ -124,33 +124,10 @@ def first_due_day(model, idx, t, rng) -> np.ndarray:
     return (t + 20 + (model.people.pay_offset[idx] + lag - t - 20) % CYCLE).astype(np.int32)
 
 
-def look_ahead(params) -> int:
-    """How many days ahead anything reads due dates: early contact and reminders before the due date."""
-    before = [-s.day for s in params.collection.reminders.schedule if s.day < 0]
-    return max([params.early_contact.horizon_days, *before])
-
-
-def due_on(model, day, t) -> np.ndarray:
-    """Rows whose next instalment falls due on ``day``, in row order (as a scan of ``next_due``).
-
-    :func:`bill` scans the due dates once a day for the next :func:`look_ahead` days; a due date in
-    that window is looked up among those rows. Between the bill (step 4) and the readers (early
-    contact, reminders: steps 5 and 6) no due date moves into the window (only a bill or a plan sets
-    one then, 30 days or more ahead; new loans come at step 8, at least 20 days ahead), and rows whose
-    due date moved out of it are filtered out, so the rows are those a scan would return."""
-    seen, soon = model.due_soon
-    ppl = model.people
-    if seen != t or not t <= day <= t + look_ahead(model.params):
-        return np.flatnonzero(ppl.next_due == day)
-    return soon[ppl.next_due[soon] == day]
-
-
 def bill(model, t) -> None:
     """Instalments fall due today: they join the arrears."""
     ppl = model.people
-    soon = np.flatnonzero((ppl.next_due >= t) & (ppl.next_due <= t + look_ahead(model.params)))
-    model.due_soon = (t, soon)
-    idx = soon[ppl.next_due[soon] == t]
+    idx = np.flatnonzero(ppl.next_due == t)
     model.lender.books.instalments_due += int(np.count_nonzero(ppl.amount_due[idx] <= 0.0))
     add = np.minimum(ppl.instalment[idx], ppl.balance[idx] - ppl.amount_due[idx])
     billed = add > EPS
@@ -189,12 +166,7 @@ def pay(model, idx, amount) -> np.ndarray:
 def update(model, t, paid_idx) -> None:
     """After the day's payments: DPD, late fees, history, broken plans, cures and repaid loans."""
     ppl, p, books = model.people, model.params, model.lender.books
-    # rows with arrears: only a bill adds arrears, so they are among yesterday's late loans and
-    # today's bills (the same rows, in the same order, as ppl.delinquent(), without a full scan)
-    late = np.sort(np.concatenate((model.prev_delinquent, model.billed_today)))
-    if len(late):
-        late = late[np.concatenate(([True], late[1:] != late[:-1]))]  # unique (np.union1d is much slower)
-    late = late[ppl.amount_due[late] > 0.0]
+    late = ppl.delinquent()
     # who was behind yesterday and is current now: a cure
     prev = model.prev_delinquent
     cured = prev[(ppl.amount_due[prev] <= 0.0) & (ppl.dpd[prev] > 0)]

@@ -18,13 +18,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..state import CYCLE
-from . import conversations, loans
+from . import conversations
 
 
 def targets(model, day: int, t: int) -> np.ndarray:
     ppl = model.people
     if day < 0:
-        idx = loans.due_on(model, t - day, t)
+        idx = np.flatnonzero(ppl.next_due == t - day)
         return idx[ppl.amount_due[idx] <= 0.0]
     late = model.prev_delinquent
     d = ppl.dpd[late]
