@@ -123,6 +123,7 @@ class CreditModel(mesa.Model):
         self.billed_today = EMPTY
         self.prev_delinquent = EMPTY
         self.applications_today = self.originations_today = self.visit_queue = 0
+        self.stress_levels = stress.Levels()  # everyone's stress level, updated where it changed
 
         self.lender = Lender(self)
         self.people = population.create(self)

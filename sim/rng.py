@@ -57,13 +57,25 @@ _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
+_MASK64 = 0xFFFFFFFFFFFFFFFF
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
-    """SplitMix64's finaliser: a bijective avalanche mix of 64-bit integers (wraps, by design)."""
-    x = (x ^ (x >> _S30)) * _M1
-    x = (x ^ (x >> _S27)) * _M2
-    return x ^ (x >> _S31)
+    """SplitMix64's finaliser: a bijective avalanche mix of 64-bit integers (wraps, by design).
+    Works in place on ``x`` (an unsigned 64-bit array) and returns it."""
+    x ^= x >> _S30
+    x *= _M1
+    x ^= x >> _S27
+    x *= _M2
+    x ^= x >> _S31
+    return x
+
+
+def _mix_int(x: int) -> int:
+    """:func:`_mix` of one number, in Python integers (the same bits, without NumPy scalar overhead)."""
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
 
 
 class PersonStream:
@@ -79,16 +91,21 @@ class PersonStream:
     def __init__(self, seed: int, name: str):
         self.name = name
         self.key = np.uint64(seed_sequence(seed, "person", name).generate_state(1, np.uint64)[0])
+        self._key = int(self.key)
 
     def uniform(self, idx: np.ndarray, day: int, slot: int = 0) -> np.ndarray:
         """One uniform number in [0, 1) per row of ``idx`` for ``day`` and ``slot``."""
         idx = np.asarray(idx)
         if idx.size == 0:
             return np.zeros(0)
-        with np.errstate(over="ignore"):
-            salt = _mix(np.uint64((int(day) * 1_000_003 + int(slot)) & 0xFFFFFFFFFFFFFFFF) ^ self.key)
-            x = _mix(idx.astype(np.uint64) * _GOLDEN + salt)
-        return (x >> _S11).astype(np.float64) * (1.0 / 9007199254740992.0)
+        salt = _mix_int((((int(day) * 1_000_003 + int(slot)) & _MASK64) ^ self._key))
+        x = idx.astype(np.uint64)
+        x *= _GOLDEN
+        x += np.uint64(salt)
+        x = _mix(x) >> _S11
+        u = x.astype(np.float64)
+        u *= 1.0 / 9007199254740992.0
+        return u
 
     def uniform_keyed(self, idx: np.ndarray, keys: np.ndarray, slot: int = 0) -> np.ndarray:
         """Like :meth:`uniform`, with a key per row instead of one day (e.g. each person's budget month)."""

@@ -6,6 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import sim
+from sim.mechanisms import stress
 from sim.state import CHARGED_OFF, CYCLE
 
 scenarios = st.fixed_dictionaries(
@@ -57,6 +58,8 @@ def check(m, charged_off_ids, seen_banned):
     assert (p.dpd[late] == np.maximum(t - oldest, 0)).all()
     assert (p.dpd[act] <= t - np.minimum(p.orig_day[act], t)).all()
     assert (p.dpd[act] < m.params.loans.charge_off_dpd).all()
+    # state kept incrementally equals its definition
+    assert np.array_equal(m.stress_levels.current(m, t), stress.level(m, t))
     # a charged-off loan stays charged off
     led = m.ledger.table()
     assert len(np.unique(led["loan_id"])) == len(led["loan_id"])

@@ -103,12 +103,16 @@ def reset_history(ppl, idx) -> None:
 def record_dpd(ppl, late, dpd, t) -> None:
     """The loan's DPD history after today's DPD (``dpd``, of rows ``late``): worst DPD, the first day
     each milestone of ``DPD_MILESTONES`` was reached, and the first day 30+ DPD again after a plan."""
-    ppl.max_dpd[late] = np.maximum(ppl.max_dpd[late], dpd)
+    # a milestone is first reached only at a new worst DPD (every milestone up to the worst is set)
+    worse = dpd > ppl.max_dpd[late]
+    new, new_dpd = late[worse], dpd[worse]
+    ppl.max_dpd[new] = new_dpd
     for k in DPD_MILESTONES:
         day = getattr(ppl, f"day_dpd{k}")
-        day[late[(dpd >= k) & (day[late] < 0)]] = t
-    fp = ppl.first_plan_day[late]
-    ppl.redefault_day[late[(dpd >= 30) & (fp >= 0) & (t > fp) & (ppl.redefault_day[late] < 0)]] = t
+        day[new[(new_dpd >= k) & (day[new] < 0)]] = t
+    again = late[dpd >= 30]
+    fp = ppl.first_plan_day[again]
+    ppl.redefault_day[again[(fp >= 0) & (t > fp) & (ppl.redefault_day[again] < 0)]] = t
 
 
 def first_due_day(model, idx, t, rng) -> np.ndarray:

@@ -107,9 +107,11 @@ def step(model, t) -> np.ndarray:
     short = able < owed
     hoping = short & (draw.uniform_keyed(idx, month, 1) < hope(model, idx))
     amount = np.where(willing & ~hoping, np.minimum(able, owed), 0.0)
-    ppl.last_decision[idx] = np.select(
-        [able <= 0.0, ~willing, hoping, short], [UNABLE, UNWILLING, HOPED, PAID_PART], PAID_ALL
-    ).astype(np.int8)
+    # the first that applies of: unable, unwilling, hoping, paid part; else paid all
+    decision = np.full(len(idx), PAID_ALL, np.int8)
+    for applies, code in ((short, PAID_PART), (hoping, HOPED), (~willing, UNWILLING), (able <= 0.0, UNABLE)):
+        decision[applies] = code
+    ppl.last_decision[idx] = decision
     payers = amount > 0.0
     loans.pay(model, idx[payers], amount[payers])
     return idx[payers]

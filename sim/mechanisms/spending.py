@@ -33,12 +33,26 @@ def spend(ppl, idx, amount, *, use_reserved: bool) -> np.ndarray:
 def settle(model, idx, t) -> None:
     """Charge daily subsistence and habit spending up to day ``t``."""
     ppl = model.people
-    days = (t - ppl.settled_day[idx]).astype(float)
+    cash, reserved, since = ppl.cash[idx], ppl.reserved[idx], ppl.settled_day[idx]
+    # people already settled today have nothing to pay (except clearing rounding dust below zero)
+    todo = (since < t) | (cash < 0.0) | (reserved < 0.0)
+    if not todo.all():
+        idx, cash, reserved, since = idx[todo], cash[todo], reserved[todo], since[todo]
+    if len(idx) == 0:
+        return
+    # the three charges of spend(), on gathered copies: subsistence (and other creditors paid
+    # first) from cash then set-aside money, habit from cash, other creditors from cash
+    days = (t - since).astype(float)
     first = ppl.other_first[idx]
     other = ppl.daily_other[idx] * days
-    spend(ppl, idx, ppl.daily_subsistence[idx] * days + np.where(first, other, 0.0), use_reserved=True)
-    spend(ppl, idx, ppl.daily_habit[idx] * days, use_reserved=False)
-    spend(ppl, idx, np.where(first, 0.0, other), use_reserved=False)
+    need = ppl.daily_subsistence[idx] * days + np.where(first, other, 0.0)
+    from_cash = np.minimum(need, cash)
+    cash -= from_cash
+    reserved -= np.minimum(need - from_cash, reserved)
+    cash -= np.minimum(ppl.daily_habit[idx] * days, cash)
+    cash -= np.minimum(np.where(first, 0.0, other), cash)
+    ppl.cash[idx] = cash
+    ppl.reserved[idx] = reserved
     ppl.settled_day[idx] = t
 
 
