@@ -257,13 +257,15 @@ def test_every_parameter_is_named_in_the_model_description(text):
 
 
 def test_worked_visit_numbers_follow_the_defaults(text):
-    """Part 7.8 quotes what one completed visit does at the default and the humane harshness."""
+    """Part 7 quotes what one completed visit does at the default and the humane harshness."""
     from sim.scenario import load_scenario
 
     for sc, lead in ((Scenario(), "With the default harshness"), (load_scenario("humane_visits"), "`humane_visits`")):
         h = sc.collection.tone.harshness
         stress = sc.stress.visit + sc.stress.visit_harsh * h
-        trust = sc.trust.visit + sc.trust.visit_harsh * h
+        tr = sc.trust
+        shown = tr.visit_quality + (tr.harsh_visit_quality - tr.visit_quality) * h
+        trust = tr.learning_rate * tr.visit_weight * (shown - tr.prior)  # from a person at the mean prior
         complaint = sc.trust.complaint_prob * h
         diagnosis = sc.collection.tone.diagnoses_hardship * (1.0 - h)
         para = " ".join(part(text, 7).split())
@@ -271,6 +273,7 @@ def test_worked_visit_numbers_follow_the_defaults(text):
         snippet = para[start : start + 200]
         assert f"harshness {h:g}" in snippet
         assert f"stress {stress:.3g}" in snippet, snippet
+        assert f"{shown:.2g}" in snippet, snippet
         assert f"{trust:+.3g}".replace("-", "−") in snippet or f"{trust:.3g}".replace("-", "−") in snippet, snippet
         assert f"{complaint:.3g}" in snippet and f"{diagnosis:.3g}" in snippet, snippet
 

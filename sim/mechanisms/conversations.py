@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import plans
+from . import plans, spending
 
 SLOT_RECONSIDER, SLOT_ANSWER, SLOT_DIAGNOSE, SLOT_FAMILY = 0, 1, 2, 3
 
@@ -98,13 +98,14 @@ def family(model, idx, t) -> None:
     if rp.family_help <= 0.0:
         return
     idx = idx[ppl.amount_due[idx] > 0.0]
+    spending.settle(model, idx, t)
     short = ppl.amount_due[idx] + ppl.fees[idx] - ability(model, idx, t)
     felt = ppl.pressure_now(idx, t, rp.pressure_halflife)
     u = model.streams.person.contact.uniform(idx, t, SLOT_FAMILY)
     helped = (short > 0.0) & (u < rp.family_help * felt)
     idx, short = idx[helped], short[helped]
     amount = np.minimum(short, rp.family_help_months * ppl.income[idx])
-    ppl.cash[idx] += amount
+    ppl.reserved[idx] += amount  # raised for the lender: set aside, not free to spend
     ppl.family_help_total[idx] += amount
     model.lender.books.family_help += float(amount.sum())
 
@@ -126,7 +127,7 @@ def follow_up(model, t) -> None:
         return
     ppl, prm, books = model.people, model.params, model.lender.books
     paid = ppl.paid_total[due] - ppl.promise_base[due]
-    kept = (paid >= ppl.promise_amount[due] - 1e-6) | ~ppl.has_loan[due] | (ppl.amount_due[due] <= 0.0)
+    kept = (paid >= ppl.promise_amount[due] - 1e-6) | (ppl.amount_due[due] <= 0.0)
     broken = due[~kept]
     ppl.promise_day[due] = -1
     books.promises_kept += int(kept.sum())
