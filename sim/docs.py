@@ -531,7 +531,7 @@ TARGETS: list[Target] = [
     Target(
         "Recoveries after charge-off",
         "16–32% of gross charge-offs",
-        "Issuers' recoveries on gross charge-offs, as quoted in MODEL.md (primary source not named there)",
+        "Issuers' recoveries on gross charge-offs: Federal Reserve charge-off and recovery statistics; FTC (2013), The Structure and Practices of the Debt Buying Industry",
         "`recoveries` / `credit_loss`, baseline, cumulative over the run",
         _get("baseline", "recovery_share"),
     ),

@@ -48,7 +48,7 @@ class Population(Section):
     other_dsti_concentration: float = P(5.0, "beta concentration", "Spread of that debt service across people (lower: wider).", ge=0.5, le=1000)
     other_priority: float = P(0.5, "share", "Borrowers who pay other creditors before this lender (the rest put this loan first).", ge=0, le=1)
     savings_months: float = P(0.4, "months of income", "Median starting cash buffer.", ge=0, le=24)
-    subsistence_share: float = P(0.55, "share of income", "Spending on necessities, paid every day whatever happens.", ge=0, le=1)
+    subsistence_share: float = P(0.45, "share of income", "Spending on necessities, paid every day whatever happens.", ge=0, le=1)
     habit_share: float = P(0.6, "share of what is left", "Habitual discretionary spending ('consumption upgrade'), as a share of income left after necessities and other creditors' instalments.", ge=0, le=1)
     impulse_rate: float = P(1.0, "per month", "Rate of impulse purchases of a person with average present bias.", ge=0, le=30)
     impulse_size: float = P(0.25, "share of free cash", "Size of one impulse purchase.", ge=0, le=1)
@@ -121,7 +121,7 @@ class Loans(Section):
 
 
 class Repayment(Section):
-    intercept: float = P(4.5, "logit", "Baseline willingness to pay of an average borrower who can pay.")
+    intercept: float = P(3.8, "logit", "Baseline willingness to pay of an average borrower who can pay.")
     attention_weight: float = P(2.6, "logit per unit", "Effect of attention to the loan on willingness (assumption).")
     literacy_weight: float = P(1.0, "logit per unit", "Effect of financial literacy on willingness.")
     understanding_weight: float = P(1.0, "logit per unit", "Effect of understanding what lateness costs.")

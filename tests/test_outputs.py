@@ -70,13 +70,49 @@ def test_recession_timeline_is_on_the_windows_clock():
 
 
 @functools.lru_cache(maxsize=None)
+def _baseline_runs():
+    """Three 10,000 x 730 baseline runs with the default burn-in."""
+    return [_run_quietly("baseline", borrowers=10_000, days=730, seed=seed) for seed in (1, 2, 3)]
+
+
 def _baseline_windows():
-    """Daily series of the window of three 10,000 x 730 baseline runs with the default burn-in."""
-    out = []
-    for seed in (1, 2, 3):
-        d = _run_quietly("baseline", borrowers=10_000, days=730, seed=seed).daily
-        out.append(d[d["window_day"] > 0])
-    return out
+    """Daily series of the window of those runs."""
+    return [r.daily[r.daily["window_day"] > 0] for r in _baseline_runs()]
+
+
+@pytest.mark.slow
+def test_distress_is_tied_to_debt_about_as_published():
+    """Odds ratio of high stress, delinquent vs current borrowers, near the published ~3
+    (Richardson, Elliott & Roberts 2013): between 2 and 5 in every replicate."""
+    ors = [r.summary["high_stress_odds_ratio"] for r in _baseline_runs()]
+    assert all(2.0 <= x <= 5.0 for x in ors), ors
+
+
+@pytest.mark.slow
+def test_delinquency_persists_per_person_in_the_loan_table():
+    """From the per-loan table: a person whose earlier loan reached 30+ DPD is several times likelier to
+    have a later loan reach 30+ DPD than a person without such a history."""
+    ratios = []
+    for r in _baseline_runs():
+        loans = r.loans.sort_values(["person", "orig_day"])
+        hit = loans["day_dpd30"].to_numpy() >= 0
+        earlier = loans.assign(hit=hit).groupby("person")["hit"].transform(lambda h: h.cumsum().shift(fill_value=0) > 0)
+        earlier = earlier.to_numpy(bool)
+        ratios.append(hit[earlier].mean() / hit[~earlier].mean())
+    assert min(ratios) > 2.0, ratios
+    assert all(r.summary["late_again_ratio"] > 2.0 for r in _baseline_runs())
+
+
+@pytest.mark.slow
+def test_the_cause_mix_is_not_one_cause_and_roll_rates_rise_with_depth():
+    for r in _baseline_runs():
+        s = r.summary
+        shares = [s[f"cause_{c}"] for c in CAUSES]
+        assert sum(shares) == pytest.approx(1.0)
+        assert max(shares) < 0.6, shares
+        assert sum(x >= 0.05 for x in shares) >= 3, shares  # several causes matter
+        assert s["roll_60_90"] > s["roll_30_60"] and s["roll_90_120"] > s["roll_30_60"], s
+        assert s["cure_1_29"] > s["cure_30_59"] > s["cure_60_89"], s
 
 
 @pytest.mark.slow
