@@ -220,7 +220,7 @@ class Watch:
 def test_loan_table_agrees_with_the_watched_model(monkeypatch):
     over = {"simulation.burn_in": 30, "collection.plans.enabled": True, "macro.recession.enabled": True,
             "macro.recession.start_day": 0}
-    m = sim.CreditModel(scenario="flexible_plans", borrowers=800, days=250, rng=5, overrides=over)
+    m = sim.CreditModel(scenario="flexible_plans", borrowers=1500, days=250, rng=5, overrides=over)
     w = Watch(monkeypatch, m)
     while m.running:
         w.step()
@@ -239,9 +239,10 @@ def test_loan_table_agrees_with_the_watched_model(monkeypatch):
     assert (L["first_plan_day"] == pd.Series({lid: w.plan_day.get(lid, -1) for lid in L.index})).all()
     assert (L["redefault_day"] == pd.Series({lid: w.redefault.get(lid, -1) for lid in L.index})).all()
     assert (L["person"] == pd.Series(w.person)).all()
-    # declared for the mechanisms to fill: defaults until they do
-    assert (L["promises"] >= 0).all() and (L["promises_broken"] <= L["promises"]).all()
+    # promises and causes, filled by the conversation and cause mechanisms
+    assert (L["promises"] >= 0).all() and (L["promises_broken"] <= L["promises"]).all() and L["promises"].sum() > 0
     assert set(L["cause"]) <= {*CAUSES, "none"}
+    assert ((L["cause"] != "none") == (L["day_dpd30"] >= 0)).all()  # a cause exactly when 30+ DPD was reached
     # segments: ranks of everyone in the market
     p = m.people
     q = L.groupby("income_quintile")["person"].apply(lambda s: p.income[s.to_numpy()].mean())
