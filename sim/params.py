@@ -121,8 +121,8 @@ class Loans(Section):
 
 
 class Repayment(Section):
-    intercept: float = P(3.8, "logit", "Baseline willingness to pay of an average borrower who can pay.")
-    attention_weight: float = P(2.6, "logit per unit", "Effect of attention to the loan on willingness (assumption).")
+    intercept: float = P(3.7, "logit", "Baseline willingness to pay of an average borrower who can pay.")
+    attention_weight: float = P(4.0, "logit per unit", "Effect of attention to the loan on willingness (assumption).")
     literacy_weight: float = P(1.0, "logit per unit", "Effect of financial literacy on willingness.")
     understanding_weight: float = P(1.0, "logit per unit", "Effect of understanding what lateness costs.")
     present_bias_weight: float = P(2.0, "logit per unit", "Effect of present bias against paying now.")
@@ -140,7 +140,7 @@ class Repayment(Section):
     avoid_contacts: float = P(0.15, "per contact", "Avoidance grows with recent contacts (decaying with contact_halflife).", ge=0, le=5)
     contact_halflife: float = P(14.0, "days", "Half-life of the memory of recent contacts.", gt=0, le=3650)
     attention_halflife: float = P(12.0, "days", "Half-life of attention to the loan; a reminder restores it.", gt=0)
-    attention_floor: float = P(0.2, "0..1", "Attention never decays below this (assumption).", ge=0, le=1)
+    attention_floor: float = P(0.1, "0..1", "Attention never decays below this (assumption).", ge=0, le=1)
     pressure_halflife: float = P(14.0, "days", "Half-life of felt collection pressure.", gt=0)
     earmark_weight: float = P(1.0, "0..1", "How strongly planners set aside the next instalment on pay day.", ge=0, le=1)
 
@@ -173,7 +173,7 @@ def _ladder() -> list[ReminderStep]:
 class Reminders(Section):
     enabled: bool = P(True, "flag", "Send the reminder ladder.")
     schedule: list[ReminderStep] = Field(default_factory=_ladder, description="The ladder: a list of {day, channel}.")
-    sms_attention: float = P(0.45, "0..1", "Attention an SMS restores (assumption; Cadena & Schoar 2011 effect size).", ge=0, le=1)
+    sms_attention: float = P(0.6, "0..1", "Attention an SMS restores (assumption; Cadena & Schoar 2011 effect size).", ge=0, le=1)
     phone_attention: float = P(0.8, "0..1", "Attention a phone call restores (assumption).", ge=0, le=1)
     phone_pressure: float = P(0.3, "0..1", "Pressure a phone call adds (assumption).", ge=0, le=1)
     phone_capacity: float = P(30.0, "calls/day per 1,000 people", "Phone calls the call centre can make per day.", ge=0, le=1_000)
@@ -256,7 +256,7 @@ class Stress(Section):
     baseline: float = P(0.22, "0..1", "Mean personal baseline: the stress a person returns to in calm times.", ge=0.01, le=0.99)
     baseline_concentration: float = P(2.5, "beta concentration", "Spread of personal baselines (lower: wider); lasting differences between people.", ge=0.5, le=1000)
     halflife: float = P(45.0, "days", "Half-life of stress towards its current level (baseline plus chronic strain).", gt=0, le=3650)
-    arrears_strain: float = P(0.08, "0..1", "Chronic strain while behind on this loan or owing charged-off debt (assumption; calibrated to the odds ratio of distress).", ge=0, le=1)
+    arrears_strain: float = P(0.06, "0..1", "Chronic strain while behind on this loan or owing charged-off debt (assumption; calibrated to the odds ratio of distress).", ge=0, le=1)
     debt_strain: float = P(0.15, "per unit of DSTI", "Chronic strain per unit of debt service to income, all creditors (assumption).", ge=0, le=2)
     unemployed_strain: float = P(0.05, "0..1", "Chronic strain while out of work (assumption).", ge=0, le=1)
     job_loss: float = P(0.15, "0..1", "Stress from losing a job.", ge=0, le=1)
