@@ -84,10 +84,6 @@ def main() -> None:
          f"{m('benefit_low', 'roll_30_60'):.0%} / {m('baseline', 'roll_30_60'):.0%} / {m('benefit_high', 'roll_30_60'):.0%}"),
         ("3", "odds ratio of high stress, delinquent vs current", f"{m('baseline', 'high_stress_odds_ratio'):.2f}"),
         ("3", "late again: P(30+ | earlier 30+) / P(30+ | none)", f"{m('baseline', 'late_again_ratio'):.1f}"),
-        ("4", "trust gained per visit avoided: humane_visits vs baseline, reminders_only vs baseline",
-         "{:.2g} vs {:.2g}".format(
-             (m("humane_visits", "brand_trust") - m("baseline", "brand_trust")) / max(m("baseline", "visits"), 1),
-             (m("reminders_only", "brand_trust") - m("baseline", "brand_trust")) / max(m("baseline", "visits"), 1))),
         ("5", "drift of the 30+ DPD share over the window (share of its level)", f"{m('baseline', 'drift30'):+.0%}"),
         ("5", "drift of brand trust over the window", f"{m('baseline', 'trust_drift'):+.3f}"),
     ]
