@@ -99,30 +99,35 @@ class PersonStream:
         if idx.size == 0:
             return np.zeros(0)
         salt = _mix_int((((int(day) * 1_000_003 + int(slot)) & _MASK64) ^ self._key))
-        x = idx.astype(np.uint64)
-        x *= _GOLDEN
-        x += np.uint64(salt)
-        x = _mix(x) >> _S11
-        u = x.astype(np.float64)
-        u *= 1.0 / 9007199254740992.0
-        return u
+        return self._draw(idx, np.uint64(salt))
 
     def uniform_keyed(self, idx: np.ndarray, keys: np.ndarray, slot: int = 0) -> np.ndarray:
-        """Like :meth:`uniform`, with a key per row instead of one day (e.g. each person's budget month)."""
+        """Like :meth:`uniform`, with a key per row instead of one day (e.g. each person's budget month):
+        a row whose key equals ``day`` gets the same number as ``uniform(idx, day, slot)``."""
         idx = np.asarray(idx)
         if idx.size == 0:
             return np.zeros(0)
         with np.errstate(over="ignore"):
             k = np.asarray(keys).astype(np.int64).astype(np.uint64) * np.uint64(1_000_003) + np.uint64(slot)
             salt = _mix(k ^ self.key)
-            x = _mix(idx.astype(np.uint64) * _GOLDEN + salt)
-        return (x >> _S11).astype(np.float64) * (1.0 / 9007199254740992.0)
+        return self._draw(idx, salt)
 
-    def normal(self, idx: np.ndarray, day: int, slot: int = 0) -> np.ndarray:
-        """Standard normal draws per person (inverse CDF of :meth:`uniform`)."""
+    @staticmethod
+    def _draw(idx: np.ndarray, salt) -> np.ndarray:
+        """The hash of each row and its salt, as a uniform number in [0, 1)."""
+        x = idx.astype(np.uint64)
+        x *= _GOLDEN
+        x += salt
+        x = _mix(x) >> _S11
+        u = x.astype(np.float64)
+        u *= 1.0 / 9007199254740992.0
+        return u
+
+    def normal_keyed(self, idx: np.ndarray, keys: np.ndarray, slot: int = 0) -> np.ndarray:
+        """Standard normal draws per person (inverse CDF of :meth:`uniform_keyed`)."""
         from scipy.special import ndtri
 
-        u = self.uniform(idx, day, slot)
+        u = self.uniform_keyed(idx, keys, slot)
         return ndtri(np.clip(u, 1e-16, 1.0 - 1e-16))
 
 

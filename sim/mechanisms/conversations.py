@@ -31,6 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import plans, spending
+from .repayment import ability, budget_month, willingness
 
 SLOT_RECONSIDER, SLOT_ANSWER, SLOT_DIAGNOSE, SLOT_FAMILY = 0, 1, 2, 3
 
@@ -76,8 +77,6 @@ def converse(model, idx, t, *, diagnose_prob: float, offer_plans: bool) -> None:
     family(model, idx, t)
     if not pr.enabled:
         return
-    from .repayment import budget_month, willingness
-
     ask = idx[(ppl.amount_due[idx] > 0.0) & (ppl.promise_day[idx] < t)]
     u = model.streams.person.promise.uniform_keyed(ask, budget_month(model, ask, t))
     promise = ask[u < willingness(model, ask, t)]
@@ -92,8 +91,6 @@ def converse(model, idx, t, *, diagnose_prob: float, offer_plans: bool) -> None:
 
 def family(model, idx, t) -> None:
     """Borrowers short of what they owe may raise the difference from family and friends."""
-    from .repayment import ability
-
     ppl, rp = model.people, model.params.repayment
     if rp.family_help <= 0.0:
         return

@@ -15,7 +15,6 @@ oldest instalment not yet paid in full: ``dpd = day - oldest_unpaid_due_date`` w
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import ndtri
 
 from ..state import CASH, CHARGED_OFF, CYCLE, DPD_MILESTONES, POS, REPAID
 from . import causes, education
@@ -45,7 +44,7 @@ def originate(model, idx, t, *, first_due=None, rng=None, new_business=True) -> 
     if rng is None:  # new business: per-person draws keyed by the application's number
         draw, nth = model.streams.person.origination, ppl.app_count[idx]
         is_pos = draw.uniform_keyed(idx, nth, 0) < p.products.pos.share
-        size = np.exp(0.3 * ndtri(np.clip(draw.uniform_keyed(idx, nth, 1), 1e-16, 1.0 - 1e-16)))
+        size = np.exp(0.3 * draw.normal_keyed(idx, nth, 1))
     else:
         is_pos = rng.random(len(idx)) < p.products.pos.share
         size = rng.lognormal(0.0, 0.3, len(idx))
