@@ -21,6 +21,7 @@ from __future__ import annotations
 import html
 import math
 import os
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,8 @@ from mesa.visualization.utils import update_counter
 from .model import CreditModel
 from .scenario import load_scenario, resolve_path, shipped_scenarios
 from .state import CYCLE
+from .tactics import DEFAULT as DEFAULT_TACTICS
+from .tactics import registry as tactic_registry
 
 #: People in the market when the app starts (a step of the model takes about 2 ms at this size; the
 #: page's drawing does not depend on it, except for the stress histogram)
@@ -70,8 +73,15 @@ PLAN_ELIGIBILITY = {
 ON_OFF = ["off", "on"]
 
 
+def _with_tactic(tactics: list[str], name: str, on: bool) -> list[str]:
+    """The tactic list with ``name`` switched on or off (in the order the tactics run)."""
+    chosen = (set(tactics) | {name}) if on else (set(tactics) - {name})
+    return [t for t in tactic_registry() if t in chosen]
+
+
 def lever_overrides(
     *,
+    tactics: Sequence[str] = DEFAULT_TACTICS,
     reminders: str = STRATEGY,
     visits_from: str = STRATEGY,
     tone: str = STRATEGY,
@@ -81,22 +91,25 @@ def lever_overrides(
     recession: str = STRATEGY,
     severity: float | None = None,
 ) -> dict[str, Any]:
-    """Dotted parameter overrides for the app's levers (a lever at ``"strategy"`` sets nothing)."""
+    """Dotted parameter overrides for the app's levers (a lever at ``"strategy"`` sets nothing).
+
+    ``tactics`` is the strategy's own list of tactics, which the on/off levers edit."""
     out: dict[str, Any] = {}
+    chosen = list(tactics)
     if reminders != STRATEGY:
         ladder = REMINDERS[reminders]
-        out["collection.reminders.enabled"] = bool(ladder)
+        chosen = _with_tactic(chosen, "reminders", bool(ladder))
         if ladder:
             out["collection.reminders.schedule"] = [{"day": d, "channel": c} for d, c in ladder]
     if visits_from != STRATEGY:
-        out["collection.visits.enabled"] = visits_from != "off"
+        chosen = _with_tactic(chosen, "visits", visits_from != "off")
         if visits_from != "off":
             out["collection.visits.start_dpd"] = int(visits_from)
     if tone != STRATEGY:
         out["collection.tone.harshness"] = TONE[tone]
     if plans != STRATEGY:
         where = PLANS[plans]
-        out["collection.plans.enabled"] = where is not None
+        chosen = _with_tactic(chosen, "plans", where is not None)
         if where is not None:
             for key, on in zip(("on_visit", "on_call", "on_early_contact"), where):
                 out[f"collection.plans.{key}"] = on
@@ -110,6 +123,8 @@ def lever_overrides(
         out["macro.recession.enabled"] = recession == "on"
     if severity is not None:
         out["macro.recession.severity"] = float(severity)
+    if chosen != list(tactics):
+        out["collection.tactics"] = chosen
     return out
 
 
@@ -145,6 +160,7 @@ class AppModel(CreditModel):
         scenario: Any = None,
     ):
         overrides = lever_overrides(
+            tactics=load_scenario(strategy).collection.tactics,
             reminders=reminders,
             visits_from=visits_from,
             tone=tone,
@@ -386,12 +402,12 @@ def _on(flag: bool) -> str:
 def levers_in_effect(p) -> list[tuple[str, str]]:
     """What the running model does, read from its parameters."""
     c = p.collection
-    if c.reminders.enabled and c.reminders.schedule:
+    if "reminders" in c.tactics and c.reminders.schedule:
         ladder = ", ".join(f"{'SMS' if s.channel == 'sms' else 'call'} {s.day:+d}" for s in c.reminders.schedule)
     else:
         ladder = "none"
     plans = "off"
-    if c.plans.enabled:
+    if "plans" in c.tactics:
         where = [w for w, on in (("visits", c.plans.on_visit), ("calls", c.plans.on_call),
                                  ("early contact", c.plans.on_early_contact)) if on]
         who = "hardship" if c.plans.require_hardship else "anyone"
@@ -403,7 +419,7 @@ def levers_in_effect(p) -> list[tuple[str, str]]:
     )
     return [
         ("reminders", ladder),
-        ("visits", f"from {c.visits.start_dpd} DPD" if c.visits.enabled else "off"),
+        ("visits", f"from {c.visits.start_dpd} DPD" if "visits" in c.tactics else "off"),
         ("collector tone", f"harshness {c.tone.harshness:g}"),
         ("plans", plans),
         ("education", _on(p.education.enabled)),

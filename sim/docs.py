@@ -45,7 +45,7 @@ from .scenario import SCENARIO_DIR, read_tree, shipped_scenarios
 ODD_PATH = Path(__file__).resolve().parent.parent / "docs" / "ODD.md"
 
 #: regions rebuilt by every ``python -m sim.docs`` (cheap, no simulation)
-TABLE_REGIONS = ("parameters", "assumptions", "scenarios", "summary", "daily", "loans")
+TABLE_REGIONS = ("parameters", "assumptions", "scenarios", "tactics", "summary", "daily", "loans")
 #: the region rebuilt only by ``--calibration``
 CALIBRATION_REGION = "calibration"
 
@@ -301,11 +301,27 @@ def loans_table() -> str:
     return _definition_table(metrics.LOAN_COLUMNS, "Loan column")
 
 
+def tactics_table() -> str:
+    """The tactics found in sim/tactics/, in the order they run, with what each counts."""
+    from .tactics import DEFAULT, registry
+
+    hooks = ("collect", "recover", "offer", "ask", "inbound", "before_payments", "after_payments", "priority")
+    out = ["| Order | Tactic | Module | What it is | Hooks | Counters | In the default list |",
+           "| --- | --- | --- | --- | --- | --- | --- |"]
+    for k, (name, cls) in enumerate(registry().items(), 1):
+        used = ", ".join(h for h in hooks if getattr(cls, h) is not getattr(cls.__mro__[-2], h))
+        counters = "<br>".join(f"`{c}`: {_cell(d)}" for c, d in cls.counters.items()) or "—"
+        out.append(f"| {k} | `{name}` | `{cls.__module__}` | {_cell(cls.doc)} | {used} | {counters} | "
+                   f"{'yes' if name in DEFAULT else 'no'} |")
+    return "\n".join(out)
+
+
 def generated_tables() -> dict[str, str]:
     return {
         "parameters": parameters_table(),
         "assumptions": assumptions_list(),
         "scenarios": scenarios_table(),
+        "tactics": tactics_table(),
         "summary": summary_table(),
         "daily": daily_table(),
         "loans": loans_table(),

@@ -6,7 +6,7 @@ from dataclasses import dataclass, fields
 
 import mesa
 
-from .mechanisms import loans, recovery, reminders, visits
+from .mechanisms import loans
 
 
 @dataclass
@@ -85,14 +85,14 @@ class Lender(mesa.Agent):
         self.books = Books()
         p = model.params
         per_thousand = p.population.borrowers / 1000.0
-        self.call_capacity = int(round(p.collection.reminders.phone_capacity * per_thousand))
-        self.visit_capacity = int(round(p.collection.visits.capacity * per_thousand))
+        self.call_capacity = int(min(round(p.collection.reminders.phone_capacity * per_thousand), 2**62))
+        self.visit_capacity = int(min(round(p.collection.visits.capacity * per_thousand), 2**62))
 
     def step(self) -> None:
-        """Step 6 of the day: collection by DPD, then charge-off and recovery."""
+        """Step 6 of the day: the strategy's tactics collect (sim/tactics, in their order), charge-off,
+        then the tactics that act on charged-off debt."""
         m, t = self.model, self.model.day
-        reminders.step(m, t)
-        visits.step(m, t)
+        m.tactics.run("collect", t)
         loans.charge_off(m, t)
-        recovery.step(m, t)
+        m.tactics.run("recover", t)
         loans.accrue_funding_cost(m, t)

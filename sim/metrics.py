@@ -14,6 +14,8 @@ from functools import partial
 import numpy as np
 
 from .state import ACTIVE, CAUSES, CHARGED_OFF, DPD_MILESTONES, OUTCOMES, PRODUCTS, REPAID
+from .regulation import RULES
+from .tactics import registry as tactic_registry
 
 #: name: definition (the definitions are repeated in docs/ODD.md; a test keeps them in step). Every key
 #: is measured over the measurement window (days t0+1 .. t0+simulation.days, after the burn-in):
@@ -66,6 +68,14 @@ SUMMARY = {
     "cause_strategic": "share of the loans first reaching 30+ DPD in the window whose cause is strategic",
     "late_again_ratio": "P(a loan booked in the window reaches 30+ DPD | its borrower had an earlier loan that reached 30+ DPD) / P(reaches 30+ DPD | no earlier loan did)",
 }
+#: Regulation (sim.regulation): exposure to each rule, and contact intensity.
+SUMMARY.update({
+    "max_calls_7d": "most call attempts one borrower received in any 7 consecutive days of the window (saturates at 8)",
+    **{f"breaches_{rule}": f"contacts in the window that broke the {rule.replace('_', ' ')} rule while it was not in force "
+       "(0 when it is; sim.regulation)" for rule in RULES},
+})
+#: What each collection tactic counts (sim.tactics), over the window.
+SUMMARY.update({k: v for cls in tactic_registry().values() for k, v in cls.counters.items()})
 SUMMARY_KEYS = list(SUMMARY)
 
 #: Summary keys that are shares in [0, 1] (confidence intervals on a logit scale, see sim.analysis).
@@ -217,6 +227,8 @@ class Window:
     def _start(self, model) -> None:
         ppl = model.people
         self.books = dataclasses.replace(model.lender.books)
+        self.breaches = dict(model.contact_history.breaches)
+        self.tactic_counts = model.tactics.counts()
         self.late_at_t0 = int(np.count_nonzero(ppl.has_loan & (ppl.dpd > 0)))
         self.plans_at_t0 = int(np.count_nonzero(ppl.has_loan & ppl.on_plan))
 
@@ -387,6 +399,9 @@ def summary(model) -> dict:
         "high_stress_odds_ratio": odds_ratio,
         **causes,
         "late_again_ratio": late_again(led, t0, und),
+        "max_calls_7d": model.contact_history.max_calls_7d,
+        **{f"breaches_{r}": model.contact_history.breaches[r] - win.breaches[r] for r in RULES},
+        **{k: v - win.tactic_counts[k] for k, v in model.tactics.counts().items()},
     }
     assert list(out) == SUMMARY_KEYS
     warn_undefined(und)

@@ -49,11 +49,10 @@ from typing import Any
 import mesa
 import numpy as np
 
-from . import metrics
+from . import metrics, regulation
 from .lender import Lender
 from .mechanisms import (
     acquisition,
-    conversations,
     early_contact,
     income,
     loans,
@@ -68,6 +67,7 @@ from .params import Scenario
 from .rng import Streams
 from .scenario import load_scenario, with_overrides
 from .state import CYCLE, LoanLedger
+from .tactics import Tactics
 
 EMPTY = np.zeros(0, np.int64)
 
@@ -118,8 +118,7 @@ class CreditModel(mesa.Model):
         self._trust_events: list[tuple[np.ndarray, float, float]] = []
         self._prompts: list[np.ndarray] = []
         self.prompted_yesterday = EMPTY
-        self.promises_due: dict[int, list[np.ndarray]] = {}  # day -> borrowers whose promise falls due
-        self.promised_today = EMPTY
+        self.promised_today = EMPTY  # borrowers whose promise to pay falls due today (tactic "promises")
         self.billed_today = EMPTY
         self.prev_delinquent = EMPTY
         self.applications_today = self.originations_today = self.visit_queue = 0
@@ -127,6 +126,9 @@ class CreditModel(mesa.Model):
 
         self.lender = Lender(self)
         self.people = population.create(self)
+        self.contact_history = regulation.History(self.people.n)
+        self.contact_log: list | None = None  # set to [] to record every contact (day, channel, people)
+        self.tactics = Tactics(self)
         offsets = self.people.pay_offset
         order = np.argsort(offsets, kind="stable")
         bounds = np.searchsorted(offsets[order], np.arange(CYCLE + 1))
@@ -181,10 +183,10 @@ class CreditModel(mesa.Model):
         income.step(self, t)  # 2
         spending.step(self, t)  # 3
         loans.bill(self, t)  # 4
-        self.promised_today = conversations.promised_today(self, t)
+        self.tactics.run("before_payments", t)
         paid = repayment.step(self, t)
         loans.update(self, t, paid)
-        conversations.follow_up(self, t)
+        self.tactics.run("after_payments", t)
         early_contact.step(self, t)  # 5
         self.lender.step()  # 6
         (s_idx, s_val), (t_idx, t_q, t_w) = self._drain_experiences()  # 7

@@ -14,25 +14,13 @@ Conventions
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, create_model, field_validator, model_validator
 
-
-def P(default: Any, unit: str, doc: str, **limits: Any) -> Any:
-    """A documented parameter: default, unit and meaning in one place."""
-    return Field(default, description=doc, json_schema_extra={"unit": unit}, **limits)
-
-
-def section(cls: type[BaseModel], doc: str) -> Any:
-    return Field(default_factory=cls, description=doc)
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-Prob = Annotated[float, Field(ge=0.0, le=1.0)]
+from .paramtypes import P, Prob, Section, section  # noqa: F401  (re-exported)
+from .tactics import DEFAULT as DEFAULT_TACTICS
+from .tactics import registry as tactic_registry
 
 
 class Population(Section):
@@ -152,96 +140,47 @@ class EarlyContact(Section):
     horizon_days: int = P(7, "days", "How far ahead of a due date a shortfall is foreseen.", ge=1, le=29)
 
 
-Channel = Literal["sms", "phone"]
-
-
-class ReminderStep(Section):
-    day: int = P(1, "days from due date", "When the contact is made (negative: before the due date).", ge=-29, le=720)
-    channel: Channel = P("sms", "sms|phone", "Channel of the contact.")
-
-
-def _ladder() -> list[ReminderStep]:
-    return [
-        ReminderStep(day=-3, channel="sms"),
-        ReminderStep(day=1, channel="sms"),
-        ReminderStep(day=5, channel="phone"),
-        ReminderStep(day=10, channel="phone"),
-        ReminderStep(day=20, channel="phone"),
-    ]
-
-
-class Reminders(Section):
-    enabled: bool = P(True, "flag", "Send the reminder ladder.")
-    schedule: list[ReminderStep] = Field(default_factory=_ladder, description="The ladder: a list of {day, channel}.")
-    sms_attention: float = P(0.6, "0..1", "Attention an SMS restores (assumption; Cadena & Schoar 2011 effect size).", ge=0, le=1)
-    phone_attention: float = P(0.8, "0..1", "Attention a phone call restores (assumption).", ge=0, le=1)
-    phone_pressure: float = P(0.3, "0..1", "Pressure a phone call adds (assumption).", ge=0, le=1)
-    phone_capacity: float = P(30.0, "calls/day per 1,000 people", "Phone calls the call centre can make per day.", ge=0, le=1_000)
-    answer_rate: float = P(0.55, "probability", "Chance a call is answered by a borrower who does not avoid the lender: a conversation; otherwise it only reminds.", ge=0, le=1)
-    diagnoses_hardship: float = P(0.5, "probability", "Chance a call conversation learns that the borrower is in hardship (when they are).", ge=0, le=1)
-    sms_cost: float = P(0.1, "CU", "Cost of one SMS.", ge=0)
-    phone_cost: float = P(3.0, "CU", "Cost of one phone call.", ge=0)
-
-
-class Visits(Section):
-    enabled: bool = P(True, "flag", "Make home visits.")
-    start_dpd: int = P(30, "DPD", "Days past due at which a loan enters the visit queue.", ge=1, le=720)
-    repeat_days: int = P(21, "days", "Days between repeat visits to a still-delinquent loan.", ge=1, le=365)
-    capacity: float = P(1.5, "visits/day per 1,000 people", "Field collector capacity.", ge=0, le=1_000)
-    verify_prob: float = P(0.9, "probability", "Chance a visit to a verifiable address finds and identifies the borrower.", ge=0, le=1)
-    avoidance_effect: float = P(0.5, "0..1", "How much a borrower's avoidance keeps them from meeting a visiting collector (assumption).", ge=0, le=1)
-    on_broken_promise: bool = P(True, "flag", "A broken promise to pay sends the loan to the visit queue, whatever its DPD.")
-    pressure: float = P(0.7, "0..1", "Pressure a completed visit adds, before tone (assumption).", ge=0, le=1)
-    attention: float = P(0.9, "0..1", "Attention a completed visit restores.", ge=0, le=1)
-    cost: float = P(40.0, "CU", "Cost of one visit attempt.", ge=0)
-
-
 class Tone(Section):
     harshness: float = P(0.8, "0..1", "Collector tone: 0 trained and empathetic, 0.5 neutral, 1 harsh (assumption scale).", ge=0, le=1)
     pressure_bonus: float = P(0.4, "share", "Extra pressure a harsh collector applies, times harshness (assumption).", ge=0, le=2)
     diagnoses_hardship: float = P(0.9, "probability", "Chance an empathetic collector learns the real reason (scaled by 1 - harshness).", ge=0, le=1)
 
 
-class Promises(Section):
-    enabled: bool = P(True, "flag", "Conversations ask for a promise to pay by a date, and collectors follow it up.")
-    days: int = P(5, "days", "Days until the promised payment.", ge=1, le=60)
-    commitment: float = P(1.0, "logit", "A promise raises willingness on the promised day (assumption).", ge=0, le=10)
-    broken_pressure: float = P(0.2, "0..1", "Pressure added when a promise is broken (the collector calls back harder; assumption).", ge=0, le=1)
-
-
-class Plans(Section):
-    enabled: bool = P(False, "flag", "Offer flexible repayment plans.")
-    arrears_instalments: bool = P(True, "flag", "Kind: spread the arrears over the coming instalments.")
-    arrears_months: int = P(6, "months", "Minimum number of instalments over which arrears are spread.", ge=1, le=60)
-    term_extension: bool = P(True, "flag", "Kind: add months to the term, lowering the instalment.")
-    extension_months: int = P(6, "months", "Months added by a term extension.", ge=1, le=60)
-    payment_holiday: bool = P(True, "flag", "Kind: defer payments while the borrower is unemployed.")
-    holiday_months: int = P(2, "months", "Length of a payment holiday.", ge=1, le=12)
-    fee_waiver: bool = P(True, "flag", "Kind: waive the late fees accrued.")
-    on_visit: bool = P(True, "flag", "Offer a plan when a visit diagnoses hardship.")
-    on_call: bool = P(False, "flag", "Offer a plan on phone calls to borrowers in hardship.")
-    on_early_contact: bool = P(True, "flag", "Offer a plan when a borrower calls ahead of a shortfall.")
-    require_hardship: bool = P(True, "flag", "Only borrowers whose income fell or who had an emergency are eligible.")
-    max_dpd: int = P(90, "DPD", "Loans further behind are not eligible.", ge=0, le=720)
-    max_per_loan: int = P(1, "plans", "Plans one loan can have over its life.", ge=1, le=10)
-    acceptance: float = P(0.75, "probability", "Chance an eligible borrower accepts the offer (scaled by trust).", ge=0, le=1)
-    break_dpd: int = P(30, "DPD", "A plan loan this far behind is broken (re-default).", ge=1, le=720)
-    admin_cost: float = P(15.0, "CU", "Cost of setting up one plan.", ge=0)
-
-
-class Recovery(Section):
-    pay_prob: float = P(0.02, "per month", "Chance a charged-off borrower pays something in a month.", ge=0, le=1)
-    pay_share: float = P(0.5, "share of free cash", "Share of free cash paid when paying.", ge=0, le=1)
-    cost_share: float = P(0.25, "share of amount recovered", "Agency cost of recovery.", ge=0, le=1)
-
-
-class Collection(Section):
-    reminders: Reminders = section(Reminders, "SMS and phone reminder ladder.")
-    visits: Visits = section(Visits, "Home visits by field collectors.")
+class CollectionBase(Section):
+    tactics: list[str] = Field(default_factory=lambda: list(DEFAULT_TACTICS), description="The collection tactics the lender runs (components in sim/tactics/; each has its section below). Listed once each; the order they run in is fixed (docs/ODD.md).")
     tone: Tone = section(Tone, "How collectors behave.")
-    promises: Promises = section(Promises, "Promises to pay made in conversations.")
-    plans: Plans = section(Plans, "Flexible repayment plans.")
-    recovery: Recovery = section(Recovery, "Recovery after charge-off.")
+
+    @field_validator("tactics")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        known = tactic_registry()
+        for name in v:
+            if name not in known:
+                raise ValueError(f"unknown tactic {name!r}; one of: {', '.join(known)}")
+        dup = sorted({n for n in v if v.count(n) > 1})
+        if dup:
+            raise ValueError(f"tactic listed twice: {', '.join(dup)}")
+        return v
+
+
+#: the lender's strategy: the list of tactics, the collectors' tone, and one section per tactic
+Collection = create_model(
+    "Collection",
+    __base__=CollectionBase,
+    __doc__="The lender's collection strategy: a list of tactics and each tactic's settings.",
+    **{name: (cls.Params, section(cls.Params, cls.doc)) for name, cls in tactic_registry().items()},
+)
+
+
+class Regulation(Section):
+    call_cap: bool = P(False, "flag", "Enforce the call cap and the quiet period (US Regulation F, 12 CFR 1006.14(b)(2)). When off, calls that would breach them are counted (breaches_call_cap, breaches_quiet_period).")
+    max_calls: int = P(7, "calls", "Most calls to one borrower in any cap_window_days consecutive days.", ge=1, le=7)
+    cap_window_days: int = P(7, "days", "The window of the call cap.", ge=1, le=30)
+    quiet_days: int = P(7, "days", "No call within this many days after a telephone conversation with the borrower (0: no quiet period).", ge=0, le=30)
+    visit_ban: bool = P(False, "flag", "Home visits are banned. When off, every visit counts as a breach of a ban (breaches_visit_ban).")
+    visit_limit: bool = P(False, "flag", "Enforce at most max_visits visits to one borrower in visit_window_days.")
+    max_visits: int = P(1, "visits", "Most visits to one borrower in visit_window_days.", ge=1, le=2)
+    visit_window_days: int = P(30, "days", "The window of the visit limit.", ge=1, le=365)
 
 
 class Education(Section):
@@ -323,7 +262,8 @@ class Scenario(Section):
     loans: Loans = section(Loans, "Fees and charge-off.")
     repayment: Repayment = section(Repayment, "Repayment decisions: ability times willingness.")
     early_contact: EarlyContact = section(EarlyContact, "Borrowers calling ahead of a shortfall.")
-    collection: Collection = section(Collection, "The lender's collection strategy.")
+    collection: Collection = section(Collection, "The lender's collection strategy.")  # type: ignore[valid-type]
+    regulation: Regulation = section(Regulation, "Rules on collection, and their breach counts.")
     education: Education = section(Education, "Customer education at origination.")
     stress: Stress = section(Stress, "Borrower stress.")
     trust: Trust = section(Trust, "Trust in the brand and word of mouth.")

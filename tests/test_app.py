@@ -57,7 +57,7 @@ def test_every_lever_builds_a_valid_model():
         assert m.day == 1
     m = app.AppModel(strategy="humane_visits", borrowers=300, visits_from="45", tone="harsh (1.0)", reminders="none")
     c = m.params.collection
-    assert (c.visits.start_dpd, c.tone.harshness, c.reminders.enabled) == (45, 1.0, False)
+    assert (c.visits.start_dpd, c.tone.harshness, "reminders" in c.tactics) == (45, 1.0, False)
     assert m.params.name == "humane_visits"
     m = app.AppModel(strategy="humane_visits", borrowers=300)  # levers left at "strategy" change nothing
     assert m.params.collection.tone.harshness == 0.1
@@ -76,7 +76,7 @@ def test_reset_rebuilds_the_model_from_the_controls_as_solaraviz_does():
     values.update(strategy="flexible_plans", visits_from="60", rng=5)
     kwargs = _build_model_init_kwargs(first, values, add_scenario_when_empty=True, require_model_accepts_scenario=True)
     again = type(first)(**kwargs)
-    assert again.params.name == "flexible_plans" and again.params.collection.plans.enabled
+    assert again.params.name == "flexible_plans" and "plans" in again.params.collection.tactics
     assert again.params.collection.visits.start_dpd == 60
     assert again.seed == 5 and again.people.n == 400
 

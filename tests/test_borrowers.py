@@ -5,7 +5,7 @@ conversations, promises, avoidance, the network, who applies, causes, and per-pe
 import numpy as np
 import pytest
 
-from sim.mechanisms import acquisition, causes, conversations, income, population, reminders, repayment, spending
+from sim.mechanisms import acquisition, causes, conversations, income, population, repayment, spending
 from sim.rng import PersonStream
 from sim.state import CAUSES, CYCLE, HOPED, PAID_ALL, PAID_PART, UNABLE, UNWILLING
 
@@ -166,7 +166,7 @@ def _calls(model_factory, answer_rate, scenario="baseline", **extra):
     i = behind(m, free_row(m), dpd=5)
     m.people.stress[i] = 0.0
     m.people.contact_load[i] = 0.0
-    reminders.step(m, m.day)
+    m.tactics["reminders"].collect(m.day)
     return m, i
 
 
@@ -188,11 +188,11 @@ def test_a_broken_promise_escalates_to_the_visit_queue(model_factory):
     m, i = _calls(model_factory, 1.0)
     p = m.people
     t = int(p.promise_day[i])
-    m.promised_today = conversations.promised_today(m, t)
+    m.tactics["promises"].before_payments(t)
     assert i in m.promised_today
     m.day = t
     pressure_before = p.pressure_now(np.array([i]), t, m.params.repayment.pressure_halflife)[0]
-    conversations.follow_up(m, t)  # nothing was paid since the promise
+    m.tactics["promises"].after_payments(t)  # nothing was paid since the promise
     assert p.promises_broken[i] == 1 and m.lender.books.promises_broken == 1
     assert p.queued_since[i] == t  # escalated, though the loan is only 10 DPD
     assert p.pressure[i] > pressure_before
@@ -203,9 +203,9 @@ def test_a_kept_promise_is_not_broken(model_factory):
     m, i = _calls(model_factory, 1.0)
     p = m.people
     t = int(p.promise_day[i])
-    m.promised_today = conversations.promised_today(m, t)
+    m.tactics["promises"].before_payments(t)
     p.paid_total[i] += p.promise_amount[i]
-    conversations.follow_up(m, t)
+    m.tactics["promises"].after_payments(t)
     assert p.promises_broken[i] == 0 and m.lender.books.promises_kept == 1
     assert p.queued_since[i] < 0
 
@@ -232,7 +232,7 @@ def test_avoiders_answer_fewer_calls(model_factory):
         m.prev_delinquent = rows
         m.people.stress[rows] = stress
         m.people.contact_load[rows] = 0.0
-        reminders.step(m, m.day)
+        m.tactics["reminders"].collect(m.day)
         answered[stress] = m.lender.books.calls_answered / m.lender.books.calls
     assert answered[1.0] < 0.8 * answered[0.0]
 

@@ -129,7 +129,7 @@ def test_set_repeats_and_accepts_toml_values(tmp_path):
     out = tmp_path / "o"
     res = invoke(
         "run", "baseline", *SMALL, "--out", str(out),
-        "--set", "collection.visits.enabled=false",
+        "--set", 'collection.tactics=["reminders", "promises", "recovery"]',
         "--set", "collection.tone.harshness=0.25",
         "--set", 'collection.reminders.schedule=[{day = 2, channel = "phone"}]',
         "--set", "name=my run",  # a bare string
@@ -137,7 +137,7 @@ def test_set_repeats_and_accepts_toml_values(tmp_path):
     assert res.exit_code == 0, res.stderr
     doc = json.loads((out / "summary.json").read_text())
     params = doc["parameters"]
-    assert params["collection"]["visits"]["enabled"] is False
+    assert params["collection"]["tactics"] == ["reminders", "promises", "recovery"]
     assert params["collection"]["tone"]["harshness"] == 0.25
     assert params["collection"]["reminders"]["schedule"] == [{"day": 2, "channel": "phone"}]
     assert doc["scenario"] == "my run"
@@ -146,7 +146,7 @@ def test_set_repeats_and_accepts_toml_values(tmp_path):
 
 def test_set_changes_results():
     base = run_json("--seed", "4")
-    no_visits = run_json("--seed", "4", "--set", "collection.visits.enabled=false")
+    no_visits = run_json("--seed", "4", "--set", 'collection.tactics=["reminders", "promises", "recovery"]')
     assert no_visits["visits"] == 0
     assert base != no_visits
 

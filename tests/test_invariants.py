@@ -8,18 +8,17 @@ from hypothesis import strategies as st
 import sim
 from sim.mechanisms import stress
 from sim.state import CHARGED_OFF, CYCLE
+from sim.tactics import registry
 
 scenarios = st.fixed_dictionaries(
     {
         "collection.tone.harshness": st.floats(0.0, 1.0),
-        "collection.plans.enabled": st.booleans(),
+        "collection.tactics": st.lists(st.sampled_from(sorted(registry())), unique=True),
         "collection.plans.on_call": st.booleans(),
         "collection.plans.arrears_instalments": st.booleans(),
         "collection.plans.term_extension": st.booleans(),
         "collection.plans.require_hardship": st.booleans(),
-        "collection.visits.enabled": st.booleans(),
         "collection.visits.start_dpd": st.integers(5, 90),
-        "collection.reminders.enabled": st.booleans(),
         "education.enabled": st.booleans(),
         "early_contact.channel": st.booleans(),
         "simulation.burn_in": st.sampled_from([0, 7, 45]),

@@ -10,17 +10,16 @@ from sim.mechanisms import (
     income,
     loans,
     macro,
-    plans,
-    recovery,
-    reminders,
     repayment,
     stress,
     trust,
-    visits,
 )
 from sim.state import CHARGED_OFF, CYCLE
+from sim.tactics import DEFAULT, plans
 
 from support import free_row, give_loan
+
+WITH_PLANS = [*DEFAULT, "plans"]
 
 
 def advance_to(model, t):
@@ -34,7 +33,7 @@ def test_pre_due_sms_restores_attention(model_factory):
     m.people.attention[i], m.people.attention_day[i] = 0.9, 0  # long ago: decayed to the floor
     hl = m.params.repayment.attention_halflife
     before = m.people.attention_now(np.array([i]), 50, hl)[0]
-    reminders.step(m, 50)
+    m.tactics["reminders"].collect(50)
     after = m.people.attention_now(np.array([i]), 50, hl)[0]
     assert before < 0.3
     assert after == pytest.approx(m.params.collection.reminders.sms_attention)
@@ -45,7 +44,7 @@ def test_disabled_reminders_send_nothing(model_factory):
     m = model_factory("no_collection")
     advance_to(m, 50)
     give_loan(m, free_row(m), next_due=53)
-    reminders.step(m, 50)
+    m.tactics.run("collect", 50)  # the tactics the scenario lists
     assert m.lender.books.sms == 0 and m.lender.books.calls == 0
 
 
@@ -115,7 +114,7 @@ def test_charge_off_at_configured_dpd(model_factory):
 
 
 def test_term_extension_plan_lowers_the_instalment(model_factory):
-    m = model_factory(**{"collection.plans.enabled": True, "collection.plans.arrears_instalments": False,
+    m = model_factory(**{"collection.tactics": WITH_PLANS, "collection.plans.arrears_instalments": False,
                          "collection.plans.payment_holiday": False})
     i = give_loan(m, free_row(m), instalment=300.0, periods=6)
     m.people.amount_due[i] = 600.0  # two instalments behind
@@ -130,7 +129,7 @@ def test_term_extension_plan_lowers_the_instalment(model_factory):
 
 
 def test_payment_holiday_only_for_the_unemployed(model_factory):
-    m = model_factory(**{"collection.plans.enabled": True})
+    m = model_factory(**{"collection.tactics": WITH_PLANS})
     a, b = np.flatnonzero(~m.people.has_loan & ~m.people.banned)[:2]
     for i in (a, b):
         give_loan(m, i)
@@ -143,7 +142,7 @@ def test_payment_holiday_only_for_the_unemployed(model_factory):
 
 
 def test_plans_need_hardship_when_required(model_factory):
-    m = model_factory(**{"collection.plans.enabled": True})
+    m = model_factory(**{"collection.tactics": WITH_PLANS})
     a, b = np.flatnonzero(~m.people.has_loan & ~m.people.banned)[:2]
     for i in (a, b):
         give_loan(m, i)
@@ -153,7 +152,7 @@ def test_plans_need_hardship_when_required(model_factory):
 
 
 def test_broken_plan_counts_as_redefault(model_factory):
-    m = model_factory(**{"collection.plans.enabled": True, "collection.plans.break_dpd": 10})
+    m = model_factory(**{"collection.tactics": WITH_PLANS, "collection.plans.break_dpd": 10})
     i = give_loan(m, free_row(m), next_due=m.day + 1)
     m.people.on_plan[i] = True
     m.prev_delinquent = m.people.delinquent()
@@ -179,7 +178,7 @@ def test_harsh_visit_costs_more_stress_and_trust(model_factory, harsh, gentle):
         m.people.contact_load[i] = 0.0
         m.people.trust[:] = 0.6
         m._drain_experiences()
-        visits.step(m, m.day)
+        m.tactics["visits"].collect(m.day)
         (si, sv), (ti, tq, tw) = m._drain_experiences()
         trust.step(m, m.day, ti, tq, tw)
         deltas[h] = (sv[si == i].sum(), m.people.trust[i] - 0.6)
@@ -196,7 +195,7 @@ def test_visit_capacity_and_queue(model_factory):
         m.people.amount_due[i] = 300.0
         m.people.dpd[i] = 31
     m.prev_delinquent = rows
-    visits.step(m, m.day)
+    m.tactics["visits"].collect(m.day)
     assert m.lender.books.visits_attempted == m.lender.visit_capacity == 3
     assert m.visit_queue == 7
 
@@ -206,7 +205,7 @@ def test_unverifiable_address_means_no_completed_visit(model_factory):
     i = give_loan(m, free_row(m))
     m.people.amount_due[i], m.people.dpd[i] = 300.0, 45
     m.prev_delinquent = np.array([i])
-    visits.step(m, m.day)
+    m.tactics["visits"].collect(m.day)
     assert m.lender.books.visits_attempted == 1 and m.lender.books.visits_completed == 0
 
 
@@ -359,6 +358,6 @@ def test_recovery_collects_part_of_charged_off_debt(model_factory):
     m.people.cash[rows] = 500.0
     m.people.daily_subsistence[rows] = m.people.daily_habit[rows] = m.people.daily_other[rows] = 0.0
     for t in range(1, 31):
-        recovery.step(m, t)
+        m.tactics["recovery"].recover(t)
     assert m.lender.books.recoveries > 0
     assert np.all(m.people.co_balance[rows] < 1000.0) and np.all(m.people.co_balance[rows] >= 0.0)

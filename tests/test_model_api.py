@@ -26,8 +26,8 @@ def test_extends_overrides_only_what_differs():
     base, humane = sim.load_scenario("baseline"), sim.load_scenario("humane_visits")
     assert humane.collection.tone.harshness < base.collection.tone.harshness
     assert humane.collection.visits == base.collection.visits
-    assert base.collection.visits.start_dpd == 30 and base.collection.visits.enabled
-    assert not base.collection.plans.enabled and not base.education.enabled
+    assert base.collection.visits.start_dpd == 30 and "visits" in base.collection.tactics
+    assert "plans" not in base.collection.tactics and not base.education.enabled
 
 
 def test_run_returns_summary_and_daily_series():

@@ -473,8 +473,8 @@ BAD_SPECS = [
      {}, "scenarios.0.overrides.collection.visits.start_dpdx", "unknown parameter"),
     ("override-out-of-range", 'scenarios = [{file = "baseline", overrides = {"collection.visits.verify_prob" = 1.5}}]\n',
      {}, "scenarios.0.overrides.collection.visits.verify_prob", "1.5"),
-    ("override-wrong-type", 'scenarios = [{file = "baseline", overrides = {"collection.visits.enabled" = "yes"}}]\n',
-     {}, "scenarios.0.overrides.collection.visits.enabled", "boolean"),
+    ("override-wrong-type", 'scenarios = [{file = "baseline", overrides = {"collection.visits.on_broken_promise" = "yes"}}]\n',
+     {}, "scenarios.0.overrides.collection.visits.on_broken_promise", "boolean"),
     ("scenario-name-twice", 'scenarios = [{file = "baseline"}, {file = "humane_visits", name = "baseline"}]\n', {},
      "scenarios.1.name", "not used twice"),
 ]

@@ -1,4 +1,7 @@
-"""Contacts: one-way messages remind; conversations can learn why, obtain a promise, and offer help.
+"""The borrower's side of a contact: one-way messages remind; in conversations people may find help.
+
+The lender's side (who is contacted, on which channel, what is offered and asked) is the contact
+pipeline, :mod:`sim.tactics.pipeline`; this module is what a contact does to the person.
 
 A **message** (an SMS, or a call nobody answers) restores attention to the loan and adds a little
 stress. A borrower who is behind reconsiders paying the next day with probability
@@ -9,17 +12,12 @@ A **conversation** (an answered call, a visit that meets the borrower) can do mo
 
 * learn the reason: a borrower in hardship is recognised as such with a probability set by the
   channel and the collector's tone; where the strategy offers plans on that channel, they are
-  offered one (:mod:`sim.mechanisms.plans`);
+  offered one (:mod:`sim.tactics.plans`);
 * a borrower short of cash may, under the pressure they feel, **raise money from family and
   friends** (probability ``repayment.family_help`` times felt pressure; at most
   ``repayment.family_help_months`` of income, never more than the shortfall): collection reaches
   people who cannot pay out of their own budget through their network, not through their food money;
-* obtain a **promise to pay** by a date (``collection.promises.days`` ahead): a borrower still behind
-  promises with their current willingness to pay. On the promised day they decide again, with the
-  commitment of the promise added to their willingness. A promise is kept if they have paid at least
-  the promised amount (one instalment, or all they owe if less) since making it; a broken promise
-  escalates: the collector's pressure rises (``promises.broken_pressure``) and, where
-  ``visits.on_broken_promise``, the loan joins the visit queue whatever its DPD.
+* obtain a **promise to pay** by a date (:mod:`sim.tactics.promises`).
 
 Whether a call is answered, and whether a visiting collector finds the borrower at home, depends on
 **avoidance**: ``1 - exp(-(avoid_stress * stress + avoid_contacts * recent contacts))``, which grows
@@ -30,8 +28,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import plans, spending
-from .repayment import ability, budget_month, willingness
+from . import spending
+from .repayment import ability
 
 SLOT_RECONSIDER, SLOT_ANSWER, SLOT_DIAGNOSE, SLOT_FAMILY = 0, 1, 2, 3
 
@@ -64,31 +62,6 @@ def message(model, idx, t, *, attention: float, stress: float) -> None:
     model.prompt(behind[u < rp.reconsider_message])
 
 
-def converse(model, idx, t, *, diagnose_prob: float, offer_plans: bool) -> None:
-    """A conversation with the borrowers in ``idx``: learn the reason, offer a plan, ask for a promise."""
-    if len(idx) == 0:
-        return
-    ppl, pr, books = model.people, model.params.collection.promises, model.lender.books
-    books.conversations += len(idx)
-    if offer_plans:
-        u = model.streams.person.contact.uniform(idx, t, SLOT_DIAGNOSE)
-        diagnosed = idx[(ppl.hardship_until[idx] >= t) & (u < diagnose_prob)]
-        plans.offer(model, diagnosed, t)
-    family(model, idx, t)
-    if not pr.enabled:
-        return
-    ask = idx[(ppl.amount_due[idx] > 0.0) & (ppl.promise_day[idx] < t)]
-    u = model.streams.person.promise.uniform_keyed(ask, budget_month(model, ask, t))
-    promise = ask[u < willingness(model, ask, t)]
-    day = t + pr.days
-    ppl.promise_day[promise] = day
-    ppl.promise_amount[promise] = np.minimum(ppl.amount_due[promise] + ppl.fees[promise], ppl.instalment[promise])
-    ppl.promise_base[promise] = ppl.paid_total[promise]
-    ppl.promises[promise] += 1
-    books.promises += len(promise)
-    model.promises_due.setdefault(day, []).append(promise)
-
-
 def family(model, idx, t) -> None:
     """Borrowers short of what they owe may raise the difference from family and friends."""
     ppl, rp = model.people, model.params.repayment
@@ -105,33 +78,3 @@ def family(model, idx, t) -> None:
     ppl.reserved[idx] += amount  # raised for the lender: set aside, not free to spend
     ppl.family_help_total[idx] += amount
     model.lender.books.family_help += float(amount.sum())
-
-
-def promised_today(model, t) -> np.ndarray:
-    """Borrowers whose promise falls due today (their promise still stands)."""
-    due = model.promises_due.get(t)
-    if not due:
-        return np.zeros(0, np.int64)
-    idx = np.unique(np.concatenate(due))
-    return idx[model.people.promise_day[idx] == t]
-
-
-def follow_up(model, t) -> None:
-    """After today's payments: promises due today are kept or broken; broken ones escalate."""
-    due = model.promised_today
-    model.promises_due.pop(t, None)
-    if len(due) == 0:
-        return
-    ppl, prm, books = model.people, model.params, model.lender.books
-    paid = ppl.paid_total[due] - ppl.promise_base[due]
-    kept = (paid >= ppl.promise_amount[due] - 1e-6) | (ppl.amount_due[due] <= 0.0)
-    broken = due[~kept]
-    ppl.promise_day[due] = -1
-    books.promises_kept += int(kept.sum())
-    books.promises_broken += len(broken)
-    ppl.promises_broken[broken] += 1
-    ppl.add_pressure(broken, t, prm.collection.promises.broken_pressure, prm.repayment.pressure_halflife)
-    vis = prm.collection.visits
-    if vis.enabled and vis.on_broken_promise:
-        join = broken[ppl.queued_since[broken] < 0]
-        ppl.queued_since[join] = t

@@ -4,7 +4,7 @@
 before it, daily spending until then). If it will not cover the instalment, they may call: rarely
 without an advertised hardship channel (``base_prob``), more often with one (``channel_prob``), more
 so when literate and trusting, less so the more they avoid the lender (stress, recent contacts). A call makes the loan salient and,
-where the strategy allows, brings a plan offer.
+where the strategy allows, brings a plan offer (the tactics' ``inbound`` hook, :mod:`sim.tactics`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..state import CYCLE
-from . import conversations, plans, spending
+from . import conversations, spending
 
 
 def foresee_shortfall(model, idx, t, horizon) -> np.ndarray:
@@ -44,5 +44,4 @@ def step(model, t) -> None:
         return
     model.lender.books.early_contacts += len(callers)
     ppl.restore_attention(callers, t, 1.0, model.params.repayment.attention_halflife)
-    if model.params.collection.plans.on_early_contact:
-        plans.offer(model, callers, t)
+    model.tactics.run("inbound", callers, t)

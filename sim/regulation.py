@@ -1,0 +1,99 @@
+"""Regulation of collection: rules that filter the lender's contacts, and their breach counts.
+
+Every contact passes :func:`admit` in the contact pipeline (:mod:`sim.tactics.pipeline`). A rule in
+force removes the contacts it forbids; a rule not in force lets them through and counts them as
+breaches, so a strategy's exposure to a rule can be read before the rule exists (``breaches_*``
+summary keys; zero whenever the rule is in force).
+
+* **call cap** (``regulation.call_cap``): at most ``max_calls`` calls to one borrower in any
+  ``cap_window_days`` consecutive days, and no call within ``quiet_days`` after a telephone
+  conversation with them (US Regulation F, 12 CFR 1006.14(b)(2): 7 calls in 7 days; 7 days after a
+  conversation). Counted per call attempt, answered or not; SMS are not calls;
+* **visit ban** (``regulation.visit_ban``): no home visits;
+* **visit limit** (``regulation.visit_limit``): at most ``max_visits`` visits to one borrower in
+  ``visit_window_days``.
+
+The calls each borrower received recently are kept in a small ring buffer (the last ``KEEP`` call
+days per person), enough to apply a cap of up to ``KEEP - 1`` calls and to report the most calls
+anyone received in a week (``max_calls_7d``, saturating at ``KEEP``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+KEEP = 8  #: call days remembered per person
+NEVER = -(10**6)
+RULES = ("call_cap", "quiet_period", "visit_ban", "visit_limit")
+
+
+class History:
+    """Who was contacted when: what the rules read."""
+
+    def __init__(self, n: int):
+        self.call_days = np.full((n, KEEP), NEVER, np.int32)  # ring buffer of call days
+        self.call_slot = np.zeros(n, np.int8)  # where the next call day goes
+        self.visit_days = np.full((n, 2), NEVER, np.int32)  # the last two visit days
+        self.last_conversation = np.full(n, NEVER, np.int32)  # last answered call
+        self.missed_calls = np.zeros(n, np.int16)  # unanswered calls in a row
+        self.breaches = dict.fromkeys(RULES, 0)
+        self.max_calls_7d = 0  # in the measurement window
+
+    def calls_within(self, idx, t, days) -> np.ndarray:
+        """Calls each of ``idx`` received in the ``days`` days before today (today excluded)."""
+        return np.count_nonzero(self.call_days[idx] > t - days, axis=1)
+
+
+def admit(model, t, ch, idx) -> np.ndarray:
+    """The contacts in ``idx`` the rules in force allow; breaches of rules not in force are counted."""
+    reg, hist = model.params.regulation, model.contact_history
+    if len(idx) == 0:
+        return idx
+    if ch.reach == "call":
+        over = hist.calls_within(idx, t, reg.cap_window_days) >= reg.max_calls
+        quiet = (t - hist.last_conversation[idx]) <= reg.quiet_days if reg.quiet_days else np.zeros(len(idx), bool)
+        if reg.call_cap:
+            idx = idx[~(over | quiet)]
+        else:
+            hist.breaches["call_cap"] += int(np.count_nonzero(over))
+            hist.breaches["quiet_period"] += int(np.count_nonzero(quiet & ~over))
+    elif ch.reach == "visit":
+        if reg.visit_ban:
+            return idx[:0]
+        hist.breaches["visit_ban"] += len(idx)
+        over = np.count_nonzero(hist.visit_days[idx] > t - reg.visit_window_days, axis=1) >= reg.max_visits
+        if reg.visit_limit:
+            idx = idx[~over]
+        else:
+            hist.breaches["visit_limit"] += int(np.count_nonzero(over))
+    return idx
+
+
+def record(model, t, ch, idx) -> None:
+    """Remember the contacts made today (after capacity)."""
+    hist = model.contact_history
+    if ch.reach == "call":
+        slot = hist.call_slot[idx]
+        hist.call_days[idx, slot] = t
+        hist.call_slot[idx] = (slot + 1) % KEEP
+        if t > model.t0 and len(idx):
+            week = int(hist.calls_within(idx, t + 1, 7).max())
+            hist.max_calls_7d = max(hist.max_calls_7d, week)
+    elif ch.reach == "visit":
+        hist.visit_days[idx, 1] = hist.visit_days[idx, 0]
+        hist.visit_days[idx, 0] = t
+
+
+def conversed(model, t, ch, talked) -> None:
+    """After reach: a call answered starts the quiet period; unanswered calls in a row are counted."""
+    if ch.reach != "call":
+        return
+    hist = model.contact_history
+    hist.last_conversation[talked] = t
+    hist.missed_calls[talked] = 0
+
+
+def missed(model, t, ch, idx) -> None:
+    """Calls in ``idx`` went unanswered."""
+    hist = model.contact_history
+    hist.missed_calls[idx] = np.minimum(hist.missed_calls[idx] + 1, np.iinfo(np.int16).max)

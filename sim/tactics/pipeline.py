@@ -1,0 +1,135 @@
+"""The contact pipeline: every outbound contact the lender makes goes through :func:`contact`.
+
+For a channel (an SMS, a phone call, a home visit, ...) and the people a tactic wants to contact that
+day, in this order:
+
+1. **regulation** (:mod:`sim.regulation`): rules that are in force remove the contacts they forbid
+   (a call cap, a quiet period after a conversation, a ban on visits); rules that are not in force
+   count the contacts that would have breached them;
+2. **capacity**: where a channel has a daily capacity (calls, visits), the contacts go in priority
+   order: the key the tactic gives (most overdue first, longest waiting first), unless an active
+   prioritising tactic supplies its own (``risk_based``);
+3. **cost** and counts, per attempt;
+4. **reach**: a message reaches everyone it is sent to and can only remind
+   (:func:`sim.mechanisms.conversations.message`). A call is answered, and a visit finds the borrower,
+   with the channel's probability, less the borrower's avoidance of the lender; an unanswered call is a
+   message (a missed call and a voicemail remind);
+5. **a conversation** restores attention, adds the channel's pressure and stress, shows the borrower
+   something of the lender (trust), may end in a complaint, and goes on in :func:`converse`: the
+   active tactics make their offers (a plan, a settlement), the borrower may raise money from family
+   and friends, and the tactics ask for what they ask (a promise to pay).
+
+A :class:`Channel` holds what a channel does; the tactic that owns the channel builds it from its
+parameters (:meth:`sim.tactics.Tactic.channels`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from .. import regulation
+from ..mechanisms import conversations
+
+EMPTY = np.zeros(0, np.int64)
+
+
+@dataclass(frozen=True)
+class Channel:
+    """What one contact channel does."""
+
+    name: str
+    reach: Literal["message", "call", "visit"]  # a message always arrives; a call is answered; a visit finds
+    cost: float  # CU per attempt
+    count: str  # the lender's Books field counting attempts
+    cost_line: str  # the Books field its cost goes to
+    reached: str | None = None  # the Books field counting conversations on this channel
+    reach_prob: float = 1.0  # answered / found, for a borrower who does not avoid the lender
+    avoidance_effect: float = 1.0  # how much avoidance lowers reach
+    needs_address: bool = False  # a visit needs a verifiable address
+    stream: str = "contact"  # the per-person stream of the reach draw, and its slot
+    slot: int = conversations.SLOT_ANSWER
+    message_attention: float = 0.0  # what a message (or an unanswered call) restores
+    message_stress: float = 0.0
+    attention: float = 0.0  # what a conversation restores
+    pressure: float = 0.0  # pressure a conversation adds
+    stress: float = 0.0  # stress of a conversation
+    quality: float = 0.5  # what a conversation shows of the lender (trust), and its salience
+    weight: float = 0.0
+    diagnose: float = 0.0  # chance a conversation learns that a borrower in hardship is in hardship
+    complaint: float = 0.0  # chance a conversation ends in a complaint
+
+
+@dataclass
+class Contacted:
+    attempted: np.ndarray  # the contacts made (after regulation and capacity)
+    talked: np.ndarray  # those that became conversations
+
+
+def contact(model, t: int, ch: Channel, idx: np.ndarray, *, capacity: int | None = None,
+            key: np.ndarray | None = None) -> Contacted:
+    """Contact ``idx`` on channel ``ch`` (see the module docstring for the order)."""
+    idx = regulation.admit(model, t, ch, idx)
+    if key is not None:
+        own = model.tactics.priority(idx, t)
+        order = np.argsort(key if own is None else own, kind="stable")
+        idx = idx[order]
+    if capacity is not None:
+        idx = idx[:capacity]
+    if len(idx) == 0:
+        return Contacted(EMPTY, EMPTY)
+    books = model.lender.books
+    setattr(books, ch.count, getattr(books, ch.count) + len(idx))
+    setattr(books, ch.cost_line, getattr(books, ch.cost_line) + ch.cost * len(idx))
+    regulation.record(model, t, ch, idx)
+    if model.contact_log is not None:
+        model.contact_log.append((t, ch.name, idx.copy()))
+
+    if ch.reach == "message":
+        conversations.message(model, idx, t, attention=ch.message_attention, stress=ch.message_stress)
+        return Contacted(idx, EMPTY)
+    draw = getattr(model.streams.person, ch.stream)
+    u = draw.uniform(idx, t, ch.slot)
+    u_complain = draw.uniform(idx, t, ch.slot + 1) if ch.complaint > 0.0 else None
+    reachable = 1.0 - ch.avoidance_effect * conversations.avoidance(model, idx, t)
+    reached = u < ch.reach_prob * reachable
+    if ch.needs_address:
+        reached &= model.people.address_ok[idx]
+    if ch.reach == "call":
+        regulation.missed(model, t, ch, idx[~reached])
+        conversations.message(model, idx[~reached], t, attention=ch.message_attention, stress=ch.message_stress)
+    talk = idx[reached]
+    if ch.reached:
+        setattr(books, ch.reached, getattr(books, ch.reached) + len(talk))
+    regulation.conversed(model, t, ch, talk)
+    _conversation_effects(model, talk, t, ch)
+    if u_complain is not None:
+        books.complaints += int((reached & (u_complain < ch.complaint)).sum())
+    converse(model, talk, t, ch)
+    return Contacted(idx, talk)
+
+
+def _conversation_effects(model, idx, t, ch: Channel) -> None:
+    ppl, rp = model.people, model.params.repayment
+    ppl.restore_attention(idx, t, ch.attention, rp.attention_halflife)
+    ppl.add_pressure(idx, t, ch.pressure, rp.pressure_halflife)
+    conversations.contacted(model, idx, t, stress=ch.stress)
+    model.experience(idx, quality=ch.quality, weight=ch.weight)
+
+
+def converse(model, idx: np.ndarray, t: int, ch: Channel) -> None:
+    """A conversation: the tactics' offers, the borrower's own response, the tactics' asks."""
+    if len(idx) == 0:
+        return
+    model.lender.books.conversations += len(idx)
+    model.tactics.run("offer", idx, t, ch)
+    conversations.family(model, idx, t)
+    model.tactics.run("ask", idx, t, ch)
+
+
+def diagnosed(model, idx: np.ndarray, t: int, ch: Channel) -> np.ndarray:
+    """Those in ``idx`` whose hardship the conversation recognises."""
+    u = model.streams.person.contact.uniform(idx, t, conversations.SLOT_DIAGNOSE)
+    return idx[(model.people.hardship_until[idx] >= t) & (u < ch.diagnose)]
