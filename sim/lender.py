@@ -21,6 +21,7 @@ class Books:
     fees_waived: float = 0.0
     credit_loss: float = 0.0  # principal written off at charge-off
     recoveries: float = 0.0
+    debt_sale_proceeds: float = 0.0  # charged-off debt sold to a debt buyer
     sms_cost: float = 0.0
     phone_cost: float = 0.0
     visit_cost: float = 0.0
@@ -66,6 +67,7 @@ class Books:
             self.interest_income
             + self.fee_income
             + self.recoveries
+            + self.debt_sale_proceeds
             - self.credit_loss
             - self.collection_cost
             - self.education_cost

@@ -127,7 +127,7 @@ class CreditModel(mesa.Model):
         self.lender = Lender(self)
         self.people = population.create(self)
         self.contact_history = regulation.History(self.people.n)
-        self.contact_log: list | None = None  # set to [] to record every contact (day, channel, people)
+        self.contact_log: list | None = None  # set to [] to log every contact: (day, channel, attempted, talked)
         self.tactics = Tactics(self)
         offsets = self.people.pay_offset
         order = np.argsort(offsets, kind="stable")

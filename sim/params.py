@@ -270,6 +270,15 @@ class Scenario(Section):
     acquisition: Acquisition = section(Acquisition, "Applications and underwriting.")
     lender: Lender = section(Lender, "Lender economics.")
 
+    @model_validator(mode="after")
+    def _cross_checks(self) -> "Scenario":
+        """Rules that tie parameters of different sections together (the message names the key first)."""
+        co = self.loans.charge_off_dpd
+        if "debt_sale" in self.collection.tactics and self.collection.debt_sale.dpd < co:
+            raise ValueError(f"collection.debt_sale.dpd: debt can be sold only once charged off, at or after "
+                             f"loans.charge_off_dpd ({co}), got {self.collection.debt_sale.dpd}")
+        return self
+
 
 def iter_parameters(instance: BaseModel | None = None, prefix: str = ""):
     """Yield (dotted path, unit, default, description, annotation) for every leaf parameter."""

@@ -44,34 +44,35 @@ class History:
         return np.count_nonzero(self.call_days[idx] > t - days, axis=1)
 
 
-def admit(model, t, ch, idx) -> np.ndarray:
-    """The contacts in ``idx`` the rules in force allow; breaches of rules not in force are counted."""
+def admit(model, t, ch, idx) -> tuple[np.ndarray | None, dict[str, np.ndarray]]:
+    """Which contacts in ``idx`` the rules in force allow (a mask; None: all), and for each rule not
+    in force, which contacts would break it (masks over ``idx``; counted by :func:`record` for the
+    contacts actually made)."""
     reg, hist = model.params.regulation, model.contact_history
     if len(idx) == 0:
-        return idx
+        return None, {}
     if ch.reach == "call":
         over = hist.calls_within(idx, t, reg.cap_window_days) >= reg.max_calls
         quiet = (t - hist.last_conversation[idx]) <= reg.quiet_days if reg.quiet_days else np.zeros(len(idx), bool)
         if reg.call_cap:
-            idx = idx[~(over | quiet)]
-        else:
-            hist.breaches["call_cap"] += int(np.count_nonzero(over))
-            hist.breaches["quiet_period"] += int(np.count_nonzero(quiet & ~over))
-    elif ch.reach == "visit":
+            return ~(over | quiet), {}
+        return None, {"call_cap": over, "quiet_period": quiet & ~over}
+    if ch.reach == "visit":
         if reg.visit_ban:
-            return idx[:0]
-        hist.breaches["visit_ban"] += len(idx)
+            return np.zeros(len(idx), bool), {}
         over = np.count_nonzero(hist.visit_days[idx] > t - reg.visit_window_days, axis=1) >= reg.max_visits
+        breaches = {"visit_ban": np.ones(len(idx), bool)}
         if reg.visit_limit:
-            idx = idx[~over]
-        else:
-            hist.breaches["visit_limit"] += int(np.count_nonzero(over))
-    return idx
+            return ~over, breaches
+        return None, {**breaches, "visit_limit": over}
+    return None, {}
 
 
-def record(model, t, ch, idx) -> None:
-    """Remember the contacts made today (after capacity)."""
+def record(model, t, ch, idx, breaches: dict[str, np.ndarray]) -> None:
+    """Remember the contacts made today (after capacity), and count those that broke a rule not in force."""
     hist = model.contact_history
+    for rule, mask in breaches.items():
+        hist.breaches[rule] += int(np.count_nonzero(mask))
     if ch.reach == "call":
         slot = hist.call_slot[idx]
         hist.call_days[idx, slot] = t

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Mapping
@@ -126,13 +127,17 @@ def _describe(err: dict) -> tuple[str, str]:
     loc = ".".join(str(x) for x in err["loc"] if x not in ("function-after",))
     kind, msg = err["type"], err["msg"]
     if kind == "extra_forbidden":
+        if loc.startswith("collection.") and loc.endswith(".enabled"):
+            return loc, ('no longer a parameter: list the tactics the lender runs in collection.tactics, e.g. '
+                         'tactics = ["reminders", "promises", "recovery"] for no visits')
         return loc, "unknown parameter (see docs/ODD.md for the parameter list)"
     got = err.get("input")
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         return loc or "(top level)", f"a table of parameters, got {got!r}"
     text = msg[0].lower() + msg[1:] if msg else kind
     text = text.replace("input should be", "expected").replace("value error, ", "")
-    if kind == "value_error" or got is None:
+    if kind == "value_error" and not loc and re.match(r"^[a-z_]+(\.[a-z_]+)+: ", text):
+        return tuple(text.split(": ", 1))  # a rule across sections names its key first
         return loc or "(top level)", text
     if isinstance(got, dict):
         text += ", got a table"

@@ -31,6 +31,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..paramtypes import Section
+from ..rng import PersonStream
 
 #: the tactics a scenario runs when it does not say (the status quo)
 DEFAULT = ("reminders", "visits", "promises", "recovery")
@@ -50,6 +51,8 @@ class Tactic:
         self.model = model
         self.active = active
         self.counts = dict.fromkeys(self.counters, 0)
+        #: this tactic's own per-person random stream (sim.rng), named after it
+        self.draw = PersonStream(model.seed, f"tactics.{self.name}")
         n = model.people.n
         for key, (dtype, fill) in self.state.items():
             setattr(model.people, key, np.full(n, fill, dtype))

@@ -71,24 +71,23 @@ class Contacted:
 def contact(model, t: int, ch: Channel, idx: np.ndarray, *, capacity: int | None = None,
             key: np.ndarray | None = None) -> Contacted:
     """Contact ``idx`` on channel ``ch`` (see the module docstring for the order)."""
-    idx = regulation.admit(model, t, ch, idx)
+    allowed, breaches = regulation.admit(model, t, ch, idx)
+    take = np.arange(len(idx)) if allowed is None else np.flatnonzero(allowed)  # positions in idx
     if key is not None:
-        own = model.tactics.priority(idx, t)
-        order = np.argsort(key if own is None else own, kind="stable")
-        idx = idx[order]
+        own = model.tactics.priority(idx[take], t)
+        take = take[np.argsort(key[take] if own is None else own, kind="stable")]
     if capacity is not None:
-        idx = idx[:capacity]
+        take = take[:capacity]
+    idx = idx[take]
     if len(idx) == 0:
         return Contacted(EMPTY, EMPTY)
     books = model.lender.books
     setattr(books, ch.count, getattr(books, ch.count) + len(idx))
     setattr(books, ch.cost_line, getattr(books, ch.cost_line) + ch.cost * len(idx))
-    regulation.record(model, t, ch, idx)
-    if model.contact_log is not None:
-        model.contact_log.append((t, ch.name, idx.copy()))
-
+    regulation.record(model, t, ch, idx, {rule: mask[take] for rule, mask in breaches.items()})
     if ch.reach == "message":
         conversations.message(model, idx, t, attention=ch.message_attention, stress=ch.message_stress)
+        _log(model, t, ch, idx, EMPTY)
         return Contacted(idx, EMPTY)
     draw = getattr(model.streams.person, ch.stream)
     u = draw.uniform(idx, t, ch.slot)
@@ -101,6 +100,7 @@ def contact(model, t: int, ch: Channel, idx: np.ndarray, *, capacity: int | None
         regulation.missed(model, t, ch, idx[~reached])
         conversations.message(model, idx[~reached], t, attention=ch.message_attention, stress=ch.message_stress)
     talk = idx[reached]
+    _log(model, t, ch, idx, talk)
     if ch.reached:
         setattr(books, ch.reached, getattr(books, ch.reached) + len(talk))
     regulation.conversed(model, t, ch, talk)
@@ -109,6 +109,11 @@ def contact(model, t: int, ch: Channel, idx: np.ndarray, *, capacity: int | None
         books.complaints += int((reached & (u_complain < ch.complaint)).sum())
     converse(model, talk, t, ch)
     return Contacted(idx, talk)
+
+
+def _log(model, t, ch, attempted, talked) -> None:
+    if model.contact_log is not None:
+        model.contact_log.append((t, ch.name, attempted.copy(), talked.copy()))
 
 
 def _conversation_effects(model, idx, t, ch: Channel) -> None:

@@ -31,7 +31,7 @@ class RecoveryAgency(Tactic):
         m, rc = self.model, self.p
         ppl, books = m.people, m.lender.books
         group = m.pay_groups[t % CYCLE]
-        idx = group[ppl.co_balance[group] > 0.0]
+        idx = group[(ppl.co_balance[group] > 0.0) & ~ppl.debt_sold[group]]  # sold debt is the buyer's (debt_sale)
         u = m.streams.person.recovery.uniform(idx, t)
         idx = idx[u < rc.pay_prob]
         if len(idx) == 0:
