@@ -153,7 +153,7 @@ for st in STRATEGIES:
         m = d.groupby("day")[["visit_queue", "visits_day"]].mean()
         line, = axes[0].plot(m.index, m.visit_queue, ls=ls, label=f"{st} ({cond})")
         axes[1].plot(m.index, m.visits_day.rolling(7, min_periods=1).mean(), ls=ls, color=line.get_color())
-        if p.collection.visits.enabled and cap > 0:
+        if "visits" in p.collection.tactics and cap > 0:
             sat.append({"strategy": st, "condition": cond, "capacity_per_day": cap,
                         "days_at_capacity_share": float((d.visits_day >= cap).mean()),
                         "max_queue": float(m.visit_queue.max())})

@@ -218,7 +218,7 @@ class Watch:
 
 
 def test_loan_table_agrees_with_the_watched_model(monkeypatch):
-    over = {"simulation.burn_in": 30, "collection.plans.enabled": True, "macro.recession.enabled": True,
+    over = {"simulation.burn_in": 30, "macro.recession.enabled": True,
             "macro.recession.start_day": 0}
     m = sim.CreditModel(scenario="flexible_plans", borrowers=2500, days=250, rng=5, overrides=over)
     w = Watch(monkeypatch, m)
