@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from .metrics import RATE_KEYS, SUMMARY, SUMMARY_KEYS
 from .params import Scenario, iter_parameters
@@ -127,6 +127,10 @@ class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+#: moments that are shares of something, so only values in [0, 1] can be targets
+RATE_MOMENTS = frozenset([*RATE_KEYS, "on_time_rate"])
+
+
 def _finite(v: float | None) -> float | None:
     """NaN and infinity pass range checks where a side is open; no figure means them."""
     if v is not None and not math.isfinite(v):
@@ -162,6 +166,15 @@ class TargetSpec(_Spec):
         if (self.sd is None) == (self.weight is None):
             raise ValueError("exactly one of sd or weight")
         return self
+
+    @field_validator("value")
+    @classmethod
+    def _in_range(cls, v: float, info: ValidationInfo) -> float:
+        # a rate no run can produce is a slip (5.0 for 5%): the fit would only chase it to a bound
+        name = info.data.get("name")
+        if name in RATE_MOMENTS and not 0.0 <= v <= 1.0:
+            raise ValueError(f"a value between 0 and 1 for the rate {name} (5% is 0.05), got {v!r}")
+        return v
 
     @property
     def w(self) -> float:
@@ -302,6 +315,12 @@ def load_targets(path: str | Path) -> Problem:
     if not path.is_file():
         raise ScenarioError(path, "file", "a targets file, not a directory")
     raw = read_toml(path)
+    if "parameters" not in raw:
+        raise ScenarioError(path, "parameters", 'a [parameters] table naming the parameters to fit and their ranges, '
+                                                'e.g. "shocks.job_loss_rate" = { min = 0.05, max = 0.4 }; this file has none')
+    if "targets" not in raw:
+        raise ScenarioError(path, "targets", "[[targets]] tables naming the figures to fit (name, value, sd or weight); "
+                                             "this file has none")
     if "parameters" in raw:
         raw["parameters"] = _flatten_parameters(raw["parameters"])
     try:

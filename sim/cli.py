@@ -124,6 +124,26 @@ def format_value(key: str, value: float | int) -> str:
     return f"{value:,.3f}"
 
 
+def bytes_per_person(network_degree: int) -> int:
+    """Bytes of model state per person: the per-person arrays of :class:`sim.state.People` and the
+    social network (``network_degree`` ties of 4 bytes)."""
+    from .state import People
+
+    n = 64
+    people = People(n)
+    arrays = sum(v.nbytes for v in vars(people).values() if hasattr(v, "nbytes"))
+    return arrays // n + 4 * network_degree
+
+
+def out_of_memory(sc: Scenario) -> str:
+    """What to say when a run of ``sc`` ran out of memory: roughly what it needs."""
+    n = sc.population.borrowers
+    need = n * bytes_per_person(sc.population.network_degree)
+    return (f"a population that fits in memory: the run ran out of memory; {n:,} people need at least "
+            f"{need / 1e9:,.1f} GB for their state ({bytes_per_person(sc.population.network_degree)} bytes each) "
+            "and more while it runs; use fewer borrowers")
+
+
 def _json_safe(summary: dict[str, Any]) -> dict[str, Any]:
     from .runner import json_summary
 
@@ -251,6 +271,7 @@ def run_command(
 ) -> None:
     """Run one scenario and print its summary."""
     from .runner import run as run_model
+    from .store import NonFiniteWarning
 
     try:
         sc, s = prepare(scenario, borrowers, days, seed, sets, out, burn_in)
@@ -259,28 +280,39 @@ def run_command(
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UndefinedMetricWarning)
-        if not as_json and _interactive():
-            with _progress_bar() as bar:
-                task = bar.add_task("days", total=sc.simulation.burn_in + sc.simulation.days)
-                result = run_model(
-                    sc, seed=s, progress=lambda day, total: bar.update(task, completed=day, total=total)
-                )
-        else:
-            result = run_model(sc, seed=s)
+        try:
+            if not as_json and _interactive():
+                with _progress_bar() as bar:
+                    task = bar.add_task("days", total=sc.simulation.burn_in + sc.simulation.days)
+                    result = run_model(
+                        sc, seed=s, progress=lambda day, total: bar.update(task, completed=day, total=total)
+                    )
+            else:
+                result = run_model(sc, seed=s)
+        except MemoryError:  # NumPy's _ArrayMemoryError is one
+            source = "--borrowers" if borrowers is not None else str(scenario)
+            bad_input(ScenarioError(source, "population.borrowers", out_of_memory(sc)))
     for w in caught:  # an undefined metric: one line on stderr each; anything else as Python shows it
         if issubclass(w.category, UndefinedMetricWarning):
             sys.stderr.write(f"warning: {w.message}\n")
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    for key, value in result.summary.items():  # JSON has no infinity: say so once, not per file
+        if isinstance(value, float) and math.isinf(value):
+            sys.stderr.write(f"warning: {key} is {value} (not a finite number): null in JSON\n")
 
-    if out is not None:
-        try:
-            result.save(out)
-        except OSError as e:
-            bad_input(ScenarioError("--out", str(out), f"a directory that can be written ({e.strerror or e})"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NonFiniteWarning)  # said above
+        if out is not None:
+            try:
+                result.save(out)
+            except OSError as e:
+                bad_input(ScenarioError("--out", str(out), f"a directory that can be written ({e.strerror or e}); "
+                                                           "nothing partial is left in it"))
+        summary_json = _json_safe(result.summary)
 
     if as_json:
-        sys.stdout.write(json.dumps(_json_safe(result.summary)) + "\n")
+        sys.stdout.write(json.dumps(summary_json, allow_nan=False) + "\n")
         sys.stdout.flush()
         if out is not None:
             sys.stderr.write(_wrote(out) + "\n")

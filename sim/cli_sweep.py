@@ -39,6 +39,9 @@ def sweep(
         Optional[str], typer.Option("--scheduler", metavar="ADDRESS", help="Run on a Dask cluster, e.g. tcp://host:8786.")
     ] = None,
     serial: Annotated[bool, typer.Option("--serial", help="Run in this process, one run at a time (debugging).")] = False,
+    allow_large: Annotated[
+        bool, typer.Option("--allow-large", help="Run a plan of more than 100,000 runs (refused otherwise).")
+    ] = False,
 ) -> None:
     """Run every scenario x design point x replicate of SPEC into DIR; a rerun skips finished runs."""
     from .execute import ExecutorError, default_workers, run_sweep
@@ -48,7 +51,7 @@ def sweep(
     if serial and scheduler:
         bad_input(ScenarioError("--serial", "--scheduler", "one executor: --serial or --scheduler, not both"))
     try:
-        plan = make_plan(spec)
+        plan = make_plan(spec, allow_large=allow_large)
         _check_out(out)
         store = ResultStore(out)
         store.check(plan)

@@ -26,7 +26,7 @@ from .tactics import registry as tactic_registry
 class Population(Section):
     borrowers: int = P(10_000, "people", "People in the simulated market (borrowers and prospects).", ge=10, le=20_000_000)
     initial_loan_share: float = P(0.3, "share", "Share of people holding a loan on day 0 (a seasoned, current book).", ge=0, le=1)
-    income_median: float = P(4_000.0, "CU/month", "Median monthly income when employed.", gt=0)
+    income_median: float = P(4_000.0, "CU/month", "Median monthly income when employed.", ge=1, le=1e7)
     income_sigma: float = P(0.45, "log-sd", "Dispersion of monthly income across people (log-normal).", ge=0, le=2)
     income_volatility: float = P(0.12, "log-sd", "Month-to-month variation of a salaried person's pay.", ge=0, le=1)
     informal_share: float = P(0.3, "share", "People with irregular income (informal work, commissions).", ge=0, le=1)
@@ -61,10 +61,10 @@ class Shocks(Section):
 
 class Recession(Section):
     enabled: bool = P(False, "flag", "Apply the recession timeline.")
-    start_day: int = P(180, "day", "Day the recession starts to bite, counted from the start of the measurement window (after simulation.burn_in).", ge=0)
-    onset_days: int = P(60, "days", "Days from start to full severity (linear).", ge=0)
-    peak_days: int = P(240, "days", "Days at full severity.", ge=0)
-    easing_days: int = P(240, "days", "Days from full severity back to normal (linear).", ge=0)
+    start_day: int = P(180, "day", "Day the recession starts to bite, counted from the start of the measurement window (after simulation.burn_in).", ge=0, le=36_500)
+    onset_days: int = P(60, "days", "Days from start to full severity (linear).", ge=0, le=36_500)
+    peak_days: int = P(240, "days", "Days at full severity.", ge=0, le=36_500)
+    easing_days: int = P(240, "days", "Days from full severity back to normal (linear).", ge=0, le=36_500)
     severity: float = P(1.0, "0..2", "Scales the multipliers below: 0 none, 1 as given.", ge=0, le=2)
     job_loss_multiplier: float = P(3.0, "x", "Job-loss hazard at full severity, relative to normal.", ge=1, le=20)
     emergency_multiplier: float = P(1.5, "x", "Emergency rate at full severity, relative to normal.", ge=1, le=20)
@@ -109,14 +109,14 @@ class Loans(Section):
 
 
 class Repayment(Section):
-    intercept: float = P(3.7, "logit", "Baseline willingness to pay of an average borrower who can pay.")
-    attention_weight: float = P(4.0, "logit per unit", "Effect of attention to the loan on willingness (assumption).")
-    literacy_weight: float = P(1.0, "logit per unit", "Effect of financial literacy on willingness.")
-    understanding_weight: float = P(1.0, "logit per unit", "Effect of understanding what lateness costs.")
-    present_bias_weight: float = P(2.0, "logit per unit", "Effect of present bias against paying now.")
-    stress_weight: float = P(0.6, "logit per unit", "Stress makes people avoid the problem (assumption).")
-    trust_weight: float = P(0.8, "logit per unit", "Trust in the lender raises willingness (assumption).")
-    pressure_weight: float = P(1.2, "logit per unit", "Effect of recent collection pressure (assumption).")
+    intercept: float = P(3.7, "logit", "Baseline willingness to pay of an average borrower who can pay.", ge=-30, le=30)
+    attention_weight: float = P(4.0, "logit per unit", "Effect of attention to the loan on willingness (assumption).", ge=-30, le=30)
+    literacy_weight: float = P(1.0, "logit per unit", "Effect of financial literacy on willingness.", ge=-30, le=30)
+    understanding_weight: float = P(1.0, "logit per unit", "Effect of understanding what lateness costs.", ge=-30, le=30)
+    present_bias_weight: float = P(2.0, "logit per unit", "Effect of present bias against paying now.", ge=-30, le=30)
+    stress_weight: float = P(0.6, "logit per unit", "Stress makes people avoid the problem (assumption).", ge=-30, le=30)
+    trust_weight: float = P(0.8, "logit per unit", "Trust in the lender raises willingness (assumption).", ge=-30, le=30)
+    pressure_weight: float = P(1.2, "logit per unit", "Effect of recent collection pressure (assumption).", ge=-30, le=30)
     willingness_sd: float = P(2.0, "logit", "Spread of a lasting personal effect on willingness (won't-pay types at the low end).", ge=0, le=5)
     pressure_priority: float = P(0.6, "0..1", "Share of the money kept back for other creditors that full collection pressure redirects to this lender (assumption).", ge=0, le=1)
     family_help: float = P(0.3, "probability", "Chance that a borrower short of cash, under full collection pressure in a conversation, raises money from family and friends (scaled by felt pressure; assumption).", ge=0, le=1)
@@ -126,10 +126,10 @@ class Repayment(Section):
     hope_stress_weight: float = P(3.0, "logit per unit", "Stress makes stopping and hoping likelier (assumption).", ge=0, le=20)
     avoid_stress: float = P(1.0, "per unit", "Avoidance of the lender grows with stress: 1 - exp(-(this x stress + avoid_contacts x recent contacts)).", ge=0, le=20)
     avoid_contacts: float = P(0.15, "per contact", "Avoidance grows with recent contacts (decaying with contact_halflife).", ge=0, le=5)
-    contact_halflife: float = P(14.0, "days", "Half-life of the memory of recent contacts.", gt=0, le=3650)
-    attention_halflife: float = P(12.0, "days", "Half-life of attention to the loan; a reminder restores it.", gt=0)
+    contact_halflife: float = P(14.0, "days", "Half-life of the memory of recent contacts.", ge=1, le=3650)
+    attention_halflife: float = P(12.0, "days", "Half-life of attention to the loan; a reminder restores it.", ge=1, le=3650)
     attention_floor: float = P(0.1, "0..1", "Attention never decays below this (assumption).", ge=0, le=1)
-    pressure_halflife: float = P(14.0, "days", "Half-life of felt collection pressure.", gt=0)
+    pressure_halflife: float = P(14.0, "days", "Half-life of felt collection pressure.", ge=1, le=3650)
     earmark_weight: float = P(1.0, "0..1", "How strongly planners set aside the next instalment on pay day.", ge=0, le=1)
 
 
@@ -188,13 +188,13 @@ class Education(Section):
     literacy_gain: float = P(0.3, "share of the gap to 1", "Literacy gained from education (assumption).", ge=0, le=1)
     understanding_gain: float = P(0.5, "share of the gap to 1", "Contract understanding gained.", ge=0, le=1)
     present_bias_reduction: float = P(0.1, "share", "Present bias removed by planning advice (assumption).", ge=0, le=1)
-    cost: float = P(8.0, "CU", "Cost per educated borrower.", ge=0)
+    cost: float = P(8.0, "CU", "Cost per educated borrower.", ge=0, le=1e6)
 
 
 class Stress(Section):
     baseline: float = P(0.22, "0..1", "Mean personal baseline: the stress a person returns to in calm times.", ge=0.01, le=0.99)
     baseline_concentration: float = P(2.5, "beta concentration", "Spread of personal baselines (lower: wider); lasting differences between people.", ge=0.5, le=1000)
-    halflife: float = P(45.0, "days", "Half-life of stress towards its current level (baseline plus chronic strain).", gt=0, le=3650)
+    halflife: float = P(45.0, "days", "Half-life of stress towards its current level (baseline plus chronic strain).", ge=1, le=3650)
     arrears_strain: float = P(0.06, "0..1", "Chronic strain while behind on this loan or owing charged-off debt (assumption; calibrated to the odds ratio of distress).", ge=0, le=1)
     debt_strain: float = P(0.15, "per unit of DSTI", "Chronic strain per unit of debt service to income, all creditors (assumption).", ge=0, le=2)
     unemployed_strain: float = P(0.05, "0..1", "Chronic strain while out of work (assumption).", ge=0, le=1)
@@ -213,7 +213,7 @@ class Stress(Section):
 class Trust(Section):
     prior: float = P(0.6, "0..1", "Mean personal prior: the trust a person starts with and drifts back to when nothing happens.", ge=0.01, le=0.99)
     prior_concentration: float = P(12.0, "beta concentration", "Spread of personal priors (lower: wider).", ge=0.5, le=1000)
-    halflife: float = P(180.0, "days", "Half-life of the drift back to the personal prior.", gt=0, le=36_500)
+    halflife: float = P(180.0, "days", "Half-life of the drift back to the personal prior.", ge=1, le=36_500)
     learning_rate: float = P(0.3, "0..1", "How far one fully salient experience moves trust towards what it showed: trust += rate x weight x (quality - trust).", ge=0, le=1)
     call_quality: float = P(0.4, "0..1", "What a collection call conversation shows of the lender (1 good, 0 bad; assumption).", ge=0, le=1)
     call_weight: float = P(0.1, "0..1", "Salience of one call conversation.", ge=0, le=1)
@@ -241,7 +241,7 @@ class Acquisition(Section):
 
 class Lender(Section):
     cost_of_funds: float = P(0.06, "per year", "Lender's funding cost on outstanding principal.", ge=0, le=1)
-    origination_cost: float = P(20.0, "CU", "Cost of acquiring and underwriting one loan.", ge=0)
+    origination_cost: float = P(20.0, "CU", "Cost of acquiring and underwriting one loan.", ge=0, le=1e6)
 
 
 class Simulation(Section):

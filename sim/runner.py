@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -19,8 +18,11 @@ RUN_FILES = ("daily.parquet", "vintages.parquet", "loans.parquet", "roll.parquet
 
 
 def json_summary(summary: dict[str, Any]) -> dict[str, Any]:
-    """The summary for JSON: an undefined (NaN) metric is ``null``."""
-    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in summary.items()}
+    """The summary for JSON: an undefined (NaN) metric is ``null``; so is an infinite one, with a
+    :class:`sim.store.NonFiniteWarning` (JSON has no infinity, and no parameter in its range gives one)."""
+    from .store import finite_json
+
+    return finite_json({k: (float(v) if isinstance(v, float) else v) for k, v in summary.items()})
 
 
 @dataclass

@@ -22,13 +22,68 @@ from .params import Scenario
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 
+#: How deep arrays, tables and dotted keys may nest in an input file or ``--set`` (the parameter tree
+#: is 4 deep; nothing meaningful comes near this). Deeper input is refused, not parsed into a crash.
+MAX_DEPTH = 32
+#: How many files an ``extends`` chain may hold.
+MAX_EXTENDS = 32
+#: Longest key or value quoted back in a message.
+_QUOTE = 80
+
 
 class ScenarioError(ValueError):
     """A scenario, override or sweep problem: ``FILE: key.path: what was expected``."""
 
     def __init__(self, source: str, key: str, expected: str):
-        self.source, self.key, self.expected = str(source), key, expected
-        super().__init__(f"{self.source}: {key}: {expected}")
+        self.source, self.key, self.expected = str(source), str(key), expected
+        super().__init__(f"{self.source}: {shorten(self.key)}: {expected}")
+
+    def __reduce__(self):  # picklable: a worker's error arrives intact in the process that reports it
+        return (type(self), (self.source, self.key, self.expected))
+
+
+def shorten(text: str, limit: int = _QUOTE) -> str:
+    """``text``, or its start and end around an ellipsis if longer than ``limit``."""
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    half = (limit - 5) // 2
+    return f"{text[:half]} ... {text[-half:]}"
+
+
+def depth(node: Any) -> int:
+    """How deep tables and arrays nest in ``node`` (a value: 0), without recursion."""
+    deepest, stack = 0, [(node, 0)]
+    while stack:
+        item, d = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            deepest = max(deepest, d)
+            continue
+        deepest = max(deepest, d + 1)
+        if d + 1 > MAX_DEPTH:
+            return d + 1
+        stack.extend((c, d + 1) for c in children)
+    return deepest
+
+
+def _too_deep(source: str | Path, key: str = "toml") -> ScenarioError:
+    return ScenarioError(source, key, f"arrays, tables and dotted keys nested at most {MAX_DEPTH} levels deep; "
+                                      "this nests deeper")
+
+
+def loads_toml(text: str, source: str | Path) -> dict:
+    """Parse TOML text, refusing nesting deeper than ``MAX_DEPTH`` (Python's parser would crash on it)."""
+    try:
+        tree = tomllib.loads(text)
+    except RecursionError:
+        raise _too_deep(source) from None
+    if depth(tree) > MAX_DEPTH:
+        raise _too_deep(source)
+    return tree
 
 
 def _deep_merge(base: dict, top: dict) -> dict:
@@ -55,7 +110,7 @@ def resolve_path(name: str | Path) -> Path:
 def read_toml(path: Path) -> dict:
     """A TOML file's contents; any problem reading or parsing it is one :class:`ScenarioError`."""
     try:
-        return tomllib.loads(Path(path).read_text(encoding="utf-8-sig"))
+        return loads_toml(Path(path).read_text(encoding="utf-8-sig"), path)
     except tomllib.TOMLDecodeError as e:
         raise ScenarioError(path, "toml", f"valid TOML ({e})") from None
     except UnicodeDecodeError as e:
@@ -90,6 +145,10 @@ def read_tree(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict:
         parent_path = SCENARIO_DIR / parent  # a shipped scenario, extended from anywhere
     if not parent or not parent_path.is_file():
         raise ScenarioError(path, "extends", f"an existing scenario file (relative to this one, or a shipped one), '{parent}' not found")
+    if len(_seen) + 1 >= MAX_EXTENDS and parent_path.resolve() not in (*_seen, real):
+        start = _seen[0].name if _seen else path.name
+        raise ScenarioError(path, "extends", f"an extends chain of at most {MAX_EXTENDS} files; the chain from "
+                                             f"{start} is longer")
     base = read_tree(parent_path, (*_seen, real))
     base.pop("name", None)
     base.pop("description", None)
@@ -101,6 +160,8 @@ def apply_overrides(tree: dict, overrides: Mapping[str, Any], source: str = "--s
     tree = copy.deepcopy(tree)
     for key, value in overrides.items():
         parts = str(key).split(".")
+        if len(parts) > MAX_DEPTH:
+            raise ScenarioError(source, key, f"a dotted parameter name of at most {MAX_DEPTH} parts, got {len(parts)}")
         if not all(p.strip() for p in parts):
             raise ScenarioError(source, key or "(empty)", "a dotted parameter name such as collection.visits.start_dpd")
         node = tree
@@ -230,17 +291,28 @@ def with_overrides(
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
-    """Parse ``KEY=VALUE`` from the command line; VALUE is read as TOML, else as a bare string."""
+    """Parse ``KEY=VALUE`` from the command line; VALUE is read as TOML, else as a bare string.
+
+    Only a plain word is taken as a bare string: a VALUE with quotes, brackets or braces meant to be
+    TOML, so if it does not parse (``name="unterminated``) that is an error, not a string.
+    """
     if "=" not in text:
         raise ScenarioError("--set", text or "(empty)", "KEY=VALUE, e.g. collection.visits.start_dpd=45")
     key, raw = text.split("=", 1)
     key = key.strip()
     if not key:
         raise ScenarioError("--set", text, "KEY=VALUE with a parameter name before '='")
+    raw = raw.strip()
+    if "\n" in raw or "\r" in raw:
+        raise ScenarioError("--set", key, "a value on one line")
     try:
-        value = tomllib.loads(f"v = {raw.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw.strip()
+        value = loads_toml(f"v = {raw}", "--set")["v"]
+    except ScenarioError as e:
+        raise ScenarioError("--set", key, e.expected) from None
+    except tomllib.TOMLDecodeError as e:
+        if any(c in raw for c in "\"'[]{}"):
+            raise ScenarioError("--set", key, f"a value in TOML syntax ({e}), got {shorten(raw)!r}") from None
+        value = raw
     return key, value
 
 

@@ -23,10 +23,12 @@ failure record exists) or not run. The Parquet files are encoded where the run r
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import subprocess
 import sys
+import warnings
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -94,8 +96,30 @@ def atomic_parquet(df: pd.DataFrame, path: Path) -> None:
     atomic_write_bytes(path, parquet_bytes(df))
 
 
+class NonFiniteWarning(UserWarning):
+    """A number that is infinite or NaN where JSON has none: it is written as ``null``."""
+
+
+def finite_json(doc: Any, where: str = "") -> Any:
+    """``doc`` with every non-finite float (NaN, infinity) replaced by ``None``, with a
+    :class:`NonFiniteWarning` naming each infinity (NaN is the project's "undefined" and is warned
+    about where it arises, :class:`sim.metrics.UndefinedMetricWarning`)."""
+    if isinstance(doc, dict):
+        return {k: finite_json(v, f"{where}.{k}" if where else str(k)) for k, v in doc.items()}
+    if isinstance(doc, (list, tuple)):
+        return [finite_json(v, f"{where}[{i}]") for i, v in enumerate(doc)]
+    if isinstance(doc, float) and not math.isfinite(doc):
+        if not math.isnan(doc):
+            warnings.warn(f"{where or 'value'} is {doc} (not a finite number): written as null", NonFiniteWarning,
+                          stacklevel=2)
+        return None
+    return doc
+
+
 def atomic_json(doc: Any, path: str | Path) -> None:
-    atomic_write_bytes(path, (json.dumps(doc, indent=2, default=str) + "\n").encode())
+    """Write ``doc`` as strict JSON (non-finite numbers as ``null``, see :func:`finite_json`)."""
+    text = json.dumps(finite_json(doc), indent=2, default=str, allow_nan=False)
+    atomic_write_bytes(path, (text + "\n").encode())
 
 
 def git_commit() -> str | None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from .params import Scenario, iter_parameters
 from .rng import replicate_seed
-from .scenario import SCENARIO_DIR, ScenarioError, _describe, load_scenario, read_toml, shipped_scenarios, with_overrides
+from .scenario import (SCENARIO_DIR, ScenarioError, _describe, _origin, _sets, load_scenario, read_toml, read_tree,
+                       shipped_scenarios, shorten, with_overrides)
 
 
 class _Spec(BaseModel):
@@ -68,6 +70,14 @@ class Design(_Spec):
     levels: int = Field(4, ge=2, le=100, description="Morris grid levels.")
     seed: int = Field(0, ge=0, description="Seed of the sampler (not of the runs).")
     parameters: dict[str, list[Any] | Bounds]
+    override_scenarios: bool = Field(False, description="Let design values replace values the scenarios set themselves.")
+
+    def size(self) -> int:
+        """How many points the design has, computed without building them."""
+        k = len(self.parameters)
+        if self.method == "grid":
+            return math.prod(len(v) if isinstance(v, list) else 1 for v in self.parameters.values())
+        return self.samples * {"lhs": 1, "morris": k + 1, "sobol": k + 2}[self.method]
 
     def problems(self) -> list[tuple[str, str]]:
         """What is wrong with the parameters for the method, as (key under ``design``, what was expected)."""
@@ -121,7 +131,10 @@ class Plan:
     @property
     def spec_hash(self) -> str:
         """Identifies what the sweep computes: the spec and every resolved scenario."""
-        doc = {"spec": self.spec.model_dump(mode="json"), "scenarios": self.scenario_trees}
+        spec = self.spec.model_dump(mode="json")
+        if spec.get("design") and not spec["design"]["override_scenarios"]:
+            del spec["design"]["override_scenarios"]  # added later: the hashes of earlier sweeps stay valid
+        doc = {"spec": spec, "scenarios": self.scenario_trees}
         return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
     def runs_table(self):
@@ -263,15 +276,53 @@ def _entries(spec: SweepSpec, spec_path: Path) -> list[ScenarioEntry]:
     return list(spec.scenarios)
 
 
-def plan(spec_path: str | Path) -> Plan:
-    """Read and validate a spec and every run it implies. Raises :class:`ScenarioError` on any problem."""
+#: The most runs a plan may have unless the command says ``--allow-large``: beyond it, the plan alone
+#: (one validated parameter set per run) takes gigabytes, and the sweep days on a workstation.
+MAX_RUNS = 100_000
+#: The longest scenario label: run ids and file names are built from it (``LABEL__p0000__r000.parquet``,
+#: and a temporary name around that), and must stay well within the file system's 255 bytes.
+MAX_LABEL = 64
+#: Parameters a design may vary: numbers, and flags (sampled as 0/1).
+_DESIGN_TYPES = (int, float, bool)
+
+
+def _check_label(spec_path: Path, i: int, label: str) -> None:
+    key = f"scenarios.{i}.name"
+    if not label or not label.replace("_", "").replace("-", "").isalnum() or not label.isascii():
+        raise ScenarioError(spec_path, key, f"letters, digits, '_' or '-' (used in file names), got {shorten(label)!r}")
+    if len(label) > MAX_LABEL:
+        raise ScenarioError(spec_path, key, f"a name of at most {MAX_LABEL} characters (used in file names), "
+                                            f"got {len(label)}")
+
+
+def plan(spec_path: str | Path, allow_large: bool = False) -> Plan:
+    """Read and validate a spec and every run it implies. Raises :class:`ScenarioError` on any problem.
+
+    A plan of more than ``MAX_RUNS`` runs is refused (before it is built) unless ``allow_large``.
+    """
     spec_path = Path(spec_path)
     spec = read_spec(spec_path)
     types = _leaf_types()
+    entries = _entries(spec, spec_path)
+    if not entries:
+        raise ScenarioError(spec_path, "scenarios", 'at least one scenario {file = "..."} '
+                                                    "(leave scenarios out to run baseline only)")
+    if spec.design is not None:
+        for k in spec.design.parameters:
+            where = f"design.parameters.{k}"
+            if k not in types:
+                raise ScenarioError(spec_path, where, "a parameter name (see docs/ODD.md)")
+            if types[k] not in _DESIGN_TYPES:
+                kind = "text" if types[k] is str else "a list"
+                raise ScenarioError(spec_path, where, f"a numeric parameter or a flag; '{k}' is {kind}"
+                                    + (" (name each scenario entry instead)" if k in ("name", "description") else ""))
+    n_points = spec.design.size() if spec.design is not None else 1
+    total = len(entries) * n_points * spec.replicates
+    if total > MAX_RUNS and not allow_large:
+        raise ScenarioError(spec_path, "design" if spec.design is not None else "replicates",
+                            f"a plan of at most {MAX_RUNS:,} runs, got {len(entries):,} scenario(s) x {n_points:,} "
+                            f"point(s) x {spec.replicates:,} replicate(s) = {total:,}; pass --allow-large to run it")
     keys, points = design_points(spec.design)
-    for k in keys:
-        if k not in types:
-            raise ScenarioError(spec_path, f"design.parameters.{k}", "a parameter name (see docs/ODD.md)")
     if spec.design is not None and spec.design.method != "grid":
         points = [_typed(p, types) for p in points]  # sampled numbers: round integers, 0/1 flags
 
@@ -286,7 +337,7 @@ def plan(spec_path: str | Path) -> Plan:
     seeds = [replicate_seed(spec.seed, r) for r in range(spec.replicates)]
     jobs: list[Job] = []
     trees: dict[str, dict] = {}
-    for i, entry in enumerate(_entries(spec, spec_path)):
+    for i, entry in enumerate(entries):
         f = spec_path.parent / entry.file
         if not f.is_file():
             f = Path(entry.file) if Path(entry.file).is_file() else SCENARIO_DIR / entry.file
@@ -296,10 +347,25 @@ def plan(spec_path: str | Path) -> Plan:
             raise ScenarioError(spec_path, f"scenarios.{i}.file", f"an existing scenario file or shipped name, '{entry.file}' not found")
         base = load_scenario(f)  # raises with the scenario file's own name and key
         label = entry.name or base.name
+        _check_label(spec_path, i, label)
         if label in trees:
             raise ScenarioError(spec_path, f"scenarios.{i}.name", f"a name not used twice ('{label}'); give each entry a name")
-        if not label.replace("_", "").replace("-", "").isalnum():
-            raise ScenarioError(spec_path, f"scenarios.{i}.name", f"letters, digits, '_' or '-', got {label!r}")
+        if spec.design is not None and not spec.design.override_scenarios:
+            raw = read_tree(f)
+            top = {"population.borrowers": "borrowers", "simulation.days": "days", "simulation.burn_in": "burn_in"}
+            for k in keys:
+                if k in entry.overrides:
+                    setter = f"its overrides ({k} = {entry.overrides[k]!r})"
+                elif k in base_overrides:
+                    setter = f"the spec's {top[k]} = {base_overrides[k]!r}"
+                elif _sets(raw, k.split(".")):
+                    setter = f"its file {_origin(f, k.split('.')).name}"
+                else:
+                    continue
+                raise ScenarioError(spec_path, f"design.parameters.{k}",
+                                    f"a parameter the scenarios leave open; scenario '{label}' sets it in {setter}, "
+                                    "and the design would replace that value (set override_scenarios = true in "
+                                    "[design] to mean it)")
         src = f"{spec_path}: scenarios.{i}"
         try:
             # TOML values have real types: no coercion ("yes" is not a flag, 30.5 not a day count)

@@ -80,6 +80,17 @@ CASES = [
     Case("value-given-as-section", {"s.toml": "[simulation.days]\nx = 1\n"}, "simulation.days", says="got a table"),
     Case("non-utf8", {"s.toml": b"[population]\nborrowers = 100\n# \xff\xfe caf\xe9\n"}, "file", says="UTF-8"),
     Case("missing-file", {}, "file", says="not found"),
+    # nesting deep enough to crash a recursive parser: refused at a stated limit
+    Case("array-nested-3000-deep", {"s.toml": "x = " + "[" * 3000 + "]" * 3000 + "\n"}, "toml",
+         says="at most 32 levels"),
+    Case("dotted-key-3000-deep", {"s.toml": ".".join(f"k{i}" for i in range(3000)) + " = 1\n"}, "toml",
+         says="at most 32 levels"),
+    Case("inline-tables-3000-deep", {"s.toml": "x = " + "{a = " * 3000 + "1" + "}" * 3000 + "\n"}, "toml",
+         says="at most 32 levels"),
+    Case("extends-chain-of-1500-files",
+         {"s.toml": 'extends = "e1.toml"\n',
+          **{f"e{i}.toml": f'extends = "e{i + 1}.toml"\n' for i in range(1, 1499)}, "e1499.toml": 'name = "end"\n'},
+         "extends", source="e31.toml", says="at most 32 files"),
     Case("directory-not-file", {}, "file", dirs=["s.toml"]),
 ]
 
@@ -186,6 +197,34 @@ OPTION_CASES = [
     ("set-bad-channel", ["--set", 'collection.reminders.schedule=[{day=1, channel="fax"}]'],
      "--set: collection.reminders.schedule.0.channel: ", "'fax'"),
     ("set-shares", ["--set", "products.pos.share=0.9"], "--set: products: ", "must equal 1"),
+    ("set-array-nested-3000-deep", ["--set", "collection.visits.cost=" + "[" * 3000 + "]" * 3000],
+     "--set: collection.visits.cost: ", "at most 32 levels"),
+    ("set-dotted-key-3000-deep", ["--set", ".".join(f"k{i}" for i in range(3000)) + "=1"], "--set: k0.k1.",
+     "at most 32 parts"),
+    ("set-unterminated-string", ["--set", 'name="unterminated'], "--set: name: ", "TOML syntax"),
+    ("set-unclosed-list", ["--set", "collection.reminders.schedule=[{day=1}"], "--set: collection.reminders.schedule: ",
+     "TOML syntax"),
+    # every number has a range in which the run's arithmetic stays finite
+    ("set-visit-cost-1e308", ["--set", "collection.visits.cost=1e308"], "--set: collection.visits.cost: ",
+     "less than or equal to 1000000"),
+    ("set-origination-cost-1e308", ["--set", "lender.origination_cost=1e308"], "--set: lender.origination_cost: ",
+     "less than or equal to 1000000"),
+    ("set-weight-1e308", ["--set", "repayment.attention_weight=1e308"], "--set: repayment.attention_weight: ",
+     "less than or equal to 30"),
+    ("set-weight-minus-1e308", ["--set", "repayment.trust_weight=-1e308"], "--set: repayment.trust_weight: ",
+     "greater than or equal to -30"),
+    ("set-halflife-5e-324", ["--set", "repayment.attention_halflife=5e-324"], "--set: repayment.attention_halflife: ",
+     "greater than or equal to 1"),
+    ("set-stress-halflife-5e-324", ["--set", "stress.halflife=5e-324"], "--set: stress.halflife: ",
+     "greater than or equal to 1"),
+    ("set-phone-capacity-1e308", ["--set", "collection.reminders.phone_capacity=1e308"],
+     "--set: collection.reminders.phone_capacity: ", "less than or equal to 1000"),
+    ("set-visit-capacity-1e308", ["--set", "collection.visits.capacity=1e308"], "--set: collection.visits.capacity: ",
+     "less than or equal to 1000"),
+    ("set-cooldown-int64-max", ["--set", "acquisition.cooldown_days=9223372036854775807"],
+     "--set: acquisition.cooldown_days: ", "less than or equal to 36500"),
+    ("set-recession-start-huge", ["--set", "macro.recession.start_day=9223372036854775807"],
+     "--set: macro.recession.start_day: ", "less than or equal to 36500"),
     ("set-later-bad-after-good", ["--set", "collection.visits.start_dpd=45", "--set", "nope=1"], "--set: nope: ", ""),
     ("borrowers-not-a-number", ["--borrowers", "lots"], "--borrowers: population.borrowers: ", "whole number"),
     ("borrowers-float", ["--borrowers", "2000.5"], "--borrowers: population.borrowers: ", "whole number"),
@@ -251,3 +290,67 @@ def test_usage_errors_exit_2(args):
     res = runner.invoke(app, args)
     assert res.exit_code == 2
     assert "Traceback" not in res.output
+
+
+def test_every_numeric_parameter_has_a_finite_range():
+    """No number is open-ended: each has a lower and an upper bound (documented in docs/ODD.md)."""
+    import annotated_types as at
+    from pydantic import BaseModel
+
+    from sim.params import Scenario
+    from sim.tactics.reminders import ReminderStep
+
+    open_ended = []
+
+    def walk(model, prefix=""):
+        for name, f in type(model).model_fields.items():
+            value = getattr(model, name)
+            if isinstance(value, BaseModel):
+                walk(value, f"{prefix}{name}.")
+            elif f.annotation in (int, float):
+                lo = any(isinstance(c, (at.Ge, at.Gt)) for c in f.metadata)
+                hi = any(isinstance(c, (at.Le, at.Lt)) for c in f.metadata)
+                if not (lo and hi):
+                    open_ended.append(prefix + name)
+
+    walk(Scenario())
+    walk(ReminderStep(), "collection.reminders.schedule[].")
+    assert open_ended == []
+
+
+def test_json_never_holds_a_non_finite_number(tmp_path):
+    """An infinite summary value is written as null with a warning; the file is strict JSON."""
+    import json
+    import math
+
+    import sim
+    from sim.store import NonFiniteWarning
+
+    res = sim.run("baseline", borrowers=200, days=5, seed=1, overrides={"simulation.burn_in": 0})
+    res.summary["profit"] = -math.inf
+    with pytest.warns(NonFiniteWarning, match="profit is -inf"):
+        res.save(tmp_path / "out")
+
+    def refuse(name):
+        raise AssertionError(f"{name} in JSON")
+
+    doc = json.loads((tmp_path / "out" / "summary.json").read_text(), parse_constant=refuse)
+    assert doc["summary"]["profit"] is None
+
+
+def test_a_run_out_of_memory_says_how_much_it_needs(tmp_path):
+    """Under a 3 GB address-space limit, 20 million people do not fit: one line, exit 2, nothing written."""
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))
+
+    out = tmp_path / "out"
+    res = subprocess.run([sys.executable, "-m", "sim", "run", "baseline", "--borrowers", "20000000", "--days", "10",
+                          "--burn-in", "0", "--out", str(out)], capture_output=True, text=True, timeout=300,
+                         preexec_fn=limit, cwd=Path(__file__).resolve().parent.parent)
+    assert res.returncode == 2, res.stderr[-2000:]
+    line = assert_one_line(res.stderr, "--borrowers: population.borrowers: ", "ran out of memory")
+    assert "20,000,000 people need at least" in line and "GB" in line
+    assert res.stdout == ""
+    assert not out.exists()

@@ -232,6 +232,10 @@ BAD = [
     ("unknown-scenario", GOOD.replace('"baseline"', '"nosuch"'), "scenario", "not found"),
     ("tiny-population", "borrowers = 5\n" + GOOD, "borrowers", "10"),
     ("invalid-toml", GOOD.replace("[parameters]", "[parameters"), "toml", "valid TOML"),
+    ("nested-3000-deep", GOOD + "x = " + "[" * 3000 + "]" * 3000 + "\n", "toml", "at most 32 levels"),
+    ("no-parameters-table", GOOD.split("[parameters]")[0], "parameters", "a [parameters] table"),
+    ("rate-target-above-1", GOOD.replace("value = 0.08", "value = 5.0"), "targets.0.value", "between 0 and 1"),
+    ("rate-target-negative", GOOD.replace("value = 0.08", "value = -0.1"), "targets.0.value", "between 0 and 1"),
 ]
 
 

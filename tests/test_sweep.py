@@ -437,6 +437,7 @@ def test_rerunning_a_finished_sweep_runs_nothing(tmp_path):
 BAD_SPECS = [
     # id, spec text, extra files, key the line must name, a piece of what was expected
     ("invalid-toml", "replicates = = 2\n", {}, "toml", "valid TOML"),
+    ("nested-3000-deep", "replicates = " + "[" * 3000 + "]" * 3000 + "\n", {}, "toml", "at most 32 levels"),
     ("unknown-key", "replicats = 2\n", {}, "replicats", "unknown key"),
     ("replicates-0", "replicates = 0\n", {}, "replicates", "greater than or equal to 1"),
     ("replicates-not-a-number", 'replicates = "ten"\n', {}, "replicates", "integer"),
@@ -475,6 +476,31 @@ BAD_SPECS = [
      {}, "scenarios.0.overrides.collection.visits.verify_prob", "1.5"),
     ("override-wrong-type", 'scenarios = [{file = "baseline", overrides = {"collection.visits.on_broken_promise" = "yes"}}]\n',
      {}, "scenarios.0.overrides.collection.visits.on_broken_promise", "boolean"),
+    ("scenarios-empty", "scenarios = []\n", {}, "scenarios", "at least one scenario"),
+    ("scenario-name-240-characters", f'scenarios = [{{file = "baseline", name = "{'a' * 240}"}}]\n', {},
+     "scenarios.0.name", "at most 64 characters"),
+    ("scenario-name-with-a-slash", 'scenarios = [{file = "baseline", name = "a/b"}]\n', {}, "scenarios.0.name",
+     "letters, digits"),
+    ("sobol-of-10-million-points", '[design]\nmethod = "sobol"\nsamples = 1000000\n[design.parameters]\n'
+     + "".join(f'"stress.{k}" = {{min = 0.1, max = 0.2}}\n' for k in
+               ["sms", "phone", "visit", "visit_harsh", "job_loss", "emergency", "missed_payment", "charge_off"]),
+     {}, "design", "at most 100,000 runs"),
+    ("grid-of-100-to-the-4", '[design]\nmethod = "grid"\n[design.parameters]\n'
+     + "".join(f'"stress.{k}" = {[i / 100 for i in range(100)]}\n' for k in ["sms", "phone", "visit", "visit_harsh"]),
+     {}, "design", "--allow-large"),
+    ("replicates-beyond-the-limit", "replicates = 100000\nscenarios = \"shipped\"\n", {}, "replicates",
+     "at most 100,000 runs"),
+    ("grid-over-the-name", '[design]\nmethod = "grid"\n[design.parameters]\nname = ["a", "b"]\n', {},
+     "design.parameters.name", "numeric parameter or a flag"),
+    ("grid-over-the-reminder-ladder", '[design]\nmethod = "grid"\n[design.parameters]\n'
+     '"collection.reminders.schedule" = [[], [{day = 1}]]\n', {}, "design.parameters.collection.reminders.schedule",
+     "numeric parameter or a flag"),
+    ("design-replaces-a-scenario-value", 'scenarios = [{file = "baseline"}, {file = "humane_visits"}]\n[design]\n'
+     'method = "lhs"\nsamples = 4\n[design.parameters]\n"collection.tone.harshness" = {min = 0.0, max = 1.0}\n', {},
+     "design.parameters.collection.tone.harshness", "'humane_visits' sets it in its file humane_visits.toml"),
+    ("design-replaces-an-override", 'scenarios = [{file = "baseline", overrides = {"collection.visits.start_dpd" = 45}}]\n'
+     '[design]\nmethod = "grid"\n[design.parameters]\n"collection.visits.start_dpd" = [30, 60]\n', {},
+     "design.parameters.collection.visits.start_dpd", "override_scenarios = true"),
     ("scenario-name-twice", 'scenarios = [{file = "baseline"}, {file = "humane_visits", name = "baseline"}]\n', {},
      "scenarios.1.name", "not used twice"),
 ]
@@ -541,3 +567,58 @@ def test_progress_bar_on_a_terminal_shows_done_total_failed_and_time_left(tmp_pa
     assert proc.returncode == 0
     text = seen.decode(errors="replace")
     assert "runs" in text and "3/3" in text and "0 failed" in text and "eta" in text
+
+
+# --------------------------------------------------------------------------- plans: size and overrides
+
+
+def test_a_plan_beyond_the_limit_needs_allow_large(tmp_path, monkeypatch):
+    """The limit is checked before the plan is built; --allow-large lifts it (limit lowered here to stay small)."""
+    monkeypatch.setattr("sim.sweep.MAX_RUNS", 3)
+    spec = write_spec(tmp_path, "s.toml", TINY_SPEC.replace("replicates = 2", "replicates = 4"))
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["sweep", str(spec), "--out", str(out), "--serial"])
+    assert res.exit_code == 2
+    line = one_line(res.stderr)
+    assert line.startswith(f"{spec}: replicates: a plan of at most 3 runs") and "= 4;" in line and "--allow-large" in line
+    assert not out.exists()
+    res = runner.invoke(app, ["sweep", str(spec), "--out", str(out), "--serial", "--allow-large"])
+    assert res.exit_code == 0, res.output
+    assert "4 runs done" in res.stdout
+    assert "--allow-large" in runner.invoke(app, ["sweep", "--help"]).stdout
+
+
+def test_override_scenarios_lets_a_design_replace_a_scenario_value(tmp_path):
+    spec = write_spec(tmp_path, "s.toml", """
+        borrowers = 200
+        days = 10
+        burn_in = 0
+        scenarios = [{file = "baseline"}, {file = "humane_visits"}]
+        [design]
+        method = "grid"
+        override_scenarios = true
+        [design.parameters]
+        "collection.tone.harshness" = [0.3, 0.7]
+    """)
+    p = make_plan(spec)
+    assert {(j.scenario, j.params.collection.tone.harshness) for j in p.jobs} == {
+        ("baseline", 0.3), ("baseline", 0.7), ("humane_visits", 0.3), ("humane_visits", 0.7)}
+    # the new key at its default leaves the hash of an existing sweep as it was
+    plain = write_spec(tmp_path, "p.toml", "borrowers = 200\n[design]\nmethod = \"grid\"\n[design.parameters]\n"
+                                            "\"collection.visits.start_dpd\" = [30]\n")
+    pp = make_plan(plain)
+    import hashlib
+
+    old = pp.spec.model_dump(mode="json")
+    del old["design"]["override_scenarios"]
+    doc = {"spec": old, "scenarios": pp.scenario_trees}
+    assert pp.spec_hash == hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def test_scenario_error_survives_pickling():
+    import pickle
+
+    from sim.scenario import ScenarioError
+
+    e = pickle.loads(pickle.dumps(ScenarioError("f.toml", "a.b", "a number")))
+    assert (e.source, e.key, e.expected, str(e)) == ("f.toml", "a.b", "a number", "f.toml: a.b: a number")
