@@ -42,6 +42,10 @@ def sweep(
     allow_large: Annotated[
         bool, typer.Option("--allow-large", help="Run a plan of more than 100,000 runs (refused otherwise).")
     ] = False,
+    allow_code_change: Annotated[
+        bool, typer.Option("--allow-code-change",
+                           help="Resume a sweep whose finished runs ran other model code (recorded in manifest.json).")
+    ] = False,
 ) -> None:
     """Run every scenario x design point x replicate of SPEC into DIR; a rerun skips finished runs."""
     from .execute import ExecutorError, default_workers, run_sweep
@@ -54,7 +58,7 @@ def sweep(
         plan = make_plan(spec, allow_large=allow_large)
         _check_out(out)
         store = ResultStore(out)
-        store.check(plan)
+        store.check(plan, allow_code_change=allow_code_change)
     except ScenarioError as e:
         bad_input(e)
     except DifferentSweep as e:
@@ -82,17 +86,23 @@ def sweep(
         if state["bar"] is not None:
             state["bar"].update(state["task"], advance=1, failed=state["failed"])
 
+    def on_damaged(run_ids: list[str]) -> None:
+        typer.echo(f"{len(run_ids)} finished run(s) had damaged files (unreadable, truncated or empty) and will be "
+                   f"redone: {', '.join(run_ids[:5])}{' ...' if len(run_ids) > 5 else ''}", err=True)
+
+    kwargs = dict(executor=executor, workers=n_workers, scheduler=scheduler, on_start=on_start, on_result=on_result,
+                  on_damaged=on_damaged, allow_code_change=allow_code_change)
     try:
         if _interactive():
             with _sweep_progress() as bar:
                 state["bar"] = bar
-                outcome = run_sweep(plan, store, executor=executor, workers=n_workers, scheduler=scheduler,
-                                    on_start=on_start, on_result=on_result)
+                outcome = run_sweep(plan, store, **kwargs)
         else:
-            outcome = run_sweep(plan, store, executor=executor, workers=n_workers, scheduler=scheduler,
-                                on_start=on_start, on_result=on_result)
+            outcome = run_sweep(plan, store, **kwargs)
     except ExecutorError as e:  # raised before anything is written
         bad_input(ScenarioError("--scheduler", scheduler or "", str(e)))
+    except DifferentSweep as e:  # another sweep holds the folder
+        bad_input(ScenarioError("--out", str(out), f"a folder no other sweep is writing to: {e}"))
     finished = len(store.finished())
     typer.echo(
         f"{outcome.done} runs done, {outcome.skipped} already finished, {outcome.failed} failed, in {outcome.seconds:.1f} s; "

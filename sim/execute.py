@@ -55,12 +55,20 @@ def _lost(e: BaseException) -> dict:
             "traceback": "".join(traceback.format_exception(e))}
 
 
+#: How often a run whose worker died is tried again before it is recorded as failed. A worker killed
+#: from outside (the out-of-memory killer, an operator) takes every run in flight on its pool with it;
+#: those runs did nothing wrong. A run that kills its worker each time is a failure of its own.
+RETRIES = 2
+
+
 def _bounded(submit: Callable, wait_any: Callable, jobs: list, capacity: Callable[[], int]) -> Iterator[tuple]:
     """Submit jobs keeping at most ``capacity()`` pending; yield (job, result) as they finish.
 
-    A future that raises (its worker died) yields a failure result for its job; the sweep goes on.
+    A future that raises (its worker died, or the pool broke under it) is submitted again, up to
+    ``RETRIES`` times; then it yields a failure result for its job. The sweep goes on.
     """
     pending: dict = {}
+    tries: dict = {}
     it = iter(jobs)
     exhausted = False
 
@@ -81,6 +89,10 @@ def _bounded(submit: Callable, wait_any: Callable, jobs: list, capacity: Callabl
             try:
                 out = fut.result()
             except Exception as e:  # noqa: BLE001 - a dead worker fails its run, not the sweep
+                tries[job.run_id] = tries.get(job.run_id, 0) + 1
+                if tries[job.run_id] <= RETRIES:
+                    pending[submit(job)] = job  # on a fresh pool (``submit`` rebuilds a broken one)
+                    continue
                 out = _lost(e)
             yield job, out
         top_up()
@@ -120,17 +132,52 @@ def _local(workers: int, scheduler: str | None):
         yield execute
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Initializer of a local worker process: the worker ends when the sweep process dies.
+
+    A sweep killed with SIGKILL (or SIGTERM, as a cluster scheduler ends a job) cannot shut its pool
+    down, and its idle workers would wait for work forever. On Linux the kernel sends the worker
+    SIGKILL when its parent dies (``PR_SET_PDEATHSIG``); everywhere, a watchdog thread ends the worker
+    once it has been handed to another parent.
+    """
+    import signal
+    import sys
+    import threading
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="credsim-parent-watch", daemon=True).start()
+
+
 @contextmanager
 def _local_pool(workers: int):
     ctx = multiprocessing.get_context("spawn")
-    pools = [ProcessPoolExecutor(max_workers=workers, mp_context=ctx)]
+
+    def pool() -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_exit_with_parent,
+                                   initargs=(os.getpid(),))
+
+    pools = [pool()]
 
     def submit(job):
         try:
             return pools[-1].submit(execute_run, job)
         except BrokenProcessPool:  # a worker died (e.g. killed for memory): carry on with a new pool
             pools[-1].shutdown(wait=False, cancel_futures=True)
-            pools.append(ProcessPoolExecutor(max_workers=workers, mp_context=ctx))
+            pools.append(pool())
             return pools[-1].submit(execute_run, job)
 
     try:
@@ -200,14 +247,28 @@ def run_sweep(
     scheduler: str | None = None,
     on_result: Callable[[object, bool], None] | None = None,
     on_start: Callable[[int, int], None] | None = None,
+    on_damaged: Callable[[list[str]], None] | None = None,
+    allow_code_change: bool = False,
 ) -> Outcome:
     """Run every job of ``plan`` not yet finished in ``store``; write each result as it comes.
 
-    The executor is opened (a Dask scheduler connected) before anything is written, and only when
-    there is something to run. ``on_start(total, skipped)`` is called once, ``on_result(job, ok)``
-    after each run is stored.
+    The folder is locked for this sweep (a second sweep into it raises :class:`sim.store.SweepLocked`).
+    Finished runs whose files are damaged (unreadable, truncated, empty) are redone: ``on_damaged``
+    hears which. The executor is opened (a Dask scheduler connected) before anything is written, and
+    only when there is something to run. ``on_start(total, skipped)`` is called once,
+    ``on_result(job, ok)`` after each run is stored.
     """
-    store.check(plan)
+    store.check(plan, allow_code_change=allow_code_change)
+    with store.lock():
+        return _run_locked(plan, store, executor, workers, scheduler, on_result, on_start, on_damaged)
+
+
+def _run_locked(plan, store, executor, workers, scheduler, on_result, on_start, on_damaged) -> Outcome:
+    damaged = store.damaged(plan)
+    if damaged:
+        store.unfinish(damaged)
+        if on_damaged:
+            on_damaged(damaged)
     finished = store.finished()
     todo = [j for j in plan.jobs if j.run_id not in finished]
     workers = max(1, workers or default_workers())

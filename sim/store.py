@@ -29,6 +29,7 @@ import platform
 import subprocess
 import sys
 import warnings
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -142,7 +143,39 @@ def versions() -> dict[str, str | None]:
 
 
 class DifferentSweep(Exception):
-    """The folder holds results of another sweep."""
+    """The folder holds results of another sweep (or of another version of the model's code)."""
+
+
+class SweepLocked(DifferentSweep):
+    """Another sweep is running into the same folder."""
+
+
+LOCK_NAME = ".lock"
+
+
+def code_hash() -> str:
+    """A hash of the model's code: every ``.py`` file of the ``sim`` package, by relative path and bytes.
+
+    A resumed sweep must run the code its finished runs ran; a changed file changes this hash.
+    """
+    import hashlib
+
+    here = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for f in sorted(here.rglob("*.py")):
+        h.update(f.relative_to(here).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _readable(path: str, rows: int | None) -> bool:
+    """Whether ``path`` is a whole Parquet file (with exactly ``rows`` rows, or at least one if None)."""
+    import pyarrow.parquet as pq
+
+    try:
+        n = pq.read_metadata(path).num_rows
+    except Exception:  # noqa: BLE001 - missing, truncated or not Parquet at all: not a finished file
+        return False
+    return n == rows if rows is not None else n >= 1
 
 
 RUN_FILES = ("daily", "vintages", "loans", "roll", "summaries")  # in the order written: the summary last
@@ -192,9 +225,58 @@ class ResultStore:
             return None
         return json.loads(self.manifest_path.read_text())
 
+    def damaged(self, plan) -> list[str]:
+        """Finished runs of ``plan`` whose files are not whole: a summary that is not one row, a table
+        that is missing, unreadable or empty. Reading only each file's footer, so it is quick."""
+        # daily rows: day 0, the burn-in and the window
+        days = {j.run_id: j.params.simulation.burn_in + j.params.simulation.days + 1 for j in plan.jobs}
+        bad = []
+        for run_id in sorted(self.finished()):
+            if run_id not in days:
+                continue
+            rows = {"summaries": 1, "daily": days[run_id]}
+            if not all(_readable(self._file(kind, run_id), rows.get(kind)) for kind in RUN_FILES):
+                bad.append(run_id)
+        return bad
+
+    def unfinish(self, run_ids) -> None:
+        """Make runs unfinished again (their summary goes first), so a rerun redoes them."""
+        for run_id in run_ids:
+            for kind in RUN_FILES[::-1]:
+                try:
+                    os.unlink(self._file(kind, run_id))
+                except FileNotFoundError:
+                    pass
+
+    @contextmanager
+    def lock(self):
+        """Hold the folder for one sweep: a second sweep into it is refused (:class:`SweepLocked`).
+
+        An advisory lock on ``DIR/.lock``, released when the sweep ends or its process dies.
+        """
+        import fcntl
+
+        created = not self.root.exists()
+        self.root.mkdir(parents=True, exist_ok=True)
+        lock_path = self.root / LOCK_NAME
+        fd = os.open(os.fspath(lock_path), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise SweepLocked(f"{self.root} is in use by another sweep running now; wait for it to end "
+                                  "or choose another folder") from None
+            yield
+        finally:
+            if created and [p.name for p in self.root.iterdir()] == [LOCK_NAME]:  # nothing was written
+                lock_path.unlink(missing_ok=True)
+                self.root.rmdir()
+            os.close(fd)
+
     # ---- a sweep's life ----
-    def check(self, plan) -> None:
-        """Refuse a folder that holds another sweep's results (raises DifferentSweep)."""
+    def check(self, plan, allow_code_change: bool = False) -> None:
+        """Refuse a folder that holds another sweep's results, or results of other model code
+        (unless ``allow_code_change``): raises DifferentSweep."""
         try:
             m = self.manifest()
         except (OSError, ValueError):
@@ -205,13 +287,22 @@ class ResultStore:
                 f"{m.get('spec_file', '?')}, spec hash {str(m.get('spec_hash', '?'))[:12]}; this spec "
                 f"{plan.spec_path} has hash {plan.spec_hash[:12]})"
             )
-        if m is None and self.root.exists() and any(self.root.iterdir()):
+        if m is None and self.root.exists() and any(p.name != LOCK_NAME for p in self.root.iterdir()):
             raise DifferentSweep(f"{self.root} exists and is not a sweep's results folder")
+        recorded = (m or {}).get("code_hash")
+        if recorded and recorded != code_hash() and self.finished() and not allow_code_change:
+            raise DifferentSweep(
+                f"{self.root} holds runs of other model code (code hash {recorded[:12]}, now {code_hash()[:12]}): "
+                "resuming would mix two versions of the model; use a new folder, or pass --allow-code-change "
+                "to resume anyway (recorded in manifest.json)")
 
     def begin(self, plan, executor: str) -> dict:
         # The manifest first: a folder killed at any point after this is recognised as this sweep's.
         self.root.mkdir(parents=True, exist_ok=True)
         previous = self.manifest() or {}
+        session = {"started": now(), "executor": executor, "code_hash": code_hash(), "git_commit": git_commit()}
+        if previous.get("code_hash") and previous["code_hash"] != session["code_hash"]:
+            session["code_changed"] = True  # resumed across a change of the model's code (--allow-code-change)
         doc = {
             "name": plan.spec.name,
             "description": plan.spec.description,
@@ -223,13 +314,14 @@ class ResultStore:
             "seeds": list(dict.fromkeys(j.seed for j in plan.jobs)),
             "runs_planned": len(plan.jobs),
             "credsim_version": versions().get("credsim"),
-            "git_commit": git_commit(),
+            "git_commit": git_commit() or previous.get("git_commit"),
+            "code_hash": previous.get("code_hash") or code_hash(),
             "versions": versions(),
             "platform": platform.platform(),
             "command": " ".join(sys.argv),
             "executor": executor,
             "started": previous.get("started", now()),
-            "sessions": [*previous.get("sessions", []), {"started": now(), "executor": executor}],
+            "sessions": [*previous.get("sessions", []), session],
             "finished": None,
             "runs_finished": len(self.finished()),
             "runs_failed": len(self.failed()),

@@ -308,43 +308,160 @@ def _worker_pids(pid: int) -> list[int]:
     return out
 
 
-def test_a_worker_killed_mid_sweep_fails_its_runs_and_the_sweep_carries_on(tmp_path):
-    """An honest failure: a worker process dies (as under the kernel's out-of-memory killer)."""
+def _start_sweep(spec: Path, out: Path) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "sim", "sweep", str(spec), "--out", str(out), "--workers", "2"]
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def _catch_workers(proc: subprocess.Popen, out: Path, finished: int = 1) -> list[int]:
+    """The sweep's worker pids once they exist and ``finished`` runs are done (polled, bounded)."""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and proc.poll() is None:
+        pids = _worker_pids(proc.pid)
+        if len(pids) == 2 and len(ResultStore(out).finished()) >= finished:
+            return pids
+        time.sleep(0.02)
+    return []
+
+
+def test_a_worker_killed_mid_sweep_costs_no_run(tmp_path):
+    """A worker process dies (as under the kernel's out-of-memory killer): the runs in flight on its pool
+    are tried again on a fresh pool, and none is recorded as failed."""
     pytest.importorskip("psutil")
     spec = write_spec(tmp_path, "oom.toml", KILL_SPEC.replace("replicates = 12", "replicates = 8"))
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "sim", "sweep", str(spec), "--out", str(out), "--workers", "2"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = _start_sweep(spec, out)
     try:
-        deadline = time.monotonic() + 90
-        victim = None
-        while time.monotonic() < deadline and proc.poll() is None:
-            pids = _worker_pids(proc.pid)
-            if pids and len(ResultStore(out).finished()) >= 1:
-                victim = pids[0]
-                os.kill(victim, signal.SIGKILL)
-                break
-            time.sleep(0.02)
-        assert victim is not None, "could not catch a worker at work"
-        stdout, stderr = proc.communicate(timeout=120)
+        pids = _catch_workers(proc, out)
+        assert pids, "could not catch a worker at work"
+        os.kill(pids[0], signal.SIGKILL)
+        stdout, stderr = proc.communicate(timeout=180)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 1, stderr
-    store = ResultStore(out)
-    failed = store.failed()
-    assert 1 <= len(failed) <= 4  # the runs in flight on the broken pool
-    assert len(store.finished()) + len(failed) == 16  # every other run finished, on a fresh pool
-    assert f"{len(failed)} failed" in stdout and "Traceback" not in stderr
-    doc = json.loads((out / "failures" / f"{sorted(failed)[0]}.json").read_text())
-    assert doc["error"].startswith("the run's worker failed: BrokenProcessPool")
-    assert doc["parameters"]["population"]["borrowers"] == 1500
-
-    res = runner.invoke(app, ["sweep", str(spec), "--out", str(out), "--serial"])  # the rerun retries them
-    assert res.exit_code == 0, res.output
-    assert f"{len(failed)} runs done, {16 - len(failed)} already finished, 0 failed" in res.stdout
+    assert proc.returncode == 0, stderr
+    assert "0 failed" in stdout and "16/16 runs finished" in stdout and "Traceback" not in stderr
+    assert not list((out / "failures").glob("*.json"))
     assert_complete(out, make_plan(spec))
+
+
+def test_a_run_that_kills_its_worker_every_time_is_a_failure_of_its_own(monkeypatch):
+    """Retrying has a bound: a job whose worker dies on every try is recorded as failed after RETRIES."""
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    from collections import namedtuple
+
+    Job = namedtuple("Job", "run_id")
+    good, bad = Job("good"), Job("bad")
+    submitted = []
+
+    def submit(job):
+        submitted.append(job.run_id)
+        f = Future()
+        if job == bad:
+            f.set_exception(BrokenProcessPool("killed"))
+        else:
+            f.set_result({"ok": True})
+        return f
+
+    out = {job.run_id: res for job, res in sim.execute._bounded(submit, lambda fs: fs, [good, bad], lambda: 2)}
+    assert out["good"] == {"ok": True}
+    assert not out["bad"]["ok"] and "BrokenProcessPool" in out["bad"]["error"]
+    assert submitted.count("bad") == 1 + sim.execute.RETRIES and submitted.count("good") == 1
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_workers_end_when_the_sweep_process_is_killed(tmp_path, sig):
+    """No orphans: killing only the sweep process (as a cluster scheduler does) ends its workers."""
+    psutil = pytest.importorskip("psutil")
+    spec = write_spec(tmp_path, "orphans.toml", KILL_SPEC)
+    out = tmp_path / "out"
+    proc = _start_sweep(spec, out)
+    try:
+        pids = _catch_workers(proc, out, finished=0)
+        assert pids, "could not catch the workers"
+        family = [psutil.Process(p) for p in pids]
+        family += [k for k in psutil.Process(proc.pid).children() if k.pid not in pids]  # the resource tracker
+        os.kill(proc.pid, sig)  # the parent alone, not its process group
+        proc.wait(timeout=30)
+        gone, alive = psutil.wait_procs(family, timeout=30)
+        assert not alive, [p.cmdline() for p in alive]
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+SMALL_SPEC = """
+    name = "small"
+    replicates = 3
+    seed = 4
+    borrowers = 400
+    days = 40
+    burn_in = 10
+"""
+
+
+def test_a_second_sweep_into_a_busy_folder_is_refused(tmp_path):
+    spec = write_spec(tmp_path, "small.toml", SMALL_SPEC)
+    out = tmp_path / "out"
+    store = ResultStore(out)
+    with store.lock():  # a sweep is running into the folder
+        res = credsim("sweep", spec, "--out", out, "--serial")
+        assert res.returncode == 2
+        assert "in use by another sweep" in one_line(res.stderr)
+        assert [p.name for p in out.iterdir()] == [".lock"]  # nothing written
+    res = credsim("sweep", spec, "--out", out, "--serial")  # once it ends, the folder is free
+    assert res.returncode == 0, res.stderr
+    assert_complete(out, make_plan(spec))
+
+
+def test_a_resume_across_changed_model_code_is_refused_unless_said(tmp_path):
+    spec = write_spec(tmp_path, "small.toml", SMALL_SPEC.replace("replicates = 3", "replicates = 2"))
+    out = tmp_path / "out"
+    assert credsim("sweep", spec, "--out", out, "--serial").returncode == 0
+    m = json.loads((out / "manifest.json").read_text())
+    assert len(m["code_hash"]) == 64 and m["sessions"][0]["code_hash"] == m["code_hash"]
+    m["code_hash"] = "0" * 64  # the finished runs ran other code
+    (out / "manifest.json").write_text(json.dumps(m))
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in (out / "summaries").iterdir())
+
+    res = credsim("sweep", spec, "--out", out, "--serial")
+    assert res.returncode == 2
+    assert "other model code" in one_line(res.stderr) and "--allow-code-change" in res.stderr
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in (out / "summaries").iterdir()) == before
+
+    res = credsim("sweep", spec, "--out", out, "--serial", "--allow-code-change")
+    assert res.returncode == 0, res.stderr
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["code_hash"] == "0" * 64 and m["sessions"][-1]["code_changed"] is True  # recorded
+    assert m["git_commit"] == m["sessions"][0]["git_commit"]  # a resume never blanks the commit
+
+
+def test_damaged_finished_runs_are_redone_on_resume(tmp_path):
+    spec = write_spec(tmp_path, "small.toml", SMALL_SPEC)
+    ref, out = tmp_path / "ref", tmp_path / "out"
+    for d in (ref, out):
+        assert credsim("sweep", spec, "--out", d, "--serial").returncode == 0
+    runs = sorted(p.stem for p in (out / "summaries").glob("*.parquet"))
+    s = out / "summaries" / f"{runs[0]}.parquet"
+    s.write_bytes(s.read_bytes()[: len(s.read_bytes()) // 2])  # a truncated summary
+    (out / "daily" / f"{runs[1]}.parquet").write_bytes(b"")  # an empty daily file
+    v = out / "vintages" / f"{runs[2]}.parquet"
+    pd.read_parquet(v).iloc[:0].to_parquet(v)  # a vintages table with no rows
+    untouched = runs[3:]
+    stamps = {r: (out / "summaries" / f"{r}.parquet").stat().st_mtime_ns for r in untouched}
+
+    res = credsim("sweep", spec, "--out", out, "--serial")
+    assert res.returncode == 0, res.stderr
+    assert "3 finished run(s) had damaged files" in res.stderr
+    assert "3 runs done" in res.stdout
+    assert {r: (out / "summaries" / f"{r}.parquet").stat().st_mtime_ns for r in untouched} == stamps
+    assert_complete(out, make_plan(spec))
+    assert_same_results(out, ref)
 
 
 def test_writing_runs_keeps_memory_flat(tmp_path):
