@@ -30,6 +30,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts are plain: "[default: ...]" and "[1, 2]" show as written
 )
 
 
@@ -328,14 +329,15 @@ def validate(
         list[str], typer.Argument(help="Scenario files (or shipped names) to check.", show_default=False)
     ],
 ) -> None:
-    """Check scenario files: `FILE: ok`, or one line saying what is wrong (exit 2 if any is)."""
+    """Check scenario files: `FILE: ok`, or one line for each thing that is wrong (exit 2 if any is)."""
     bad = 0
     for f in files:
         try:
             load_scenario(f)
         except ScenarioError as e:
             bad += 1
-            sys.stderr.write(" ".join(str(e).split()) + "\n")
+            for err in (e, *e.more):
+                sys.stderr.write(" ".join(str(err).split()) + "\n")
             continue
         typer.echo(f"{f}: ok")
     sys.stderr.flush()
@@ -359,6 +361,34 @@ def scenarios() -> None:
         typer.echo(f"{p.stem:<{width}}  {description}".rstrip())
     if bad:
         raise typer.Exit(EXIT_BAD_INPUT)
+
+
+@app.command()
+def params(
+    prefix: Annotated[
+        Optional[str], typer.Argument(metavar="[PREFIX]", help="Only parameters whose dotted name starts with this, "
+                                                               "e.g. collection.visits or repayment.", show_default=False)
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per parameter, one per line.")] = False,
+) -> None:
+    """Every parameter: dotted name, default, unit, allowed range and meaning (docs/ODD.md has the same table)."""
+    from .docs import parameter_rows
+
+    rows = [r for r in parameter_rows() if prefix is None or r.path == prefix or r.path.startswith(prefix.rstrip(".") + ".")]
+    if not rows:
+        bad_input(ScenarioError("params", prefix or "", "a prefix of at least one parameter name, e.g. collection.visits "
+                                                        "(credsim params lists them all)"))
+    if as_json:
+        for r in rows:
+            sys.stdout.write(json.dumps({"name": r.path, "default": r.default, "unit": r.unit, "range": r.limits,
+                                         "meaning": r.description}, default=str) + "\n")
+        return
+    for r in rows:
+        default = json.dumps(r.default) if isinstance(r.default, (str, list, dict, bool)) else f"{r.default:g}" \
+            if isinstance(r.default, float) else str(r.default)
+        tags = "; ".join(x for x in (r.unit, r.limits) if x)
+        typer.echo(f"{r.path} = {default}" + (f"  [{tags}]" if tags else ""))
+        typer.echo(f"    {r.description}")
 
 
 # The sweep commands live beside the one-run commands; importing registers them on `app`.

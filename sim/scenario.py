@@ -36,6 +36,7 @@ class ScenarioError(ValueError):
 
     def __init__(self, source: str, key: str, expected: str):
         self.source, self.key, self.expected = str(source), str(key), expected
+        self.more: list[ScenarioError] = []  # further problems in the same input (``credsim validate`` lists them)
         super().__init__(f"{self.source}: {shorten(self.key)}: {expected}")
 
     def __reduce__(self):  # picklable: a worker's error arrives intact in the process that reports it
@@ -227,8 +228,10 @@ def validate_tree(tree: dict, source: str, strict: bool = False) -> Scenario:
     try:
         return Scenario.model_validate(tree, strict=strict)
     except ValidationError as e:
-        loc, text = _describe(e.errors()[0])
-        raise ScenarioError(source, loc, text) from None
+        found = [_describe(err) for err in e.errors()]
+        first = ScenarioError(source, *found[0])
+        first.more = [ScenarioError(source, loc, text) for loc, text in found[1:]]
+        raise first from None
 
 
 def _sets(tree: Any, parts: list[str]) -> bool:
@@ -269,10 +272,10 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) 
     try:
         scenario = validate_tree(tree, str(p), strict=True)  # TOML has real types: no coercion
     except ScenarioError as e:
-        origin = _origin(p, e.key.split("."))
-        if origin == p:
-            raise
-        raise ScenarioError(origin, e.key, e.expected) from None
+        # each problem named in the file of the extends chain that sets the key
+        found = [ScenarioError(_origin(p, err.key.split(".")), err.key, err.expected) for err in (e, *e.more)]
+        found[0].more = found[1:]
+        raise found[0] from None
     if overrides:
         scenario = with_overrides(scenario, overrides)
     return scenario

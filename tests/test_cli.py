@@ -307,3 +307,46 @@ def test_usage_errors_exit_2():
     assert invoke("run", "baseline", "--no-such-option").exit_code == 2
     assert invoke("validate").exit_code == 2
     assert invoke("no-such-command").exit_code == 2
+
+
+# --------------------------------------------------------------------------- validate, params, help
+
+
+def test_validate_reports_every_problem_of_a_file(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('extends = "baseline.toml"\n[population]\nborrowers = -5\ninitial_loan_share = 3.0\n'
+                   "[repayment]\nnosuch = 1\n")
+    res = invoke("validate", str(bad))
+    assert res.exit_code == 2
+    lines = res.stderr.strip().splitlines()
+    assert [line.split(": ")[1] for line in lines] == ["population.borrowers", "population.initial_loan_share",
+                                                       "repayment.nosuch"]
+    assert all(line.startswith(f"{bad}: ") for line in lines)
+    res = invoke("run", str(bad), "--json")  # a run still says one line: the first problem
+    assert res.exit_code == 2 and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_params_lists_each_parameter_with_default_unit_range_and_meaning():
+    res = invoke("params", "collection.visits")
+    assert res.exit_code == 0, res.output
+    assert "collection.visits.start_dpd = 30  [DPD; ≥ 1, ≤ 720]" in res.stdout
+    names = [line.split(" = ")[0] for line in res.stdout.splitlines() if not line.startswith(" ")]
+    assert names and all(n.startswith("collection.visits.") for n in names)
+    # the defaults shown are what a default scenario runs with
+    sc = load_scenario("baseline")
+    res = invoke("params", "repayment", "--json")
+    rows = [json.loads(line) for line in res.stdout.splitlines()]
+    assert {r["name"]: r["default"] for r in rows}["repayment.intercept"] == sc.repayment.intercept
+    assert all(r["meaning"] and "range" in r for r in rows)
+
+
+def test_params_with_an_unknown_prefix_is_one_line():
+    res = invoke("params", "nosuch.section")
+    assert res.exit_code == 2 and "nosuch.section" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_help_texts_keep_their_brackets():
+    res = invoke("compare", "--help")
+    assert res.exit_code == 0
+    text = " ".join(res.stdout.split())
+    assert "[default: 'baseline' if the sweep has it, else the first scenario]" in text
