@@ -269,6 +269,8 @@ def run_command(
     out: OutOpt = None,
     as_json: JsonOpt = False,
     burn_in: BurnInOpt = None,
+    meta: Annotated[bool, typer.Option("--meta", help="With --json: add a 'provenance' object (version, commit, "
+                                                      "code and parameter hashes, seed) to the summary.")] = False,
 ) -> None:
     """Run one scenario and print its summary."""
     from .runner import run as run_model
@@ -313,6 +315,10 @@ def run_command(
         summary_json = _json_safe(result.summary)
 
     if as_json:
+        if meta:
+            from .store import provenance
+
+            summary_json = {**summary_json, "provenance": provenance(sc, s)}
         sys.stdout.write(json.dumps(summary_json, allow_nan=False) + "\n")
         sys.stdout.flush()
         if out is not None:

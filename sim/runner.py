@@ -51,7 +51,7 @@ class Result:
     def save(self, out: str | Path) -> None:
         """Write ``daily.parquet``, ``vintages.parquet``, ``loans.parquet``, ``roll.parquet`` and
         ``summary.json`` into ``out``, each to a temporary name renamed into place."""
-        from .store import atomic_json, atomic_parquet
+        from .store import atomic_json, atomic_parquet, provenance
 
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
@@ -61,7 +61,8 @@ class Result:
                 atomic_parquet(table, out / f"{name}.parquet")
         doc = {"scenario": self.scenario.name, "seed": self.seed, "burn_in": self.t0,
                "window_days": self.scenario.simulation.days, "summary": json_summary(self.summary),
-               "parameters": self.scenario.model_dump(mode="json")}
+               "parameters": self.scenario.model_dump(mode="json"),
+               "provenance": provenance(self.scenario, self.seed)}
         atomic_json(doc, out / "summary.json")
 
 

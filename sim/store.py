@@ -142,6 +142,20 @@ def versions() -> dict[str, str | None]:
     return out
 
 
+def parameters_hash(params) -> str:
+    """A hash of a scenario's every parameter value (what a run computes from, with its seed)."""
+    import hashlib
+
+    doc = json.dumps(params.model_dump(mode="json"), sort_keys=True, default=str)
+    return hashlib.sha256(doc.encode()).hexdigest()
+
+
+def provenance(params, seed: int) -> dict:
+    """Where a result came from: package version, commit, code and parameter hashes, seed."""
+    return {"credsim_version": versions().get("credsim"), "git_commit": git_commit(), "code_hash": code_hash(),
+            "parameters_hash": parameters_hash(params), "seed": int(seed)}
+
+
 class DifferentSweep(Exception):
     """The folder holds results of another sweep (or of another version of the model's code)."""
 

@@ -350,3 +350,17 @@ def test_help_texts_keep_their_brackets():
     assert res.exit_code == 0
     text = " ".join(res.stdout.split())
     assert "[default: 'baseline' if the sweep has it, else the first scenario]" in text
+
+
+def test_outputs_say_where_they_came_from(tmp_path):
+    from sim import __version__
+
+    doc = run_json("--seed", "3", "--meta")
+    prov = doc.pop("provenance")
+    assert list(doc) == SUMMARY_KEYS
+    assert prov["seed"] == 3 and prov["credsim_version"] == __version__ and len(prov["code_hash"]) == 64
+    other = run_json("--seed", "3", "--meta", "--set", "collection.visits.start_dpd=45")["provenance"]
+    assert other["parameters_hash"] != prov["parameters_hash"] and other["code_hash"] == prov["code_hash"]
+    out = tmp_path / "run"
+    assert invoke("run", "baseline", *SMALL, "--seed", "3", "--out", str(out)).exit_code == 0
+    assert json.loads((out / "summary.json").read_text())["provenance"] == prov

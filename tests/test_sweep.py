@@ -739,3 +739,33 @@ def test_scenario_error_survives_pickling():
 
     e = pickle.loads(pickle.dumps(ScenarioError("f.toml", "a.b", "a number")))
     assert (e.source, e.key, e.expected, str(e)) == ("f.toml", "a.b", "a number", "f.toml: a.b: a number")
+
+
+def test_a_full_disk_is_one_line_and_keeps_the_finished_runs(tmp_path, monkeypatch):
+    import errno
+
+    import sim.store
+
+    spec = write_spec(tmp_path, "small.toml", SMALL_SPEC)
+    out = tmp_path / "out"
+    real = sim.store.atomic_write_bytes
+    calls = {"n": 0}
+
+    def filling_up(path, data):
+        if "summaries" in str(path):
+            calls["n"] += 1
+            if calls["n"] > 2:  # the disk fills up during the third run's summary
+                raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, data)
+
+    monkeypatch.setattr(sim.store, "atomic_write_bytes", filling_up)
+    res = runner.invoke(app, ["sweep", str(spec), "--out", str(out), "--serial"])
+    assert res.exit_code == 1
+    lines = res.stderr.strip().splitlines()
+    assert "No space left on device" in lines[-1] and "2 runs finished so far are kept" in lines[-1]
+    assert "Traceback" not in res.output and res.exception is None or isinstance(res.exception, SystemExit)
+    monkeypatch.undo()
+    res = runner.invoke(app, ["sweep", str(spec), "--out", str(out), "--serial"])
+    assert res.exit_code == 0, res.output
+    assert "1 runs done, 2 already finished" in res.stdout
+    assert_complete(out, make_plan(spec))
