@@ -72,7 +72,7 @@ def summarise(runs: pd.DataFrame, order: list[str]) -> pd.DataFrame:
     rows = []
     for name in order:
         sub = runs[runs["scenario"] == name]
-        row = {"strategy": name, "n": len(sub)}
+        row = {"scenario": name, "n": len(sub)}
         for k in COLUMNS:
             _n, row[f"{k}_mean"], row[f"{k}_ci_low"], row[f"{k}_ci_high"] = analysis.mean_ci(sub[k], rate=k in RATE_KEYS)
         rows.append(row)
@@ -113,11 +113,11 @@ def print_table(table: pd.DataFrame, args, console) -> None:
         f"{args.replicates} paired replicates (seeds 1..{args.replicates}); mean [95% CI]",
         header_style="bold",
     )
-    t.add_column("strategy", style="bold", no_wrap=True)
+    t.add_column("scenario", style="bold", no_wrap=True)
     for k in COLUMNS:
         t.add_column(header(k), justify="right", overflow="fold")
     for _, row in table.iterrows():
-        t.add_row(row["strategy"], *[_fmt(k, row[f"{k}_mean"], row[f"{k}_ci_low"], row[f"{k}_ci_high"])
+        t.add_row(row["scenario"], *[_fmt(k, row[f"{k}_mean"], row[f"{k}_ci_low"], row[f"{k}_ci_high"])
                                      for k in COLUMNS])
     console.print(t)
 
@@ -128,7 +128,7 @@ def plot(table: pd.DataFrame, daily: pd.DataFrame, args, out: Path) -> list[Path
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = list(table["strategy"])
+    names = list(table["scenario"])
     colors = {n: plt.get_cmap("tab10")(i % 10) for i, n in enumerate(names)}
     y = np.arange(len(names))
     fig, axes = plt.subplots(2, 2, figsize=(13, 9), layout="constrained")

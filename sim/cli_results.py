@@ -200,6 +200,12 @@ def compare(
         "--by", metavar="SEGMENT",
         help="Outcomes by segment of the loans instead: income_quintile, literacy_tercile, age_band, product "
              "or cause.")] = None,
+    fmt: Annotated[str, typer.Option(
+        "--format", metavar="FORMAT",
+        help="table (for reading), or csv, markdown or latex: one row per scenario, design point and outcome, "
+             "for papers and spreadsheets.")] = "table",
+    outcomes: Annotated[Optional[list[str]], typer.Option(
+        "--outcomes", metavar="KEY", help="Only these summary keys (repeat the option for several).")] = None,
 ) -> None:
     """Per scenario (and design point): each outcome's mean and 95% CI over replicates, and the paired
     difference from the baseline with its 95% CI; or, with --by, loan outcomes by segment."""
@@ -210,20 +216,66 @@ def compare(
         base = res.baseline(baseline)
         if by is not None:
             check_segment(by)
+        if fmt not in FORMATS:
+            raise ScenarioError("--format", fmt, f"one of {', '.join(FORMATS)}")
+        for k in outcomes or []:
+            if k not in res.outcomes:
+                raise ScenarioError("--outcomes", k, "a summary key of this sweep (credsim compare DIR --all lists them)")
     except ScenarioError as e:
         bad_input(e)
     _need_runs(res)
     if by is not None:
         _segments(res, by, as_json)
         return
-    keys = res.outcomes if (every or as_json) else [k for k in KEY_OUTCOMES if k in res.outcomes]
+    if outcomes:
+        keys = list(dict.fromkeys(outcomes))
+    else:
+        keys = res.outcomes if (every or as_json or fmt != "table") else [k for k in KEY_OUTCOMES if k in res.outcomes]
     table = compare_table(res, base, keys)
     _note(res)
     if as_json:
         sys.stdout.write(json.dumps(_json_doc(res, table, base, keys), allow_nan=False) + "\n")
         sys.stdout.flush()
         return
+    if fmt != "table":
+        sys.stdout.write(export_table(table, res.design_keys if len(res.points) > 1 else [], fmt))
+        sys.stdout.flush()
+        return
     _print_tables(res, table, base, keys)
+
+
+FORMATS = ("table", "csv", "markdown", "latex")
+EXPORT_COLUMNS = ["outcome", "n", "mean", "ci_low", "ci_high", "n_pairs", "diff", "diff_low", "diff_high"]
+
+
+def export_table(table, design_keys: list[str], fmt: str) -> str:
+    """The comparison as text for other tools: ``scenario``, the design values, then ``EXPORT_COLUMNS``."""
+    cols = ["scenario", *design_keys, *EXPORT_COLUMNS]
+    df = table[cols]
+    if fmt == "csv":
+        return df.to_csv(index=False)
+
+    def cell(v) -> str:
+        if isinstance(v, float):
+            return "" if not math.isfinite(v) else f"{v:.6g}"
+        return str(v)
+
+    rows = [[cell(v) for v in r] for r in df.itertuples(index=False)]
+    if fmt == "markdown":
+        lines = ["| " + " | ".join(cols) + " |", "|" + "|".join(" --- " for _ in cols) + "|"]
+        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
+        return "\n".join(lines) + "\n"
+
+    def tex(text: str) -> str:
+        for a, b in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"), ("#", r"\#")):
+            text = text.replace(a, b)
+        return text
+
+    lines = [r"\begin{tabular}{" + "l" * (1 + len(design_keys)) + "l" + "r" * (len(EXPORT_COLUMNS) - 1) + "}",
+             r"\hline", " & ".join(tex(c) for c in cols) + r" \\", r"\hline"]
+    lines += [" & ".join(tex(c) for c in r) + r" \\" for r in rows]
+    lines += [r"\hline", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
 
 
 def _segments(res, by: str, as_json: bool) -> None:

@@ -4,6 +4,7 @@ module with sim.sweep.plan + sim.execute.run_sweep (serial)."""
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from pathlib import Path
@@ -428,3 +429,26 @@ def test_compare_by_segment_and_an_unknown_one(strategies):
     bad = invoke("compare", strategies, "--by", "shoe_size")
     assert bad.exit_code == 2 and bad.stdout == ""
     assert len(bad.stderr.strip().splitlines()) == 1 and "shoe_size" in bad.stderr and "income_quintile" in bad.stderr
+
+
+def test_compare_exports_csv_markdown_and_latex(strategies):
+    out = invoke("compare", strategies, "--format", "csv", "--outcomes", "default_rate", "--outcomes", "mean_stress")
+    assert out.exit_code == 0, out.stderr
+    df = pd.read_csv(io.StringIO(out.stdout))
+    assert list(df.columns[:2]) == ["scenario", "outcome"]
+    assert list(df.scenario.unique()) == SCENARIOS and set(df.outcome) == {"default_rate", "mean_stress"}
+    doc = json.loads(invoke("compare", strategies, "--json").stdout)  # the same numbers as --json
+    for r in df.itertuples():
+        want = next(e for e in doc["results"] if e["scenario"] == r.scenario)["outcomes"][r.outcome]
+        assert r.mean == pytest.approx(want["mean"], rel=1e-5) and r.n == want["n"]
+    md = invoke("compare", strategies, "--format", "markdown", "--outcomes", "default_rate").stdout.splitlines()
+    assert md[0].startswith("| scenario | outcome | n | mean |") and md[1].startswith("| --- |")
+    assert len(md) == 2 + len(SCENARIOS)
+    tex = invoke("compare", strategies, "--format", "latex", "--outcomes", "default_rate").stdout
+    assert tex.startswith(r"\begin{tabular}") and r"default\_rate" in tex and tex.count(r" \\") == 1 + len(SCENARIOS)
+
+
+@pytest.mark.parametrize("args, key", [(["--format", "xls"], "--format"), (["--outcomes", "nosuch"], "--outcomes")])
+def test_compare_bad_format_or_outcome_is_one_line(strategies, args, key):
+    out = invoke("compare", strategies, *args)
+    assert out.exit_code == 2 and out.stderr.startswith(f"{key}: ") and len(out.stderr.strip().splitlines()) == 1
