@@ -117,6 +117,12 @@ def test_out_writes_parquet_and_summary(tmp_path):
 
 
 def test_set_takes_effect(tmp_path):
+    """An override changes what the model does, not only what is recorded: with visits starting at
+    119 DPD (and none after broken promises), no loan of a 90-day-old run is old enough to be visited."""
+    base = run_json("--seed", "2")
+    late = run_json("--seed", "2", "--set", "collection.visits.start_dpd=119",
+                    "--set", "collection.visits.on_broken_promise=false")
+    assert base["visits"] > 0 and late["visits"] == 0
     out = tmp_path / "o"
     res = invoke("run", "baseline", *SMALL, "--set", "collection.visits.start_dpd=45", "--out", str(out))
     assert res.exit_code == 0, res.stderr
