@@ -182,14 +182,15 @@ def code_hash() -> str:
 
 
 def _readable(path: str, rows: int | None) -> bool:
-    """Whether ``path`` is a whole Parquet file (with exactly ``rows`` rows, or at least one if None)."""
+    """Whether ``path`` is a whole Parquet file (with exactly ``rows`` rows, if given; a short run's
+    vintages, loans or roll tables may rightly have none)."""
     import pyarrow.parquet as pq
 
     try:
         n = pq.read_metadata(path).num_rows
     except Exception:  # noqa: BLE001 - missing, truncated or not Parquet at all: not a finished file
         return False
-    return n == rows if rows is not None else n >= 1
+    return rows is None or n == rows
 
 
 RUN_FILES = ("daily", "vintages", "loans", "roll", "summaries")  # in the order written: the summary last
@@ -240,8 +241,9 @@ class ResultStore:
         return json.loads(self.manifest_path.read_text())
 
     def damaged(self, plan) -> list[str]:
-        """Finished runs of ``plan`` whose files are not whole: a summary that is not one row, a table
-        that is missing, unreadable or empty. Reading only each file's footer, so it is quick."""
+        """Finished runs of ``plan`` whose files are not whole: a summary that is not one row, a daily
+        series that is not every day, a table that is missing, empty (0 bytes), truncated or unreadable.
+        Reading only each file's footer, so it is quick."""
         # daily rows: day 0, the burn-in and the window
         days = {j.run_id: j.params.simulation.burn_in + j.params.simulation.days + 1 for j in plan.jobs}
         bad = []
