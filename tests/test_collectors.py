@@ -239,3 +239,19 @@ def test_bad_collector_settings_are_one_line_errors(key, value, says):
         _model(**{key: value})
     msg = str(err.value)
     assert key in msg and says in msg and "\n" not in msg
+
+
+@pytest.mark.parametrize("harshness, spread", [(0.9, 0.0), (0.1, 0.0), (0.5, 0.3)])
+def test_harsh_visits_counts_the_visits_of_collectors_harsher_than_neutral(harshness, spread):
+    m = _model(borrowers=1500, seed=2, **{"collection.tone.harshness": harshness,
+                                         "collection.collectors.harshness_sd": spread,
+                                         "collection.collectors.field_collectors": 6.0})
+    for _ in range(200):
+        m.step()
+    completed, harsh = m.lender.books.visits_completed, m.summary()["harsh_visits"]  # no burn-in: one window
+    assert completed > 20
+    if spread == 0.0:
+        assert harsh == (completed if harshness >= 0.5 else 0)
+    else:  # collectors either side of neutral: some visits by each
+        share = (collectors.team(m, "field").harshness >= 0.5).mean()
+        assert 0.0 < share < 1.0 and 0 < harsh < completed

@@ -85,6 +85,7 @@ class Talk:
 class Contacted:
     attempted: np.ndarray  # the contacts made (after regulation and capacity)
     talked: np.ndarray  # those that became conversations
+    harshness: np.ndarray | None = None  # of the collector of each conversation (staffed channels)
 
 
 def contact(model, t: int, ch: Channel, idx: np.ndarray, *, capacity: int | None = None,
@@ -135,7 +136,8 @@ def contact(model, t: int, ch: Channel, idx: np.ndarray, *, capacity: int | None
                           np.broadcast_to(fx["diagnose"], talk.shape)[order])
     converse(model, talk, t, ch)
     model.talk = None
-    return Contacted(idx, talk)
+    harsh = None if owner is None else collectors.team(model, ch.team).harshness[owner[reached]]
+    return Contacted(idx, talk, harsh)
 
 
 def _log(model, t, ch, attempted, talked) -> None:

@@ -43,6 +43,8 @@ class HomeVisits(Tactic):
     doc = "Home visits by field collectors."
     Params = Visits
     rank = 20
+    counters = {"harsh_visits": "completed visits in the window by a field collector harsher than neutral "
+                                "(harshness 0.5 or more; sim/collectors.py)"}
 
     def channels(self) -> dict[str, Channel]:
         vis, prm = self.p, self.model.params
@@ -82,6 +84,8 @@ class HomeVisits(Tactic):
 
         done = contact(m, t, self.channels()["visit"], queue, capacity=m.lender.visit_capacity, key=ppl.queued_since[queue])
         go = done.attempted
+        if done.harshness is not None:
+            self.counts["harsh_visits"] += int(np.count_nonzero(done.harshness >= 0.5))
         m.visit_queue = len(queue) - len(go)
         ppl.queued_since[go] = -1
         ppl.last_visit[go] = t
