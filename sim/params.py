@@ -292,6 +292,13 @@ class Scenario(Section):
         if "debt_sale" in self.collection.tactics and self.collection.debt_sale.dpd < co:
             raise ValueError(f"collection.debt_sale.dpd: debt can be sold only once charged off, at or after "
                              f"loans.charge_off_dpd ({co}), got {self.collection.debt_sale.dpd}")
+        col = self.collection
+        for key, owner, other in (("call_agents", col.reminders, "reminders.phone_capacity"),
+                                  ("field_collectors", col.visits, "visits.capacity")):
+            name = other.split(".")[1]  # (a full dump of the tree sets every field: compare with the default)
+            if getattr(col.collectors, key) is not None and getattr(owner, name) != type(owner).model_fields[name].default:
+                raise ValueError(f"collection.collectors.{key}: the headcount sets the capacity; set it or "
+                                 f"collection.{other}, not both")
         return self
 
 
@@ -305,6 +312,9 @@ def iter_parameters(instance: BaseModel | None = None, prefix: str = ""):
         if isinstance(value, BaseModel):
             yield from iter_parameters(value, path + ".")
             continue
+        arms = [a for a in getattr(ann, "__args__", ()) if a is not type(None)]
+        if type(None) in getattr(ann, "__args__", ()) and len(arms) == 1:
+            ann = arms[0]  # an optional number (unset: derived, e.g. a headcount) is a number to sweep
         extra = field.json_schema_extra or {}
         unit = extra.get("unit", "") if isinstance(extra, dict) else ""
         if isinstance(value, list):

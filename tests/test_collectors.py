@@ -255,3 +255,27 @@ def test_harsh_visits_counts_the_visits_of_collectors_harsher_than_neutral(harsh
     else:  # collectors either side of neutral: some visits by each
         share = (collectors.team(m, "field").harshness >= 0.5).mean()
         assert 0.0 < share < 1.0 and 0 < harsh < completed
+
+
+@pytest.mark.parametrize("headcount, capacity", [("call_agents", "collection.reminders.phone_capacity"),
+                                                 ("field_collectors", "collection.visits.capacity")])
+def test_a_headcount_and_a_per_thousand_capacity_together_are_refused(headcount, capacity):
+    with pytest.raises(ScenarioError) as err:
+        _model(**{f"collection.collectors.{headcount}": 2.0, capacity: 10.0})
+    msg = str(err.value)
+    assert f"collection.collectors.{headcount}" in msg and capacity in msg and "\n" not in msg
+    _model(**{capacity: 10.0})  # either alone is fine
+    _model(**{f"collection.collectors.{headcount}": 2.0})
+
+
+def test_the_cli_refuses_a_negative_headcount(tmp_path):
+    from typer.testing import CliRunner
+
+    from sim.cli import app
+
+    bad = tmp_path / "s.toml"
+    bad.write_text('extends = "baseline.toml"\n[collection.collectors]\nfield_collectors = -2\n')
+    out = CliRunner().invoke(app, ["run", str(bad), "-n", "200", "-d", "5"])
+    assert out.exit_code == 2
+    line = out.output.strip()
+    assert "\n" not in line and "s.toml" in line and "collection.collectors.field_collectors" in line
