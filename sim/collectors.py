@@ -18,9 +18,10 @@ sets: harshness ``collection.tone.harshness + incentive_harshness x incentive`` 
 (spread ``skill_sd``). A change of strategy mid-run moves every collector by the same amount: the
 same people, retrained or paid differently.
 
-Each day the contacts that pass capacity are dealt to collectors at random, without replacement from
-the day's slots (collector *j* owns the slots of its own daily capacity), so no collector makes more
-contacts than they can and who meets whom does not depend on the queue's order.
+Each day the contacts that pass capacity are dealt to the collectors round-robin, in a random order of
+the people (per-person stream ``collectors``), the part-timer dropping out once their share is dealt:
+no collector makes more contacts than they can, the day's work is spread evenly, and who meets whom
+does not depend on the queue's order.
 """
 
 from __future__ import annotations
@@ -30,10 +31,11 @@ from typing import Literal
 
 import numpy as np
 
-from .rng import seed_sequence
+from .rng import PersonStream, seed_sequence
 
 Kind = Literal["call", "field"]
 _CAP = 2**62  # capacities beyond this are unlimited in practice (and stay integers)
+_SLOT = {"call": 0, "field": 1}
 
 
 @dataclass(frozen=True)
@@ -42,22 +44,33 @@ class Team:
 
     kind: Kind
     headcount: float  # people employed (a fraction: one part-timer)
-    rate: float  # contacts a collector makes per day
+    rate: int  # contacts a collector makes per day
     capacity: int  # contacts the team makes per day
     harshness: np.ndarray  # per collector, 0..1
     skill: np.ndarray  # per collector, logit
+    draw: PersonStream  # the stream of the daily assignment (stream "collectors", one slot per kind)
 
     @property
     def size(self) -> int:
         return len(self.skill)
 
-    def assign(self, seed: int, t: int, n: int) -> np.ndarray:
-        """The collector of each of the day's ``n`` contacts (n <= capacity)."""
+    def assign(self, idx: np.ndarray, t: int) -> np.ndarray:
+        """The collector of each of the day's contacts ``idx`` (no more than ``capacity``)."""
+        n = len(idx)
         if n == 0 or self.size == 0:
             return np.zeros(n, np.int64)
-        rng = np.random.Generator(np.random.PCG64(seed_sequence(seed, "collectors", self.kind, int(t))))
-        slots = rng.choice(self.capacity, size=n, replace=False)
-        return np.minimum((slots / self.rate).astype(np.int64), self.size - 1)
+        # the work is dealt round-robin, in a random order of the people (so the same person draws the
+        # same number under any strategy); the part-timer drops out once their share is dealt
+        order = np.argsort(self.draw.uniform(idx, t, _SLOT[self.kind]), kind="stable")
+        k = np.empty(n, np.int64)
+        k[order] = np.arange(n)
+        part = self.capacity - (self.size - 1) * self.rate  # slots of the last collector
+        full = part * self.size  # slots dealt while everyone is in
+        owner = k % self.size
+        if self.size > 1:
+            late = k >= full
+            owner[late] = (k[late] - full) % (self.size - 1)
+        return owner
 
 
 def _setting(params, kind: Kind) -> tuple[float | None, float, float]:
@@ -108,7 +121,7 @@ def team(model, kind: Kind) -> Team:
     n, cap, rate = headcount(p, kind), capacity(p, kind), _setting(p, kind)[1]
     size = 0 if cap == 0 else max(1, int(np.ceil(cap / rate - 1e-9)))  # the last may be part-time
     harsh, skill = traits(p, model.seed, kind, size)
-    built = Team(kind, n, rate, cap, harsh, skill)
+    built = Team(kind, n, rate, cap, harsh, skill, PersonStream(model.seed, "collectors"))
     cache[kind] = (key, built)
     return built
 
@@ -119,7 +132,8 @@ def staff(model, kind: Kind, *, harshness=None, skill=None) -> Team:
     base = team(model, kind)
     harsh = base.harshness if harshness is None else np.broadcast_to(np.asarray(harshness, float), base.harshness.shape)
     sk = base.skill if skill is None else np.broadcast_to(np.asarray(skill, float), base.skill.shape)
-    built = Team(kind, base.headcount, base.rate, base.capacity, np.clip(harsh, 0.0, 1.0).copy(), sk.copy())
+    built = Team(kind, base.headcount, base.rate, base.capacity, np.clip(harsh, 0.0, 1.0).copy(), sk.copy(),
+                 base.draw)
     cache = model.__dict__["_collector_teams"]
     cache[kind] = (cache[kind][0], built)
     return built

@@ -149,9 +149,9 @@ class Tone(Section):
 
 class Collectors(Section):
     call_agents: float | None = P(None, "agents", "Call agents the lender employs; the call centre makes call_agents x calls_per_agent calls a day. Unset: as many as collection.reminders.phone_capacity needs.", ge=0, le=1e6)
-    calls_per_agent: float = P(60.0, "calls/day", "Calls one call agent makes a day (assumption).", gt=0, le=1_000)
+    calls_per_agent: int = P(60, "calls/day", "Calls one call agent makes a day (assumption).", ge=1, le=1_000)
     field_collectors: float | None = P(None, "collectors", "Field collectors the lender employs; they make field_collectors x visits_per_collector visit attempts a day. Unset: as many as collection.visits.capacity needs.", ge=0, le=1e6)
-    visits_per_collector: float = P(5.0, "visits/day", "Visit attempts one field collector makes a day (assumption).", gt=0, le=100)
+    visits_per_collector: int = P(5, "visits/day", "Visit attempts one field collector makes a day (assumption).", ge=1, le=100)
     harshness_sd: float = P(0.1, "0..1", "Spread of harshness between field collectors around the strategy's collection.tone.harshness (normal, clipped to 0..1; assumption).", ge=0, le=1)
     skill_sd: float = P(0.3, "logit", "Spread of skill between collectors around collection.tone.skill (normal; assumption).", ge=0, le=3)
     incentive: float = P(0.0, "share of pay", "Share of a collector's pay tied to the amounts collected.", ge=0, le=1)

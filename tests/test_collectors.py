@@ -31,7 +31,7 @@ def test_shipped_capacity_is_what_the_per_thousand_parameters_gave():
     assert (collectors.headcount(p, "call"), collectors.headcount(p, "field")) == (5.0, 3.0)
 
 
-@pytest.mark.parametrize("agents, rate, fields, per", [(3, 20.0, 2, 4.0), (2.5, 10.0, 1.5, 2.0)])
+@pytest.mark.parametrize("agents, rate, fields, per", [(3, 20, 2, 4), (2.5, 10, 1.5, 2)])
 def test_capacity_is_headcount_times_rate(agents, rate, fields, per):
     m = _model(**{"collection.collectors.call_agents": agents, "collection.collectors.calls_per_agent": rate,
                   "collection.collectors.field_collectors": fields,
@@ -59,16 +59,20 @@ def test_capacity_is_headcount_times_rate(agents, rate, fields, per):
 
 
 def test_no_collector_makes_more_contacts_than_their_own_capacity():
-    m = _model(**{"collection.collectors.call_agents": 4.5, "collection.collectors.calls_per_agent": 7.0})
+    m = _model(**{"collection.collectors.call_agents": 4.5, "collection.collectors.calls_per_agent": 7})
     team = collectors.team(m, "call")
     assert team.capacity == 32 and team.size == 5
+    people = np.arange(0, 400, 7)[:32]
     for t, n in ((1, 32), (2, 32), (3, 10), (4, 0)):
-        owner = team.assign(m.seed, t, n)
+        owner = team.assign(people[:n], t)
         load = np.bincount(owner, minlength=team.size)
         assert load.sum() == n
         assert (load[:4] <= 7).all() and load[4] <= 4  # the part-timer makes half a day's calls
-    full = np.bincount(team.assign(m.seed, 5, 32), minlength=5)
+        assert load[:4].max() - load[:4].min() <= 1  # the day's work is spread evenly
+    full = np.bincount(team.assign(people, 5), minlength=5)
     assert full.tolist() == [7, 7, 7, 7, 4]
+    # a random order of the people: another day deals them differently
+    assert not np.array_equal(team.assign(people, 5), team.assign(people, 6))
 
 
 def test_traits_are_drawn_around_the_strategys_means():
@@ -90,7 +94,7 @@ def _visit_everyone(harshness, seed=5, day=60, skill=0.0):
     """A model on ``day`` whose one field collector, of set tone, visits every borrower behind, all
     found at home: what those conversations did (stress and trust of each, complaints)."""
     m = _model(borrowers=3000, seed=seed, **{
-        "collection.collectors.field_collectors": 1.0, "collection.collectors.visits_per_collector": 100.0,
+        "collection.collectors.field_collectors": 1.0, "collection.collectors.visits_per_collector": 100,
         "collection.visits.verify_prob": 1.0, "collection.visits.avoidance_effect": 0.0,
         "population.address_unverifiable": 0.0})
     for _ in range(day):
@@ -129,7 +133,7 @@ def test_a_harsher_collector_stresses_more_shows_worse_and_draws_more_complaints
 def test_conversations_take_the_tone_of_their_own_collector():
     """Two field collectors in one model, one gentle and one harsh: each visit's stress is its collector's."""
     m = _model(borrowers=3000, seed=5, **{
-        "collection.collectors.field_collectors": 2.0, "collection.collectors.visits_per_collector": 50.0,
+        "collection.collectors.field_collectors": 2.0, "collection.collectors.visits_per_collector": 50,
         "collection.visits.verify_prob": 1.0, "collection.visits.avoidance_effect": 0.0,
         "population.address_unverifiable": 0.0})
     for _ in range(60):
@@ -158,7 +162,7 @@ def test_a_skilled_collector_gets_more_promises():
     promises = []
     for skill in (-3.0, 3.0):
         m = _model(borrowers=3000, seed=5, **{
-            "collection.collectors.field_collectors": 1.0, "collection.collectors.visits_per_collector": 100.0,
+            "collection.collectors.field_collectors": 1.0, "collection.collectors.visits_per_collector": 100,
             "collection.visits.verify_prob": 1.0, "collection.visits.avoidance_effect": 0.0,
             "population.address_unverifiable": 0.0})
         for _ in range(60):
@@ -220,7 +224,8 @@ def test_same_seed_same_collectors_and_same_assignment():
     assert np.array_equal(ta.harshness, tb.harshness) and np.array_equal(ta.skill, tb.skill)
     assert not np.array_equal(collectors.team(a, "call").skill, collectors.team(c, "call").skill)
     ca, cb = collectors.team(a, "call"), collectors.team(b, "call")
-    assert np.array_equal(ca.assign(a.seed, 7, 15), cb.assign(b.seed, 7, 15))
+    people = np.arange(15) * 3
+    assert np.array_equal(ca.assign(people, 7), cb.assign(people, 7))
     for _ in range(80):
         a.step()
         b.step()
@@ -230,7 +235,8 @@ def test_same_seed_same_collectors_and_same_assignment():
 
 @pytest.mark.parametrize("key, value, says", [
     ("collection.collectors.call_agents", -1, "greater than or equal to 0"),
-    ("collection.collectors.calls_per_agent", 0, "greater than 0"),
+    ("collection.collectors.calls_per_agent", 0, "greater than or equal to 1"),
+    ("collection.collectors.visits_per_collector", 2.5, "integer"),
     ("collection.collectors.harshness_sd", 2.0, "less than or equal to 1"),
     ("collection.collectors.incentive", 1.5, "less than or equal to 1"),
 ])

@@ -109,7 +109,7 @@ def contact(model, t: int, ch: Channel, idx: np.ndarray, *, capacity: int | None
         conversations.message(model, idx, t, attention=ch.message_attention, stress=ch.message_stress)
         _log(model, t, ch, idx, EMPTY)
         return Contacted(idx, EMPTY)
-    owner = collectors.team(model, ch.team).assign(model.seed, t, len(idx)) if ch.team else None
+    owner = collectors.team(model, ch.team).assign(idx, t) if ch.team else None
     draw = getattr(model.streams.person, ch.stream)
     u = draw.uniform(idx, t, ch.slot)
     complains = ch.complaint > 0.0 or ch.per_harshness.get("complaint", 0.0) > 0.0
