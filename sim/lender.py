@@ -6,6 +6,7 @@ from dataclasses import dataclass, fields
 
 import mesa
 
+from . import collectors
 from .mechanisms import loans
 
 
@@ -27,6 +28,7 @@ class Books:
     visit_cost: float = 0.0
     plan_cost: float = 0.0
     recovery_cost: float = 0.0
+    incentive_pay: float = 0.0  # collectors' pay tied to amounts collected on promises (sim/collectors.py)
     education_cost: float = 0.0
     origination_cost: float = 0.0
     funding_cost: float = 0.0
@@ -59,7 +61,8 @@ class Books:
 
     @property
     def collection_cost(self) -> float:
-        return self.sms_cost + self.phone_cost + self.visit_cost + self.plan_cost + self.recovery_cost
+        return (self.sms_cost + self.phone_cost + self.visit_cost + self.plan_cost + self.recovery_cost
+                + self.incentive_pay)
 
     @property
     def profit(self) -> float:
@@ -86,9 +89,8 @@ class Lender(mesa.Agent):
         super().__init__(model)
         self.books = Books()
         p = model.params
-        per_thousand = p.population.borrowers / 1000.0
-        self.call_capacity = int(min(round(p.collection.reminders.phone_capacity * per_thousand), 2**62))
-        self.visit_capacity = int(min(round(p.collection.visits.capacity * per_thousand), 2**62))
+        self.call_capacity = collectors.capacity(p, "call")  # headcount x calls per agent (sim/collectors.py)
+        self.visit_capacity = collectors.capacity(p, "field")
 
     def step(self) -> None:
         """Step 6 of the day: the strategy's tactics collect (sim/tactics, in their order), charge-off,

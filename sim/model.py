@@ -144,14 +144,14 @@ class CreditModel(mesa.Model):
         self.window.observe(self)
 
     # ---- what mechanisms report during the day ----
-    def experience(self, idx: np.ndarray, *, stress: float = 0.0, quality: float | None = None, weight: float = 0.0) -> None:
+    def experience(self, idx: np.ndarray, *, stress=0.0, quality=None, weight=0.0) -> None:
         """People in ``idx`` went through something: at step 7 their stress moves by ``stress``, and
         their trust learns from an experience of ``quality`` (0..1) and salience ``weight``."""
         if len(idx) == 0:
             return
-        if stress:
+        if np.any(stress):  # a number, or one per person in idx (collectors differ)
             self._stress_events.append((idx, stress))
-        if quality is not None and weight:
+        if quality is not None and np.any(weight):
             self._trust_events.append((idx, quality, weight))
 
     def prompt(self, idx: np.ndarray) -> None:

@@ -144,11 +144,26 @@ class Tone(Section):
     harshness: float = P(0.8, "0..1", "Collector tone: 0 trained and empathetic, 0.5 neutral, 1 harsh (assumption scale).", ge=0, le=1)
     pressure_bonus: float = P(0.4, "share", "Extra pressure a harsh collector applies, times harshness (assumption).", ge=0, le=2)
     diagnoses_hardship: float = P(0.9, "probability", "Chance an empathetic collector learns the real reason (scaled by 1 - harshness).", ge=0, le=1)
+    skill: float = P(0.0, "logit", "Mean skill of the collectors (training): it shifts the log-odds that a conversation gets a promise to pay and learns of hardship; 0 is the collector the channel parameters describe (assumption).", ge=-3, le=3)
+
+
+class Collectors(Section):
+    call_agents: float | None = P(None, "agents", "Call agents the lender employs; the call centre makes call_agents x calls_per_agent calls a day. Unset: as many as collection.reminders.phone_capacity needs.", ge=0, le=1e6)
+    calls_per_agent: int = P(60, "calls/day", "Calls one call agent makes a day (assumption).", ge=1, le=1_000)
+    field_collectors: float | None = P(None, "collectors", "Field collectors the lender employs; they make field_collectors x visits_per_collector visit attempts a day. Unset: as many as collection.visits.capacity needs.", ge=0, le=1e6)
+    visits_per_collector: int = P(5, "visits/day", "Visit attempts one field collector makes a day (assumption).", ge=1, le=100)
+    harshness_sd: float = P(0.1, "0..1", "Spread of harshness between field collectors around the strategy's collection.tone.harshness (normal, clipped to 0..1; assumption).", ge=0, le=1)
+    skill_sd: float = P(0.3, "logit", "Spread of skill between collectors around collection.tone.skill (normal; assumption).", ge=0, le=3)
+    incentive: float = P(0.0, "share of pay", "Share of a collector's pay tied to the amounts collected.", ge=0, le=1)
+    commission: float = P(0.1, "CU per CU", "Incentive pay per CU collected on promises at incentive = 1 (paid: incentive x commission x collected).", ge=0, le=1)
+    incentive_harshness: float = P(0.3, "0..1 per unit", "Harshness incentive pay adds to every field collector, times incentive (assumption).", ge=0, le=1)
+    incentive_effort: float = P(0.3, "logit per unit", "Skill (effort) incentive pay adds to every collector, times incentive (assumption).", ge=0, le=3)
 
 
 class CollectionBase(Section):
     tactics: list[str] = Field(default_factory=lambda: list(DEFAULT_TACTICS), description="The collection tactics the lender runs (components in sim/tactics/; each has its section below). Listed once each; the order they run in is fixed (docs/ODD.md).")
     tone: Tone = section(Tone, "How collectors behave.")
+    collectors: Collectors = section(Collectors, "Who the collectors are: headcount, spread of skill and tone, incentive pay (sim/collectors.py).")
 
     @field_validator("tactics")
     @classmethod
@@ -277,6 +292,13 @@ class Scenario(Section):
         if "debt_sale" in self.collection.tactics and self.collection.debt_sale.dpd < co:
             raise ValueError(f"collection.debt_sale.dpd: debt can be sold only once charged off, at or after "
                              f"loans.charge_off_dpd ({co}), got {self.collection.debt_sale.dpd}")
+        col = self.collection
+        for key, owner, other in (("call_agents", col.reminders, "reminders.phone_capacity"),
+                                  ("field_collectors", col.visits, "visits.capacity")):
+            name = other.split(".")[1]  # (a full dump of the tree sets every field: compare with the default)
+            if getattr(col.collectors, key) is not None and getattr(owner, name) != type(owner).model_fields[name].default:
+                raise ValueError(f"collection.collectors.{key}: the headcount sets the capacity; set it or "
+                                 f"collection.{other}, not both")
         return self
 
 
@@ -290,6 +312,9 @@ def iter_parameters(instance: BaseModel | None = None, prefix: str = ""):
         if isinstance(value, BaseModel):
             yield from iter_parameters(value, path + ".")
             continue
+        arms = [a for a in getattr(ann, "__args__", ()) if a is not type(None)]
+        if type(None) in getattr(ann, "__args__", ()) and len(arms) == 1:
+            ann = arms[0]  # an optional number (unset: derived, e.g. a headcount) is a number to sweep
         extra = field.json_schema_extra or {}
         unit = extra.get("unit", "") if isinstance(extra, dict) else ""
         if isinstance(value, list):

@@ -20,17 +20,21 @@ day, in this order:
    and friends, and the tactics ask for what they ask (a promise to pay).
 
 A :class:`Channel` holds what a channel does; the tactic that owns the channel builds it from its
-parameters (:meth:`sim.tactics.Tactic.channels`).
+parameters (:meth:`sim.tactics.Tactic.channels`). A channel staffed by collectors (``team``: call
+agents, field collectors; :mod:`sim.collectors`) deals the day's contacts to them, and each
+conversation takes the tone and skill of its collector: what the channel does at the strategy's mean
+harshness, moved by ``per_harshness`` times the collector's difference from it, and the collector's
+skill shifting the log-odds of a diagnosis of hardship and of a promise to pay (:func:`persuaded`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
-from .. import regulation
+from .. import collectors, regulation
 from ..mechanisms import conversations
 
 EMPTY = np.zeros(0, np.int64)
@@ -60,12 +64,28 @@ class Channel:
     weight: float = 0.0
     diagnose: float = 0.0  # chance a conversation learns that a borrower in hardship is in hardship
     complaint: float = 0.0  # chance a conversation ends in a complaint
+    team: collectors.Kind | None = None  # the collectors who make these contacts (sim.collectors)
+    harshness: float = 0.0  # the mean harshness the values above are for
+    per_harshness: dict[str, float] = field(default_factory=dict)  # d(value)/d(harshness), by field name
+
+
+@dataclass
+class Talk:
+    """Today's conversations on one channel, sorted by person: what their collector brings."""
+
+    idx: np.ndarray
+    skill: np.ndarray  # the collector's skill (logit)
+    diagnose: np.ndarray  # chance this conversation learns of hardship
+
+    def lookup(self, idx: np.ndarray) -> np.ndarray:
+        return np.minimum(np.searchsorted(self.idx, idx), len(self.idx) - 1)
 
 
 @dataclass
 class Contacted:
     attempted: np.ndarray  # the contacts made (after regulation and capacity)
     talked: np.ndarray  # those that became conversations
+    harshness: np.ndarray | None = None  # of the collector of each conversation (staffed channels)
 
 
 def contact(model, t: int, ch: Channel, idx: np.ndarray, *, capacity: int | None = None,
@@ -89,9 +109,11 @@ def contact(model, t: int, ch: Channel, idx: np.ndarray, *, capacity: int | None
         conversations.message(model, idx, t, attention=ch.message_attention, stress=ch.message_stress)
         _log(model, t, ch, idx, EMPTY)
         return Contacted(idx, EMPTY)
+    owner = collectors.team(model, ch.team).assign(idx, t) if ch.team else None
     draw = getattr(model.streams.person, ch.stream)
     u = draw.uniform(idx, t, ch.slot)
-    u_complain = draw.uniform(idx, t, ch.slot + 1) if ch.complaint > 0.0 else None
+    complains = ch.complaint > 0.0 or ch.per_harshness.get("complaint", 0.0) > 0.0
+    u_complain = draw.uniform(idx, t, ch.slot + 1) if complains else None
     reachable = 1.0 - ch.avoidance_effect * conversations.avoidance(model, idx, t)
     reached = u < ch.reach_prob * reachable
     if ch.needs_address:
@@ -104,11 +126,18 @@ def contact(model, t: int, ch: Channel, idx: np.ndarray, *, capacity: int | None
     if ch.reached:
         setattr(books, ch.reached, getattr(books, ch.reached) + len(talk))
     regulation.conversed(model, t, ch, talk)
-    _conversation_effects(model, talk, t, ch)
+    fx = _by_collector(model, ch, None if owner is None else owner[reached])
+    _conversation_effects(model, talk, t, fx)
     if u_complain is not None:
-        books.complaints += int((reached & (u_complain < ch.complaint)).sum())
+        books.complaints += int((u_complain[reached] < fx["complaint"]).sum())
+    if owner is not None and len(talk):
+        order = np.argsort(talk, kind="stable")
+        model.talk = Talk(talk[order], np.broadcast_to(fx["skill"], talk.shape)[order],
+                          np.broadcast_to(fx["diagnose"], talk.shape)[order])
     converse(model, talk, t, ch)
-    return Contacted(idx, talk)
+    model.talk = None
+    harsh = None if owner is None else collectors.team(model, ch.team).harshness[owner[reached]]
+    return Contacted(idx, talk, harsh)
 
 
 def _log(model, t, ch, attempted, talked) -> None:
@@ -116,12 +145,46 @@ def _log(model, t, ch, attempted, talked) -> None:
         model.contact_log.append((t, ch.name, attempted.copy(), talked.copy()))
 
 
-def _conversation_effects(model, idx, t, ch: Channel) -> None:
+_EFFECTS = ("attention", "pressure", "stress", "quality", "weight", "diagnose", "complaint")
+_PROBABILITIES = ("quality", "weight", "diagnose", "complaint")
+
+
+def _by_collector(model, ch: Channel, owner: np.ndarray | None) -> dict:
+    """What each conversation does: the channel's values, or (staffed channels) its collector's."""
+    fx = {name: getattr(ch, name) for name in _EFFECTS}
+    fx["skill"] = 0.0
+    if owner is None:
+        return fx
+    team = collectors.team(model, ch.team)
+    dh = team.harshness[owner] - ch.harshness
+    for name, slope in ch.per_harshness.items():
+        value = np.maximum(fx[name] + slope * dh, 0.0)
+        fx[name] = np.minimum(value, 1.0) if name in _PROBABILITIES else value
+    fx["skill"] = skill = team.skill[owner]
+    fx["diagnose"] = _shift(fx["diagnose"], skill)
+    return fx
+
+
+def _shift(p, logit):
+    """The probability ``p`` with its log-odds moved by ``logit`` (exact at p = 0, p = 1 and logit = 0)."""
+    odds = np.exp(logit)
+    return p * odds / (1.0 - p + p * odds)
+
+
+def _conversation_effects(model, idx, t, fx: dict) -> None:
     ppl, rp = model.people, model.params.repayment
-    ppl.restore_attention(idx, t, ch.attention, rp.attention_halflife)
-    ppl.add_pressure(idx, t, ch.pressure, rp.pressure_halflife)
-    conversations.contacted(model, idx, t, stress=ch.stress)
-    model.experience(idx, quality=ch.quality, weight=ch.weight)
+    ppl.restore_attention(idx, t, fx["attention"], rp.attention_halflife)
+    ppl.add_pressure(idx, t, fx["pressure"], rp.pressure_halflife)
+    conversations.contacted(model, idx, t, stress=fx["stress"])
+    model.experience(idx, quality=fx["quality"], weight=fx["weight"])
+
+
+def persuaded(model, idx: np.ndarray, prob: np.ndarray) -> np.ndarray:
+    """``prob`` (e.g. the chance of a promise) moved by the skill of the collector talking to ``idx``."""
+    talk = getattr(model, "talk", None)
+    if talk is None or len(idx) == 0:
+        return prob
+    return _shift(prob, talk.skill[talk.lookup(idx)])
 
 
 def converse(model, idx: np.ndarray, t: int, ch: Channel) -> None:
@@ -137,4 +200,6 @@ def converse(model, idx: np.ndarray, t: int, ch: Channel) -> None:
 def diagnosed(model, idx: np.ndarray, t: int, ch: Channel) -> np.ndarray:
     """Those in ``idx`` whose hardship the conversation recognises."""
     u = model.streams.person.contact.uniform(idx, t, conversations.SLOT_DIAGNOSE)
-    return idx[(model.people.hardship_until[idx] >= t) & (u < ch.diagnose)]
+    talk = getattr(model, "talk", None)
+    chance = ch.diagnose if talk is None or len(idx) == 0 else talk.diagnose[talk.lookup(idx)]
+    return idx[(model.people.hardship_until[idx] >= t) & (u < chance)]

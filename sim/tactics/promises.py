@@ -15,6 +15,7 @@ import numpy as np
 from ..mechanisms.repayment import budget_month, willingness
 from ..paramtypes import P, Section
 from . import Tactic
+from .pipeline import persuaded
 
 EMPTY = np.zeros(0, np.int64)
 
@@ -40,7 +41,7 @@ class PromiseToPay(Tactic):
         ppl, books = m.people, m.lender.books
         ask = idx[(ppl.amount_due[idx] > 0.0) & (ppl.promise_day[idx] < t)]
         u = m.streams.person.promise.uniform_keyed(ask, budget_month(m, ask, t))
-        promise = ask[u < willingness(m, ask, t)]
+        promise = ask[u < persuaded(m, ask, willingness(m, ask, t))]  # a skilled collector gets more
         day = t + self.p.days
         ppl.promise_day[promise] = day
         ppl.promise_amount[promise] = np.minimum(ppl.amount_due[promise] + ppl.fees[promise], ppl.instalment[promise])
@@ -72,6 +73,9 @@ class PromiseToPay(Tactic):
         kept = (paid >= ppl.promise_amount[due] - 1e-6) | (ppl.amount_due[due] <= 0.0)
         broken = due[~kept]
         ppl.promise_day[due] = -1
+        collected = float(np.clip(np.minimum(paid, ppl.promise_amount[due]), 0.0, None).sum())
+        c = prm.collection.collectors
+        books.incentive_pay += c.incentive * c.commission * collected  # the collectors' share
         books.promises_kept += int(kept.sum())
         books.promises_broken += len(broken)
         ppl.promises_broken[broken] += 1

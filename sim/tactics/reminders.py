@@ -69,7 +69,7 @@ class ReminderLadder(Tactic):
             "phone": Channel("phone", "call", rem.phone_cost, "calls", "phone_cost", reached="calls_answered",
                              reach_prob=rem.answer_rate, attention=rem.phone_attention, pressure=rem.phone_pressure,
                              stress=prm.stress.phone, quality=prm.trust.call_quality, weight=prm.trust.call_weight,
-                             diagnose=rem.diagnoses_hardship, **message),
+                             diagnose=rem.diagnoses_hardship, team="call", **message),
         }
 
     def targets(self, day: int, t: int) -> np.ndarray:

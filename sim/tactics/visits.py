@@ -43,18 +43,24 @@ class HomeVisits(Tactic):
     doc = "Home visits by field collectors."
     Params = Visits
     rank = 20
+    counters = {"harsh_visits": "completed visits in the window by a field collector harsher than neutral "
+                                "(harshness 0.5 or more; sim/collectors.py)"}
 
     def channels(self) -> dict[str, Channel]:
         vis, prm = self.p, self.model.params
         tone, tr = prm.collection.tone, prm.trust
         h = tone.harshness
+        slopes = {"pressure": vis.pressure * tone.pressure_bonus, "stress": prm.stress.visit_harsh,
+                  "quality": tr.harsh_visit_quality - tr.visit_quality, "diagnose": -tone.diagnoses_hardship,
+                  "complaint": tr.complaint_prob}
         return {"visit": Channel(
             "visit", "visit", vis.cost, "visits_attempted", "visit_cost", reached="visits_completed",
             reach_prob=vis.verify_prob, avoidance_effect=vis.avoidance_effect, needs_address=True,
             stream="visit", slot=0, attention=vis.attention, pressure=vis.pressure * (1.0 + tone.pressure_bonus * h),
             stress=prm.stress.visit + prm.stress.visit_harsh * h,
             quality=tr.visit_quality + (tr.harsh_visit_quality - tr.visit_quality) * h, weight=tr.visit_weight,
-            diagnose=tone.diagnoses_hardship * (1.0 - h), complaint=tr.complaint_prob * h)}
+            diagnose=tone.diagnoses_hardship * (1.0 - h), complaint=tr.complaint_prob * h,
+            team="field", harshness=h, per_harshness=slopes)}
 
     def enqueue(self, idx: np.ndarray, t: int) -> None:
         """Put loans in the visit queue (those already waiting keep their place)."""
@@ -78,6 +84,8 @@ class HomeVisits(Tactic):
 
         done = contact(m, t, self.channels()["visit"], queue, capacity=m.lender.visit_capacity, key=ppl.queued_since[queue])
         go = done.attempted
+        if done.harshness is not None:
+            self.counts["harsh_visits"] += int(np.count_nonzero(done.harshness >= 0.5))
         m.visit_queue = len(queue) - len(go)
         ppl.queued_since[go] = -1
         ppl.last_visit[go] = t
