@@ -11,7 +11,14 @@ summary keys; zero whenever the rule is in force).
   conversation). Counted per call attempt, answered or not; SMS are not calls;
 * **visit ban** (``regulation.visit_ban``): no home visits;
 * **visit limit** (``regulation.visit_limit``): at most ``max_visits`` visits to one borrower in
-  ``visit_window_days``.
+  ``visit_window_days``;
+* **fee cap** (``regulation.fee_cap``): a late fee is at most ``max_late_fee_share`` of the
+  instalment, and the fees a loan owes are at most ``max_fees_share`` of its principal; a fee is
+  cut to what the caps leave (:func:`cap_fees`, where fees accrue in :func:`sim.mechanisms.loans.update`).
+  Counted per fee charged that the caps would have cut;
+* **rate cap** (``regulation.rate_cap``): no loan at a nominal annual rate above
+  ``max_annual_rate``; a product priced above it is lent at the cap (:func:`cap_rate`, at
+  origination). Counted per loan originated above the cap.
 
 The calls each borrower received recently are kept in a small ring buffer (the last ``KEEP`` call
 days per person), enough to apply a cap of up to ``KEEP - 1`` calls and to report the most calls
@@ -24,7 +31,10 @@ import numpy as np
 
 KEEP = 8  #: call days remembered per person
 NEVER = -(10**6)
-RULES = ("call_cap", "quiet_period", "visit_ban", "visit_limit")
+RULES = ("call_cap", "quiet_period", "visit_ban", "visit_limit", "fee_cap", "rate_cap")
+#: what one breach of each rule is (the unit of its breaches_* count)
+BREACH_UNIT = {"call_cap": "calls", "quiet_period": "calls", "visit_ban": "visits", "visit_limit": "visits",
+               "fee_cap": "late fees", "rate_cap": "loans originated"}
 
 
 class History:
@@ -98,3 +108,28 @@ def missed(model, t, ch, idx) -> None:
     """Calls in ``idx`` went unanswered."""
     hist = model.contact_history
     hist.missed_calls[idx] = np.minimum(hist.missed_calls[idx] + 1, np.iinfo(np.int16).max)
+
+
+def cap_fees(model, idx, fee) -> np.ndarray:
+    """The late fees ``fee`` due today on the loans ``idx``, cut to the fee caps if they are in force;
+    when not, the fees the caps would have cut are counted as breaches."""
+    reg, ppl = model.params.regulation, model.people
+    if len(idx) == 0:
+        return fee
+    room = np.maximum(reg.max_fees_share * ppl.principal[idx] - ppl.fees[idx], 0.0)
+    allowed = np.minimum(np.minimum(fee, reg.max_late_fee_share * ppl.instalment[idx]), room)
+    if reg.fee_cap:
+        return allowed
+    model.contact_history.breaches["fee_cap"] += int(np.count_nonzero(allowed < fee - 1e-9))
+    return fee
+
+
+def cap_rate(model, annual_rate) -> np.ndarray:
+    """The nominal annual rates of loans being originated, at most the cap if it is in force; when
+    not, the loans priced above it are counted as breaches."""
+    reg = model.params.regulation
+    over = annual_rate > reg.max_annual_rate
+    if reg.rate_cap:
+        return np.where(over, reg.max_annual_rate, annual_rate)
+    model.contact_history.breaches["rate_cap"] += int(np.count_nonzero(over))
+    return annual_rate

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import regulation
 from ..state import CASH, CHARGED_OFF, CYCLE, DPD_MILESTONES, POS, REPAID
 from . import causes, education
 
@@ -50,7 +51,7 @@ def originate(model, idx, t, *, first_due=None, rng=None, new_business=True) -> 
         size = rng.lognormal(0.0, 0.3, len(idx))
     months = np.where(is_pos, p.products.pos.principal_months, p.products.cash.principal_months)
     term = np.where(is_pos, p.products.pos.term_months, p.products.cash.term_months)
-    rate = np.where(is_pos, p.products.pos.annual_rate, p.products.cash.annual_rate) / 12.0
+    rate = regulation.cap_rate(model, np.where(is_pos, p.products.pos.annual_rate, p.products.cash.annual_rate)) / 12.0
     principal = months * ppl.income[idx] * size
     inst = annuity(principal, rate, term)
 
@@ -187,7 +188,7 @@ def update(model, t, paid_idx) -> None:
     model.experience(started, stress=p.stress.missed_payment)
 
     fee_due = late[(dpd >= p.loans.fee_dpd) & ((dpd - p.loans.fee_dpd) % CYCLE == 0)]
-    ppl.fees[fee_due] += p.loans.late_fee_share * ppl.instalment[fee_due]
+    ppl.fees[fee_due] += regulation.cap_fees(model, fee_due, p.loans.late_fee_share * ppl.instalment[fee_due])
 
     hit30 = late[(dpd >= 30) & (ppl.day_dpd30[late] < 0)]
     record_dpd(ppl, late, dpd, t)
