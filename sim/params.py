@@ -186,6 +186,9 @@ class Regulation(Section):
     max_fees_share: float = P(0.1, "share of principal", "Largest fee claim a loan may carry at any time (assumption).", ge=0, le=10)
     rate_cap: bool = P(False, "flag", "Enforce the interest-rate cap: a product priced above max_annual_rate is lent at max_annual_rate. When off, loans priced above it are counted (breaches_rate_cap).")
     max_annual_rate: float = P(0.24, "per year", "Highest nominal annual interest rate allowed (assumption).", ge=0, le=2)
+    forbearance: bool = P(False, "flag", "Mandatory forbearance in a declared emergency: for borrowers in hardship the loan's clock stops (no instalments fall due, no DPD ageing, no late fees) and only messages may reach them. When off, the calls, visits and late fees it would have stopped are counted (breaches_forbearance).")
+    emergency_start_day: int = P(180, "day", "Day of the measurement window on which the emergency is declared (the recession's clock).", ge=0, le=36_500)
+    emergency_days: int = P(90, "days", "How long the declared emergency lasts.", ge=1, le=3650)
 
 
 class Education(Section):

@@ -96,6 +96,8 @@ CASES = [
          "regulation.max_late_fee_share", says="greater than or equal to 0"),
     Case("rate-cap-above-range", {"s.toml": "[regulation]\nrate_cap = true\nmax_annual_rate = 5\n"},
          "regulation.max_annual_rate", says="less than or equal to 2"),
+    Case("emergency-of-no-days", {"s.toml": "[regulation]\nforbearance = true\nemergency_days = 0\n"},
+         "regulation.emergency_days", says="greater than or equal to 1"),
 ]
 
 

@@ -141,3 +141,89 @@ def test_the_rate_cap_lowers_interest_income_and_counts_no_breach():
     assert res[True]["breaches_rate_cap"] == 0
     assert res[False]["breaches_rate_cap"] > 0  # cash loans at 30 % are made every month
     assert res[True]["interest_income"] < res[False]["interest_income"]
+
+
+# ---- mandatory forbearance in a declared emergency ----------------------------------------------
+
+EMERGENCY = {"regulation.emergency_start_day": 0, "regulation.emergency_days": 20, "loans.fee_dpd": FEE_DPD}
+
+
+def test_forbearance_stops_ageing_and_fees_of_hardship_loans_in_the_window_only(model_factory):
+    m = model_factory(**{**EMERGENCY, "regulation.forbearance": True})
+    assert m.t0 == 0
+    a, b = free_rows(m, 2)
+    for i in (a, b):  # one instalment behind, 5 days past due on day 1
+        give_loan(m, i, instalment=300.0, periods=6, next_due=1 - 5 + CYCLE)
+        m.people.amount_due[i] = 300.0
+    m.people.hardship_until[a], m.people.hardship_until[b] = 10**6, -1
+    dpd = {a: [], b: []}
+    for t in range(1, 41):  # the emergency is in force on days 0..19
+        loans.update(m, t, EMPTY)
+        for i in (a, b):
+            dpd[i].append(int(m.people.dpd[i]))
+        if t == 19:
+            assert m.people.fees[a] == 0.0 and m.people.fees[b] > 0.0  # b was charged at 10 DPD
+    assert dpd[b] == list(range(5, 45))  # ages day by day
+    assert dpd[a][:19] == [4] * 19  # held still at its DPD of day 0, when the emergency began
+    assert dpd[a][19:] == list(range(5, 26))  # ages again once it ends
+    assert m.people.fees[a] > 0.0  # its fee falls due at 10 DPD, after the emergency
+    assert m.contact_history.breaches["forbearance"] == 0
+
+
+def test_without_forbearance_the_fees_and_calls_it_would_stop_are_counted(model_factory):
+    m = model_factory(**{**EMERGENCY, "regulation.forbearance": False})
+    a, b = free_rows(m, 2)
+    late_loans(m, [a, b])
+    m.people.hardship_until[a], m.people.hardship_until[b] = 10**6, -1
+    t = m.day
+    loans.update(m, t, EMPTY)
+    assert m.people.fees[a] > 0.0 and m.contact_history.breaches["forbearance"] == 1
+
+    from types import SimpleNamespace
+    from sim import regulation
+    call, sms = SimpleNamespace(reach="call"), SimpleNamespace(reach="message")
+    allowed, breaches = regulation.admit(m, t, call, np.array([a, b]))
+    assert allowed is None and list(breaches["forbearance"]) == [True, False]
+    assert "forbearance" not in regulation.admit(m, t, sms, np.array([a, b]))[1]  # messages are allowed
+    m.params.regulation.forbearance = True
+    allowed, _ = regulation.admit(m, t, call, np.array([a, b]))
+    assert list(allowed) == [False, True]
+    assert regulation.admit(m, t + 20, call, np.array([a, b]))[0] is None  # the emergency is over
+
+
+def test_over_a_run_forbearance_holds_every_hardship_loan_still_and_counts_no_breach():
+    res = {}
+    for on in (True, False):
+        m = small_run(days=150, **{"regulation.forbearance": on, "regulation.emergency_start_day": 30,
+                                   "regulation.emergency_days": 60, "shocks.job_loss_rate": 1.0})
+        ppl, aged = m.people, 0
+        while m.running:
+            dpd, fees, loan = ppl.dpd.copy(), ppl.fees.copy(), ppl.loan_id.copy()
+            m.step()
+            t = m.day
+            held = ppl.has_loan & (ppl.loan_id == loan) & (ppl.hardship_until >= t) & (dpd > 0)
+            if 30 <= t - m.t0 < 90:
+                aged += int(np.count_nonzero(held & ((ppl.dpd > dpd) | (ppl.fees > fees))))
+        res[on] = aged, m.summary()
+    assert res[True][0] == 0 and res[True][1]["breaches_forbearance"] == 0
+    assert res[False][0] > 0 and res[False][1]["breaches_forbearance"] > 0
+
+
+# ---- a rule switched on mid-run ------------------------------------------------------------------
+
+def test_a_fee_cap_switched_on_from_a_given_day_counts_breaches_only_before_it():
+    m = small_run(days=200, **FEE_RULES)
+    while m.day < 100:
+        m.step()
+    before = m.contact_history.breaches["fee_cap"]
+    assert before > 0  # 5 % fees break a 3 % cap while it is off
+    m.params.regulation.fee_cap = True  # the policy changes on day 100: the rules read it every day
+    fees, loan = m.people.fees.copy(), m.people.loan_id.copy()
+    rises = []
+    while m.running:
+        fees, loan = m.people.fees.copy(), m.people.loan_id.copy()
+        m.step()
+        same = m.people.has_loan & (m.people.loan_id == loan)
+        rises.append(float(((m.people.fees - fees)[same] / m.people.instalment[same]).max(initial=0.0)))
+    assert m.contact_history.breaches["fee_cap"] == before
+    assert max(rises) <= 0.03 + 1e-9

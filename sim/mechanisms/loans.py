@@ -175,6 +175,7 @@ def update(model, t, paid_idx) -> None:
     books.cures += len(cured)
     ppl.dpd[cured] = 0
 
+    regulation.forbear(model, t)  # mandatory forbearance: the covered loans' clock stops
     missed = np.ceil(ppl.amount_due[late] / ppl.instalment[late] - 1e-9).astype(np.int32)
     oldest_due = ppl.next_due[late] - CYCLE * missed
     old_dpd = ppl.dpd[late]
@@ -188,7 +189,7 @@ def update(model, t, paid_idx) -> None:
     model.experience(started, stress=p.stress.missed_payment)
 
     fee_due = late[(dpd >= p.loans.fee_dpd) & ((dpd - p.loans.fee_dpd) % CYCLE == 0)]
-    ppl.fees[fee_due] += regulation.cap_fees(model, fee_due, p.loans.late_fee_share * ppl.instalment[fee_due])
+    ppl.fees[fee_due] += regulation.cap_fees(model, t, fee_due, p.loans.late_fee_share * ppl.instalment[fee_due])
 
     hit30 = late[(dpd >= 30) & (ppl.day_dpd30[late] < 0)]
     record_dpd(ppl, late, dpd, t)
