@@ -227,3 +227,15 @@ def test_a_fee_cap_switched_on_from_a_given_day_counts_breaches_only_before_it()
         rises.append(float(((m.people.fees - fees)[same] / m.people.instalment[same]).max(initial=0.0)))
     assert m.contact_history.breaches["fee_cap"] == before
     assert max(rises) <= 0.03 + 1e-9
+
+
+@pytest.mark.parametrize("annual_rate", [0.0, 1e-130, 1e-12, 1e-6])
+def test_a_rate_capped_near_zero_lends_a_finite_instalment_close_to_interest_free(model_factory, annual_rate):
+    m = model_factory(**{"regulation.rate_cap": True, "regulation.max_annual_rate": annual_rate})
+    rows = free_rows(m, 20)
+    loans.originate(m, rows, m.day)
+    ppl, p = m.people, m.params.products
+    term = np.where(ppl.product[rows] == CASH, p.cash.term_months, p.pos.term_months)
+    assert np.isfinite(ppl.instalment[rows]).all()
+    assert ppl.instalment[rows] == pytest.approx(ppl.principal[rows] / term, rel=1e-5)
+    assert (ppl.balance[rows] >= ppl.principal[rows] - 1e-9).all()

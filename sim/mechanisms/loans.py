@@ -21,15 +21,20 @@ from ..state import CASH, CHARGED_OFF, CYCLE, DPD_MILESTONES, POS, REPAID
 from . import causes, education
 
 EPS = 1e-6
+MIN_RATE = 1e-9  #: monthly rates below this are lent interest-free (see annuity)
 
 
 def annuity(principal, monthly_rate, months):
-    """Instalment of an annuity loan: equal payments that repay principal and interest."""
+    """Instalment of an annuity loan: equal payments that repay principal and interest.
+
+    A monthly rate below ``MIN_RATE`` is lent as interest-free: the closed form loses every digit
+    there (``1 - (1 + r)^-n`` rounds to 0), and the interest it would add is below a millionth."""
     months = np.asarray(months, float)
     r = np.asarray(monthly_rate, float)
-    safe = np.where(r > 0, r, 1.0)
+    priced = r >= MIN_RATE
+    safe = np.where(priced, r, 1.0)
     with np.errstate(over="ignore"):
-        factor = np.where(r > 0, safe / (1.0 - (1.0 + safe) ** (-months)), 1.0 / months)
+        factor = np.where(priced, safe / (1.0 - (1.0 + safe) ** (-months)), 1.0 / months)
     return principal * factor
 
 
