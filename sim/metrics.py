@@ -14,7 +14,7 @@ from functools import partial
 import numpy as np
 
 from .state import ACTIVE, CAUSES, CHARGED_OFF, DPD_MILESTONES, OUTCOMES, PRODUCTS, REPAID
-from .regulation import RULES
+from .regulation import BREACH_UNIT, RULES
 from .tactics import registry as tactic_registry
 
 #: name: definition (the definitions are repeated in docs/ODD.md; a test keeps them in step). Every key
@@ -71,7 +71,7 @@ SUMMARY = {
 #: Regulation (sim.regulation): exposure to each rule, and contact intensity.
 SUMMARY.update({
     "max_calls_7d": "most call attempts one borrower received in any 7 consecutive days of the window (saturates at 8)",
-    **{f"breaches_{rule}": f"contacts in the window that broke the {rule.replace('_', ' ')} rule while it was not in force "
+    **{f"breaches_{rule}": f"{BREACH_UNIT[rule]} in the window that broke the {rule.replace('_', ' ')} rule while it was not in force "
        "(0 when it is; sim.regulation)" for rule in RULES},
 })
 #: What each collection tactic counts (sim.tactics), over the window.

@@ -196,6 +196,14 @@ class Regulation(Section):
     visit_limit: bool = P(False, "flag", "Enforce at most max_visits visits to one borrower in visit_window_days.")
     max_visits: int = P(1, "visits", "Most visits to one borrower in visit_window_days.", ge=1, le=2)
     visit_window_days: int = P(30, "days", "The window of the visit limit.", ge=1, le=365)
+    fee_cap: bool = P(False, "flag", "Enforce the caps on late fees: each fee at most max_late_fee_share of the instalment, and the fees a loan owes at most max_fees_share of its principal. When off, fees that would break them are counted (breaches_fee_cap).")
+    max_late_fee_share: float = P(0.03, "share of instalment", "Largest late fee allowed for one missed instalment (assumption).", ge=0, le=1)
+    max_fees_share: float = P(0.1, "share of principal", "Largest fee claim a loan may carry at any time (assumption).", ge=0, le=10)
+    rate_cap: bool = P(False, "flag", "Enforce the interest-rate cap: a product priced above max_annual_rate is lent at max_annual_rate. When off, loans priced above it are counted (breaches_rate_cap).")
+    max_annual_rate: float = P(0.24, "per year", "Highest nominal annual interest rate allowed (assumption).", ge=0, le=2)
+    forbearance: bool = P(False, "flag", "Mandatory forbearance in a declared emergency: for borrowers in hardship the loan's clock stops (no instalments fall due, no DPD ageing, no late fees) and only messages may reach them. When off, the calls, visits and late fees it would have stopped are counted (breaches_forbearance).")
+    emergency_start_day: int = P(180, "day", "Day of the measurement window on which the emergency is declared (the recession's clock).", ge=0, le=36_500)
+    emergency_days: int = P(90, "days", "How long the declared emergency lasts.", ge=1, le=3650)
 
 
 class Education(Section):
@@ -278,7 +286,7 @@ class Scenario(Section):
     repayment: Repayment = section(Repayment, "Repayment decisions: ability times willingness.")
     early_contact: EarlyContact = section(EarlyContact, "Borrowers calling ahead of a shortfall.")
     collection: Collection = section(Collection, "The lender's collection strategy.")  # type: ignore[valid-type]
-    regulation: Regulation = section(Regulation, "Rules on collection, and their breach counts.")
+    regulation: Regulation = section(Regulation, "Rules on collection and on pricing (fees, interest), and their breach counts.")
     education: Education = section(Education, "Customer education at origination.")
     stress: Stress = section(Stress, "Borrower stress.")
     trust: Trust = section(Trust, "Trust in the brand and word of mouth.")

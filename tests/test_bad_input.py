@@ -92,6 +92,12 @@ CASES = [
           **{f"e{i}.toml": f'extends = "e{i + 1}.toml"\n' for i in range(1, 1499)}, "e1499.toml": 'name = "end"\n'},
          "extends", source="e31.toml", says="at most 32 files"),
     Case("directory-not-file", {}, "file", dirs=["s.toml"]),
+    Case("negative-fee-cap", {"s.toml": "[regulation]\nfee_cap = true\nmax_late_fee_share = -0.01\n"},
+         "regulation.max_late_fee_share", says="greater than or equal to 0"),
+    Case("rate-cap-above-range", {"s.toml": "[regulation]\nrate_cap = true\nmax_annual_rate = 5\n"},
+         "regulation.max_annual_rate", says="less than or equal to 2"),
+    Case("emergency-of-no-days", {"s.toml": "[regulation]\nforbearance = true\nemergency_days = 0\n"},
+         "regulation.emergency_days", says="greater than or equal to 1"),
 ]
 
 

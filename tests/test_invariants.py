@@ -31,6 +31,14 @@ scenarios = st.fixed_dictionaries(
         "shocks.emergency_rate": st.floats(0.0, 3.0),
         "population.savings_months": st.floats(0.0, 3.0),
         "collection.recovery.pay_prob": st.floats(0.0, 1.0),
+        "regulation.fee_cap": st.booleans(),
+        "regulation.max_late_fee_share": st.floats(0.0, 0.3),
+        "regulation.max_fees_share": st.floats(0.0, 1.0),
+        "regulation.rate_cap": st.booleans(),
+        "regulation.max_annual_rate": st.floats(0.0, 0.5),
+        "regulation.forbearance": st.booleans(),
+        "regulation.emergency_start_day": st.integers(0, 100),
+        "regulation.emergency_days": st.integers(1, 120),
     }
 )
 
@@ -57,6 +65,12 @@ def check(m, charged_off_ids, seen_banned):
     assert (p.dpd[late] == np.maximum(t - oldest, 0)).all()
     assert (p.dpd[act] <= t - np.minimum(p.orig_day[act], t)).all()
     assert (p.dpd[act] < m.params.loans.charge_off_dpd).all()
+    # pricing caps in force hold on every loan
+    reg = m.params.regulation
+    if reg.fee_cap:
+        assert (p.fees[act] <= reg.max_fees_share * p.principal[act] + 1e-6).all()
+    for rule in ("fee_cap", "rate_cap", "forbearance"):
+        assert not getattr(reg, rule) or m.contact_history.breaches[rule] == 0, rule
     # state kept incrementally equals its definition
     assert np.array_equal(m.stress_levels.current(m, t), stress.level(m, t))
     # a charged-off loan stays charged off

@@ -16,19 +16,25 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import regulation
 from ..state import CASH, CHARGED_OFF, CYCLE, DPD_MILESTONES, POS, REPAID
 from . import causes, education
 
 EPS = 1e-6
+MIN_RATE = 1e-9  #: monthly rates below this are lent interest-free (see annuity)
 
 
 def annuity(principal, monthly_rate, months):
-    """Instalment of an annuity loan: equal payments that repay principal and interest."""
+    """Instalment of an annuity loan: equal payments that repay principal and interest.
+
+    A monthly rate below ``MIN_RATE`` is lent as interest-free: the closed form loses every digit
+    there (``1 - (1 + r)^-n`` rounds to 0), and the interest it would add is below a millionth."""
     months = np.asarray(months, float)
     r = np.asarray(monthly_rate, float)
-    safe = np.where(r > 0, r, 1.0)
+    priced = r >= MIN_RATE
+    safe = np.where(priced, r, 1.0)
     with np.errstate(over="ignore"):
-        factor = np.where(r > 0, safe / (1.0 - (1.0 + safe) ** (-months)), 1.0 / months)
+        factor = np.where(priced, safe / (1.0 - (1.0 + safe) ** (-months)), 1.0 / months)
     return principal * factor
 
 
@@ -50,7 +56,7 @@ def originate(model, idx, t, *, first_due=None, rng=None, new_business=True) -> 
         size = rng.lognormal(0.0, 0.3, len(idx))
     months = np.where(is_pos, p.products.pos.principal_months, p.products.cash.principal_months)
     term = np.where(is_pos, p.products.pos.term_months, p.products.cash.term_months)
-    rate = np.where(is_pos, p.products.pos.annual_rate, p.products.cash.annual_rate) / 12.0
+    rate = regulation.cap_rate(model, np.where(is_pos, p.products.pos.annual_rate, p.products.cash.annual_rate)) / 12.0
     principal = months * ppl.income[idx] * size
     inst = annuity(principal, rate, term)
 
@@ -174,6 +180,7 @@ def update(model, t, paid_idx) -> None:
     books.cures += len(cured)
     ppl.dpd[cured] = 0
 
+    regulation.forbear(model, t)  # mandatory forbearance: the covered loans' clock stops
     missed = np.ceil(ppl.amount_due[late] / ppl.instalment[late] - 1e-9).astype(np.int32)
     oldest_due = ppl.next_due[late] - CYCLE * missed
     old_dpd = ppl.dpd[late]
@@ -187,7 +194,7 @@ def update(model, t, paid_idx) -> None:
     model.experience(started, stress=p.stress.missed_payment)
 
     fee_due = late[(dpd >= p.loans.fee_dpd) & ((dpd - p.loans.fee_dpd) % CYCLE == 0)]
-    ppl.fees[fee_due] += p.loans.late_fee_share * ppl.instalment[fee_due]
+    ppl.fees[fee_due] += regulation.cap_fees(model, t, fee_due, p.loans.late_fee_share * ppl.instalment[fee_due])
 
     hit30 = late[(dpd >= 30) & (ppl.day_dpd30[late] < 0)]
     record_dpd(ppl, late, dpd, t)
