@@ -289,6 +289,10 @@ class Scenario(Section):
         if "debt_sale" in self.collection.tactics and self.collection.debt_sale.dpd < co:
             raise ValueError(f"collection.debt_sale.dpd: debt can be sold only once charged off, at or after "
                              f"loans.charge_off_dpd ({co}), got {self.collection.debt_sale.dpd}")
+        pv = self.lender.provisions
+        if not pv.pd_stage1 <= pv.pd_stage2 <= pv.pd_stage3:
+            raise ValueError(f"lender.provisions.pd_stage2: a later IFRS 9 stage is a higher risk, so "
+                             f"pd_stage1 <= pd_stage2 <= pd_stage3, got {pv.pd_stage1}, {pv.pd_stage2}, {pv.pd_stage3}")
         return self
 
 

@@ -214,3 +214,25 @@ def test_status_quo_collection_has_a_higher_npv_than_no_collection():
     d = np.array(diffs)
     se = d.std(ddof=1) / np.sqrt(len(d))
     assert d.mean() > 2.02 * se, d  # 2.02: the one-sided 5% t threshold at 5 degrees of freedom
+
+
+# ---- bad input ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("body, key, says", [
+    ('[lender.provisions]\npd_stage2 = 0.01\n', "lender.provisions.pd_stage2", "pd_stage1 <= pd_stage2 <= pd_stage3"),
+    ('[lender.provisions]\nlgd = 1.5\n', "lender.provisions.lgd", "less than or equal to 1"),
+    ('[lender]\noperating_cost = -1\n', "lender.operating_cost", "greater than or equal to 0"),
+    ('[lender]\ndiscount_rate = "high"\n', "lender.discount_rate", ""),
+])
+def test_a_bad_economic_setting_is_one_line_exit_2(tmp_path, body, key, says):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    f = tmp_path / "s.toml"
+    f.write_text(body)
+    credsim = Path(sys.executable).with_name("credsim")
+    res = subprocess.run([str(credsim), "run", str(f), "--borrowers", "100", "--days", "5"], capture_output=True, text=True)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{f}: {key}: ") and says in lines[0], res.stderr
