@@ -83,7 +83,7 @@ SUMMARY.update({
     "capital_cost": "capital held against outstanding principal x hurdle rate, in the window (CU)",
     "npv": "present value at the window's start of each window day's profit, discounted at lender.discount_rate (CU)",
     "lost_applications": "expected applications at people's prior trust - at their actual trust, in the window (same formula, mechanisms.acquisition)",
-    "lost_business_value": "lost_applications x window originations / applications x profit per window loan (CU; reported, not in profit or npv)",
+    "lost_business_value": "lost_applications x window originations / applications x profit per window loan, reported beside npv and not in it (CU)",
 })
 #: Regulation (sim.regulation): exposure to each rule, and contact intensity.
 SUMMARY.update({
