@@ -128,7 +128,8 @@ DAILY = {
     "calls": "calls made so far",
     "complaints": "complaints so far",
     "collection_cost": "collection cost so far (CU)",
-    "profit": "profit so far (CU)",
+    "profit": "profit after provisions so far (CU)",
+    "provisions": "IFRS 9 loss allowance on the day's closing book (CU)",
 }
 
 
@@ -184,6 +185,7 @@ def snapshot(model) -> dict:
         "complaints": books.complaints,
         "collection_cost": books.collection_cost,
         "profit": books.profit,
+        "provisions": books.provisions,
         "stress_counts": stress_counts,
     }
 
