@@ -202,7 +202,7 @@ def test_lost_business_value_is_zero_when_trust_stays_at_the_prior(model_factory
 @pytest.mark.filterwarnings("ignore::sim.metrics.UndefinedMetricWarning")
 def test_status_quo_collection_has_a_higher_npv_than_no_collection():
     """Paired seeds (common random numbers): baseline minus no_collection, npv over a 730-day window
-    after the default burn-in, 3,000 borrowers. Measured at 10,000 x 1,095 days it is +187 and +161 kCU
+    after the default burn-in, 3,000 borrowers. Measured at 10,000 x 1,095 days it is +187 and +160 kCU
     (seeds 1, 2; experiments/pnl_waterfall.py)."""
     from sim import runner
 
