@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields
 import mesa
 
 from . import collectors
+from . import accounting
 from .mechanisms import loans
 
 
@@ -32,6 +33,14 @@ class Books:
     education_cost: float = 0.0
     origination_cost: float = 0.0
     funding_cost: float = 0.0
+    operating_cost: float = 0.0  # servicing open loans (accounting.accrue_costs)
+    capital_cost: float = 0.0  # capital held against outstanding principal x hurdle rate
+    provisions: float = 0.0  # the IFRS 9 loss allowance now (a stock, not a flow; accounting.Provisions)
+    provision_charged: float = 0.0  # rises of loans' allowances
+    provision_released: float = 0.0  # falls of loans' allowances (cure, payments, repayment)
+    provision_used: float = 0.0  # allowances used against write-offs at charge-off
+    expected_applications: float = 0.0  # expected applications at people's actual trust
+    expected_applications_prior: float = 0.0  # the same at their prior trust (accounting.applications_at_prior)
     sms: int = 0
     calls: int = 0
     visits_attempted: int = 0
@@ -65,17 +74,36 @@ class Books:
                 + self.incentive_pay)
 
     @property
+    def dunning_cost(self) -> float:
+        """Collection cost before charge-off: SMS, calls, visits, plan set-up and collectors' incentive pay."""
+        return self.sms_cost + self.phone_cost + self.visit_cost + self.plan_cost + self.incentive_pay
+
+    @property
+    def recoveries_net(self) -> float:
+        """Paid on charged-off debt, net of the recovery agency's cost."""
+        return self.recoveries - self.recovery_cost
+
+    @property
+    def impairment(self) -> float:
+        """Credit loss in the P&L: write-offs plus the change in the allowance since day 0 (the
+        allowance used at charge-off covers part of the write-off)."""
+        return self.credit_loss + self.provisions
+
+    @property
     def profit(self) -> float:
+        """Profit after provisions: income, net recoveries and debt sales less impairment and every cost."""
         return (
             self.interest_income
             + self.fee_income
-            + self.recoveries
+            + self.recoveries_net
             + self.debt_sale_proceeds
-            - self.credit_loss
-            - self.collection_cost
+            - self.impairment
+            - self.dunning_cost
             - self.education_cost
             - self.origination_cost
             - self.funding_cost
+            - self.operating_cost
+            - self.capital_cost
         )
 
     def as_dict(self) -> dict:
@@ -88,15 +116,18 @@ class Lender(mesa.Agent):
     def __init__(self, model):
         super().__init__(model)
         self.books = Books()
+        self.provisions = accounting.Provisions(model.params.population.borrowers)
         p = model.params
         self.call_capacity = collectors.capacity(p, "call")  # headcount x calls per agent (sim/collectors.py)
         self.visit_capacity = collectors.capacity(p, "field")
 
     def step(self) -> None:
         """Step 6 of the day: the strategy's tactics collect (sim/tactics, in their order), charge-off,
-        then the tactics that act on charged-off debt."""
+        then the tactics that act on charged-off debt; funding, operating and capital costs accrue
+        (sim/accounting.py; the IFRS 9 allowance is recomputed at step 9)."""
         m, t = self.model, self.model.day
         m.tactics.run("collect", t)
         loans.charge_off(m, t)
         m.tactics.run("recover", t)
         loans.accrue_funding_cost(m, t)
+        accounting.accrue_costs(m)

@@ -13,6 +13,7 @@ from functools import partial
 
 import numpy as np
 
+from . import accounting
 from .state import ACTIVE, CAUSES, CHARGED_OFF, DPD_MILESTONES, OUTCOMES, PRODUCTS, REPAID
 from .regulation import BREACH_UNIT, RULES
 from .tactics import registry as tactic_registry
@@ -41,10 +42,10 @@ SUMMARY = {
     "complaints": "complaints after visits in the window",
     "applications": "loan applications in the window",
     "originations": "loans booked in the window",
-    "collection_cost": "SMS, calls, visits, plan set-up and recovery agency costs in the window (CU)",
+    "collection_cost": "SMS, calls, visits, plan set-up, collectors' incentive pay and recovery agency costs in the window (CU)",
     "credit_loss": "principal written off at charge-off in the window (CU)",
     "recoveries": "paid on charged-off debt in the window (CU)",
-    "profit": "interest + fees + recoveries - credit loss - collection, education, origination and funding costs, in the window (CU)",
+    "profit": "profit after provisions (sim.accounting): interest + fees + recoveries_net + debt_sale_proceeds - impairment - dunning (SMS, calls, visits, plan set-up), education, origination, funding, operating and capital costs, in the window (CU)",
     "contacts_per_delinquent_loan": "SMS, calls and completed visits to loans past due in the window / loans past due at its start or first past due in it",
     "late_payment_rate": "instalments not paid by the day after they fell due / instalments that fell due on current loans, in the window",
     "loans": "window loans: active at the window's start or booked in it",
@@ -68,6 +69,22 @@ SUMMARY = {
     "cause_strategic": "share of the loans first reaching 30+ DPD in the window whose cause is strategic",
     "late_again_ratio": "P(a loan booked in the window reaches 30+ DPD | its borrower had an earlier loan that reached 30+ DPD) / P(reaches 30+ DPD | no earlier loan did)",
 }
+#: The lender's economics (sim.accounting): the lines of the P&L, provisions and value.
+SUMMARY.update({
+    "recoveries_net": "recoveries - the recovery agency's cost, in the window (CU)",
+    "debt_sale_proceeds": "paid by debt buyers for charged-off debt in the window (CU)",
+    "provisions": "IFRS 9 loss allowance on the loans open at the window's end: PD of the stage x LGD x (principal part of the balance + fees) (CU)",
+    "provision_charge": "allowance charged - released in the window (= change in the allowance + allowance used at write-off) (CU)",
+    "impairment": "credit loss in the P&L: credit_loss + change in the allowance over the window (= provision_charge + write-offs not provided for) (CU)",
+    "origination_cost": "cost of acquiring and underwriting the loans booked in the window (CU)",
+    "education_cost": "cost of customer education at origination in the window (CU)",
+    "funding_cost": "cost of funds on outstanding principal in the window (CU)",
+    "operating_cost": "servicing cost of open loans in the window: lender.operating_cost per loan-month (CU)",
+    "capital_cost": "capital held against outstanding principal x hurdle rate, in the window (CU)",
+    "npv": "present value at the window's start of each window day's profit, discounted at lender.discount_rate (CU)",
+    "lost_applications": "expected applications at people's prior trust - at their actual trust, in the window (same formula, mechanisms.acquisition)",
+    "lost_business_value": "lost_applications x window originations / applications x profit per window loan, reported beside npv and not in it (CU)",
+})
 #: Regulation (sim.regulation): exposure to each rule, and contact intensity.
 SUMMARY.update({
     "max_calls_7d": "most call attempts one borrower received in any 7 consecutive days of the window (saturates at 8)",
@@ -111,7 +128,8 @@ DAILY = {
     "calls": "calls made so far",
     "complaints": "complaints so far",
     "collection_cost": "collection cost so far (CU)",
-    "profit": "profit so far (CU)",
+    "profit": "profit after provisions so far (CU)",
+    "provisions": "IFRS 9 loss allowance on the day's closing book (CU)",
 }
 
 
@@ -167,6 +185,7 @@ def snapshot(model) -> dict:
         "complaints": books.complaints,
         "collection_cost": books.collection_cost,
         "profit": books.profit,
+        "provisions": books.provisions,
         "stress_counts": stress_counts,
     }
 
@@ -210,6 +229,7 @@ class Window:
         self._prev_ids = None
         self._prev_bucket = None
         self._ledger_mark = 0
+        self.discounter = accounting.Discounter(model)
 
     @property
     def started(self) -> bool:
@@ -219,6 +239,7 @@ class Window:
         t = model.day
         if t == self.t0:
             self._start(model)
+        self.discounter.observe(model)
         if t > self.t0:
             self._count_stress(model)
         if t >= self.t0 and (t - self.t0) % MONTH == 0:
@@ -399,6 +420,7 @@ def summary(model) -> dict:
         "high_stress_odds_ratio": odds_ratio,
         **causes,
         "late_again_ratio": late_again(led, t0, und),
+        **economics(model, b, int(inw.sum())),
         "max_calls_7d": model.contact_history.max_calls_7d,
         **{f"breaches_{r}": model.contact_history.breaches[r] - win.breaches[r] for r in RULES},
         **{k: v - win.tactic_counts[k] for k, v in model.tactics.counts().items()},
@@ -406,6 +428,28 @@ def summary(model) -> dict:
     assert list(out) == SUMMARY_KEYS
     warn_undefined(und)
     return {k: (float(v) if isinstance(v, (float, np.floating)) else int(v)) for k, v in out.items()}
+
+
+def economics(model, b, n_loans: int) -> dict:
+    """The economic summary keys from the window's books ``b`` (a ``books_change``)."""
+    lost = b.expected_applications_prior - b.expected_applications
+    approval = b.originations / b.applications if b.applications else 0.0
+    per_loan = b.profit / n_loans if n_loans else 0.0
+    return {
+        "recoveries_net": b.recoveries_net,
+        "debt_sale_proceeds": b.debt_sale_proceeds,
+        "provisions": model.lender.books.provisions,
+        "provision_charge": b.provision_charged - b.provision_released,
+        "impairment": b.impairment,
+        "origination_cost": b.origination_cost,
+        "education_cost": b.education_cost,
+        "funding_cost": b.funding_cost,
+        "operating_cost": b.operating_cost,
+        "capital_cost": b.capital_cost,
+        "npv": model.window.discounter.npv,
+        "lost_applications": lost,
+        "lost_business_value": lost * approval * per_loan,
+    }
 
 
 def books_change(end, start):

@@ -32,7 +32,8 @@ The day, in order (docs/ODD.md repeats this list; ``CreditModel.step`` is its on
    events; trust learns from experiences against expectation; word of
    mouth
 8. applications arrive in proportion to trust; underwriting decides        mechanisms.acquisition
-9. the day's outcomes are recorded                                         metrics.snapshot
+9. the IFRS 9 allowance on the day's closing book; the day's outcomes     accounting,
+   are recorded                                                            metrics.snapshot
 
 The run clock starts at day 0 with the set-up. The first ``simulation.burn_in`` days (``t0``) are a
 burn-in that lets the book and people's feelings settle; the measurement window is days ``t0+1 ..
@@ -134,6 +135,7 @@ class CreditModel(mesa.Model):
         bounds = np.searchsorted(offsets[order], np.arange(CYCLE + 1))
         self.pay_groups = [order[bounds[k] : bounds[k + 1]] for k in range(CYCLE)]
         population.initial_book(self)
+        self.lender.provisions.update(self)  # the day-0 book's allowance (day 0 is not stepped)
         acquisition.start_clocks(self)
         self._drain_experiences()  # day-0 set-up is not an experience
 
@@ -193,7 +195,8 @@ class CreditModel(mesa.Model):
         stress.step(self, t, s_idx, s_val)
         trust.step(self, t, t_idx, t_q, t_w)
         acquisition.step(self, t)  # 8
-        self.snapshot = metrics.snapshot(self)  # 9
+        self.lender.provisions.update(self)  # 9
+        self.snapshot = metrics.snapshot(self)
         self.datacollector.collect(self)
         self.window.observe(self)
         if self.day >= self.days:

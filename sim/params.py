@@ -262,9 +262,21 @@ class Acquisition(Section):
     cooldown_days: int = P(30, "days", "Days after repaying before a person applies again.", ge=0, le=36_500)
 
 
+class Provisions(Section):
+    pd_stage1: float = P(0.03, "probability", "IFRS 9 stage 1 (under 30 DPD): 12-month probability of default of a performing loan (assumption).", ge=0, le=1)
+    pd_stage2: float = P(0.35, "probability", "IFRS 9 stage 2 (30-89 DPD): lifetime probability of default (assumption).", ge=0, le=1)
+    pd_stage3: float = P(0.95, "probability", "IFRS 9 stage 3 (90+ DPD, credit-impaired): probability of default, near 1 (assumption).", ge=0, le=1)
+    lgd: float = P(0.75, "share", "Loss given default: share of the exposure (principal part of the balance plus fees) lost when a loan defaults (assumption).", ge=0, le=1)
+
+
 class Lender(Section):
     cost_of_funds: float = P(0.06, "per year", "Lender's funding cost on outstanding principal.", ge=0, le=1)
     origination_cost: float = P(20.0, "CU", "Cost of acquiring and underwriting one loan.", ge=0, le=1e6)
+    operating_cost: float = P(10.0, "CU/month", "Cost of servicing one open loan (systems, statements, staff), per month (assumption).", ge=0, le=1e6)
+    capital_ratio: float = P(0.10, "share", "Capital held against outstanding principal (assumption).", ge=0, le=1)
+    hurdle_rate: float = P(0.12, "per year", "Return the lender's shareholders require on that capital: the cost of capital (assumption).", ge=0, le=1)
+    discount_rate: float = P(0.10, "per year", "Rate at which npv discounts the window's daily profit.", ge=0, le=1)
+    provisions: Provisions = section(Provisions, "IFRS 9 expected-credit-loss provisions: PD by stage and LGD.")
 
 
 class Simulation(Section):
@@ -307,6 +319,10 @@ class Scenario(Section):
             if getattr(col.collectors, key) is not None and getattr(owner, name) != type(owner).model_fields[name].default:
                 raise ValueError(f"collection.collectors.{key}: the headcount sets the capacity; set it or "
                                  f"collection.{other}, not both")
+        pv = self.lender.provisions
+        if not pv.pd_stage1 <= pv.pd_stage2 <= pv.pd_stage3:
+            raise ValueError(f"lender.provisions.pd_stage2: a later IFRS 9 stage is a higher risk, so "
+                             f"pd_stage1 <= pd_stage2 <= pd_stage3, got {pv.pd_stage1}, {pv.pd_stage2}, {pv.pd_stage3}")
         return self
 
 

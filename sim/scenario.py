@@ -198,7 +198,7 @@ def _describe(err: dict) -> tuple[str, str]:
         return loc or "(top level)", f"a table of parameters, got {got!r}"
     text = msg[0].lower() + msg[1:] if msg else kind
     text = text.replace("input should be", "expected").replace("value error, ", "")
-    if kind == "value_error" and not loc and re.match(r"^[a-z_]+(\.[a-z_]+)+: ", text):
+    if kind == "value_error" and not loc and re.match(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)+: ", text):
         return tuple(text.split(": ", 1))  # a rule across sections names its key first
         return loc or "(top level)", text
     if isinstance(got, dict):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import accounting
 from . import loans
 
 QUALITY_LIMIT = 2.0
@@ -59,7 +60,9 @@ def step(model, t) -> None:
     ppl, books = model.people, model.lender.books
     group = model.clock_groups[t % CLOCK_GROUPS]
     could = group[~ppl.has_loan[group] & ~ppl.banned[group] & (ppl.cooldown_until[group] <= t)]
-    ppl.app_hazard[could] += CLOCK_GROUPS * rate(model, could)
+    now = rate(model, could)
+    accounting.applications_at_prior(model, could, now)  # the counterfactual of lost business
+    ppl.app_hazard[could] += CLOCK_GROUPS * now
     apply = could[ppl.app_hazard[could] >= ppl.app_threshold[could]]
     ppl.app_hazard[apply] = 0.0
     ppl.app_count[apply] += 1

@@ -219,6 +219,7 @@ def charge_off(model, t) -> None:
         return
     books.credit_loss += float((ppl.balance[gone] * ppl.principal_share[gone]).sum())
     books.charge_offs += len(gone)
+    model.lender.provisions.use(model, gone)  # the allowance is used against the write-off
     ppl.co_balance[gone] += ppl.balance[gone] + ppl.fees[gone]
     ppl.banned[gone] = True
     model.experience(gone, stress=p.stress.charge_off, quality=p.trust.charge_off_quality, weight=p.trust.charge_off_weight)
