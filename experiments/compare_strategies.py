@@ -39,7 +39,7 @@ COLUMNS = KEY_OUTCOMES
 #: Shown as percentages in the terminal table.
 PERCENT = {"default_rate", "ever_30dpd_rate", "roll_30_60", "cure_rate", "high_stress_share"}
 #: Money, in currency units (CU), shown in thousands.
-MONEY = {"collection_cost", "profit"}
+MONEY = {"collection_cost", "profit", "npv"}
 
 
 def run_one(scenario: str, borrowers: int, days: int, seed: int) -> dict:

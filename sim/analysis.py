@@ -56,6 +56,7 @@ KEY_OUTCOMES = [
     "complaints",
     "collection_cost",
     "profit",
+    "npv",
 ]
 
 #: The daily DPD buckets, in order, as shares of active loans (see :func:`dpd_composition`).
