@@ -41,7 +41,8 @@ def check(m, charged_off_ids, seen_banned):
     assert np.isclose(p.paid_total.sum(), b.received, rtol=1e-9, atol=1e-6)
     assert np.isclose(b.received, b.principal_repaid + b.interest_income + b.fee_income + b.recoveries, rtol=1e-9, atol=1e-6)
     outstanding = float(np.dot(p.balance, p.principal_share))
-    assert np.isclose(b.disbursed, b.principal_repaid + b.credit_loss + outstanding, rtol=1e-9, atol=1e-6)
+    assert np.isclose(b.disbursed, b.principal_repaid + b.credit_loss + b.settlement_discount + outstanding,
+                      rtol=1e-9, atol=1e-6)
     assert np.isclose(p.received_total.sum(), b.disbursed, rtol=1e-9, atol=1e-6)
     # nothing negative
     for name in ("balance", "amount_due", "fees", "cash", "reserved", "co_balance", "stress", "trust"):
