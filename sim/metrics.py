@@ -30,7 +30,7 @@ SUMMARY = {
     "roll_30_60": "loans 30-59 DPD at a month-end found 60-89 DPD a month later / loans 30-59 DPD at a month-end (roll-rate matrix)",
     "roll_60_90": "loans 60-89 DPD at a month-end found 90-119 DPD a month later / loans 60-89 DPD at a month-end",
     "roll_90_120": "loans 90-119 DPD at a month-end charged off by the next / loans 90-119 DPD at a month-end",
-    "cure_rate": "delinquency episodes (1+ DPD) cured in the window, by payment or a plan / episodes open at its start or begun in it",
+    "cure_rate": "delinquency episodes (1+ DPD) cured in the window, by payment or a completed plan / episodes open at its start or begun in it",
     "cure_1_29": "loans 1-29 DPD at a month-end found current a month later / loans 1-29 DPD at a month-end",
     "cure_30_59": "loans 30-59 DPD at a month-end found current a month later / loans 30-59 DPD at a month-end",
     "cure_60_89": "loans 60-89 DPD at a month-end found current a month later / loans 60-89 DPD at a month-end",

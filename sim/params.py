@@ -277,6 +277,9 @@ class Scenario(Section):
         if "debt_sale" in self.collection.tactics and self.collection.debt_sale.dpd < co:
             raise ValueError(f"collection.debt_sale.dpd: debt can be sold only once charged off, at or after "
                              f"loans.charge_off_dpd ({co}), got {self.collection.debt_sale.dpd}")
+        if "settlement" in self.collection.tactics and self.collection.settlement.min_dpd >= co:
+            raise ValueError(f"collection.settlement.min_dpd: a settlement is offered on a loan not yet charged off, "
+                             f"below loans.charge_off_dpd ({co}), got {self.collection.settlement.min_dpd}")
         return self
 
 

@@ -1,6 +1,10 @@
 """Repayment plans like real ones (on plan until qualifying payments, broken plans, an imperfect
 hardship check) and settlement offers, each on small constructed situations."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -228,3 +232,22 @@ def test_money_is_conserved_with_plans_settlements_and_false_hardship(seed):
         m.step()
         co, banned = check(m, co, banned)
     assert m.lender.books.settlements > 0 and m.lender.books.plans_accepted > 0
+
+
+# ---- bad input -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("body, key, says", [
+    ('[collection]\ntactics = ["settlement"]\n[collection.settlement]\nmin_dpd = 120\n', "collection.settlement.min_dpd",
+     "not yet charged off"),
+    ('[collection.settlement]\ndiscount = 1.5\n', "collection.settlement.discount", "less than or equal to 1"),
+    ('[collection.plans]\nqualifying_payments = 0\n', "collection.plans.qualifying_payments", "greater than or equal to 1"),
+    ('[collection.plans]\nfalse_hardship = -0.1\n', "collection.plans.false_hardship", "greater than or equal to 0"),
+])
+def test_a_bad_plan_or_settlement_setting_is_one_line_exit_2(tmp_path, body, key, says):
+    credsim = Path(sys.executable).with_name("credsim")
+    f = tmp_path / "s.toml"
+    f.write_text(body)
+    res = subprocess.run([str(credsim), "run", str(f), "--borrowers", "100", "--days", "5"], capture_output=True, text=True)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{f}: {key}: ") and says in lines[0], res.stderr
