@@ -18,6 +18,11 @@ scenarios = st.fixed_dictionaries(
         "collection.plans.arrears_instalments": st.booleans(),
         "collection.plans.term_extension": st.booleans(),
         "collection.plans.require_hardship": st.booleans(),
+        "collection.plans.false_hardship": st.floats(0.0, 1.0),
+        "collection.plans.qualifying_payments": st.integers(1, 6),
+        "collection.settlement.min_dpd": st.integers(1, 29),  # below the lowest loans.charge_off_dpd drawn
+        "collection.settlement.discount": st.floats(0.0, 1.0),
+        "collection.settlement.acceptance": st.floats(0.0, 1.0),
         "collection.visits.start_dpd": st.integers(5, 90),
         "education.enabled": st.booleans(),
         "early_contact.channel": st.booleans(),
