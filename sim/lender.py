@@ -22,6 +22,7 @@ class Books:
     fee_income: float = 0.0
     fees_waived: float = 0.0
     credit_loss: float = 0.0  # principal written off at charge-off
+    settlement_discount: float = 0.0  # principal forgiven when loans close by settlement
     recoveries: float = 0.0
     debt_sale_proceeds: float = 0.0  # charged-off debt sold to a debt buyer
     sms_cost: float = 0.0
@@ -48,6 +49,7 @@ class Books:
     plans_offered: int = 0
     plans_accepted: int = 0
     plans_broken: int = 0
+    settlements: int = 0  # loans closed by settlement
     family_help: float = 0.0  # money borrowers raised from family and friends in conversations (CU)
     calls_answered: int = 0
     conversations: int = 0  # answered calls and visits that met the borrower
@@ -99,6 +101,7 @@ class Books:
             + self.debt_sale_proceeds
             - self.impairment
             - self.dunning_cost
+            - self.settlement_discount
             - self.education_cost
             - self.origination_cost
             - self.funding_cost

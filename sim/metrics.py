@@ -31,7 +31,7 @@ SUMMARY = {
     "roll_30_60": "loans 30-59 DPD at a month-end found 60-89 DPD a month later / loans 30-59 DPD at a month-end (roll-rate matrix)",
     "roll_60_90": "loans 60-89 DPD at a month-end found 90-119 DPD a month later / loans 60-89 DPD at a month-end",
     "roll_90_120": "loans 90-119 DPD at a month-end charged off by the next / loans 90-119 DPD at a month-end",
-    "cure_rate": "delinquency episodes (1+ DPD) cured in the window, by payment or a plan / episodes open at its start or begun in it",
+    "cure_rate": "delinquency episodes (1+ DPD) cured in the window, by payment or a completed plan / episodes open at its start or begun in it",
     "cure_1_29": "loans 1-29 DPD at a month-end found current a month later / loans 1-29 DPD at a month-end",
     "cure_30_59": "loans 30-59 DPD at a month-end found current a month later / loans 30-59 DPD at a month-end",
     "cure_60_89": "loans 60-89 DPD at a month-end found current a month later / loans 60-89 DPD at a month-end",
@@ -194,16 +194,21 @@ def snapshot(model) -> dict:
 
 #: Buckets of the roll-rate matrix: a loan's state at a month-end ("from") and a month later ("to").
 #: "90-119" holds every active loan at 90+ DPD (with the default loans.charge_off_dpd = 120 that is
-#: 90..119); "charged_off" and "repaid" are absorbing: the loan ended during the month.
-ROLL_FROM = ("current", "1-29", "30-59", "60-89", "90-119")
+#: 90..119); "on_plan" holds loans on a repayment plan that are not past due on its new schedule (re-aged
+#: but not yet cured: sim/tactics/plans.py), so "current" is only loans at 0 DPD off a plan; "charged_off"
+#: and "repaid" (repaid in full or settled) are absorbing: the loan ended during the month.
+ROLL_FROM = ("current", "1-29", "30-59", "60-89", "90-119", "on_plan")
 ROLL_TO = (*ROLL_FROM, "charged_off", "repaid")
 ROLL_EDGES = (1, 30, 60, 90)  # DPD at which the next bucket begins
 MONTH = 30  #: days between the month-ends of the roll-rate matrix
 
 
-def dpd_bucket(dpd: np.ndarray) -> np.ndarray:
-    """Index into ``ROLL_FROM`` of each DPD."""
-    return np.searchsorted(ROLL_EDGES, dpd, side="right")
+def dpd_bucket(dpd: np.ndarray, on_plan: np.ndarray | None = None) -> np.ndarray:
+    """Index into ``ROLL_FROM`` of each DPD (a loan on a plan at 0 DPD: ``on_plan``)."""
+    b = np.searchsorted(ROLL_EDGES, dpd, side="right")
+    if on_plan is not None:
+        b[on_plan & (dpd <= 0)] = ROLL_FROM.index("on_plan")
+    return b
 
 
 class Window:
@@ -260,7 +265,7 @@ class Window:
     def _month_end(self, model) -> None:
         ppl = model.people
         act = np.flatnonzero(ppl.has_loan)
-        ids, bucket = ppl.loan_id[act], dpd_bucket(ppl.dpd[act])
+        ids, bucket = ppl.loan_id[act], dpd_bucket(ppl.dpd[act], ppl.on_plan[act])
         chunks = model.ledger.chunks[self._ledger_mark:]
         if self._prev_ids is not None and len(self._prev_ids):
             ended_ids = [c["loan_id"] for c in chunks]

@@ -323,6 +323,9 @@ class Scenario(Section):
         if not pv.pd_stage1 <= pv.pd_stage2 <= pv.pd_stage3:
             raise ValueError(f"lender.provisions.pd_stage2: a later IFRS 9 stage is a higher risk, so "
                              f"pd_stage1 <= pd_stage2 <= pd_stage3, got {pv.pd_stage1}, {pv.pd_stage2}, {pv.pd_stage3}")
+        if "settlement" in self.collection.tactics and self.collection.settlement.min_dpd >= co:
+            raise ValueError(f"collection.settlement.min_dpd: a settlement is offered on a loan not yet charged off, "
+                             f"below loans.charge_off_dpd ({co}), got {self.collection.settlement.min_dpd}")
         return self
 
 

@@ -22,8 +22,8 @@ CYCLE = 30  #: days between pay days and between instalments
 NO_DECISION, PAID_ALL, PAID_PART, HOPED, UNABLE, UNWILLING = range(6)
 
 # loan outcomes in the ledger
-ACTIVE, REPAID, CHARGED_OFF = 0, 1, 2
-OUTCOMES = ("active", "repaid", "charged_off")  #: names of the outcome codes 0..2
+ACTIVE, REPAID, CHARGED_OFF, SETTLED = 0, 1, 2, 3
+OUTCOMES = ("active", "repaid", "charged_off", "settled")  #: names of the outcome codes 0..3 (settled: sim/tactics/settlement.py)
 CASH, POS = 0, 1
 PRODUCTS = ("cash", "pos")  #: names of the product codes 0..1
 

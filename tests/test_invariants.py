@@ -18,6 +18,11 @@ scenarios = st.fixed_dictionaries(
         "collection.plans.arrears_instalments": st.booleans(),
         "collection.plans.term_extension": st.booleans(),
         "collection.plans.require_hardship": st.booleans(),
+        "collection.plans.false_hardship": st.floats(0.0, 1.0),
+        "collection.plans.qualifying_payments": st.integers(1, 6),
+        "collection.settlement.min_dpd": st.integers(1, 29),  # below the lowest loans.charge_off_dpd drawn
+        "collection.settlement.discount": st.floats(0.0, 1.0),
+        "collection.settlement.acceptance": st.floats(0.0, 1.0),
         "collection.visits.start_dpd": st.integers(5, 90),
         "education.enabled": st.booleans(),
         "early_contact.channel": st.booleans(),
@@ -49,7 +54,8 @@ def check(m, charged_off_ids, seen_banned):
     assert np.isclose(p.paid_total.sum(), b.received, rtol=1e-9, atol=1e-6)
     assert np.isclose(b.received, b.principal_repaid + b.interest_income + b.fee_income + b.recoveries, rtol=1e-9, atol=1e-6)
     outstanding = float(np.dot(p.balance, p.principal_share))
-    assert np.isclose(b.disbursed, b.principal_repaid + b.credit_loss + outstanding, rtol=1e-9, atol=1e-6)
+    assert np.isclose(b.disbursed, b.principal_repaid + b.credit_loss + b.settlement_discount + outstanding,
+                      rtol=1e-9, atol=1e-6)
     assert np.isclose(p.received_total.sum(), b.disbursed, rtol=1e-9, atol=1e-6)
     # nothing negative
     for name in ("balance", "amount_due", "fees", "cash", "reserved", "co_balance", "stress", "trust"):

@@ -203,6 +203,9 @@ def update(model, t, paid_idx) -> None:
     broken = late[ppl.on_plan[late] & (dpd >= p.collection.plans.break_dpd)]
     ppl.on_plan[broken] = False
     books.plans_broken += len(broken)
+    from ..tactics import plans  # here: sim.tactics imports this module
+
+    plans.progress(model, t)  # qualifying payments on a plan; a completed plan is a cure
 
     done = paid_idx[(ppl.balance[paid_idx] <= 0.0) & (ppl.fees[paid_idx] <= 0.0)]
     books.repaid_loans += len(done)
