@@ -104,7 +104,7 @@ def test_out_writes_parquet_and_summary(tmp_path):
     loans = pd.read_parquet(out / "loans.parquet")
     assert loans["loan_id"].is_unique and len(loans) >= json.loads((out / "summary.json").read_text())["summary"]["loans"]
     roll = pd.read_parquet(out / "roll.parquet")
-    assert list(roll.columns) == ["from", "to", "count", "share"] and len(roll) == 5 * 7
+    assert list(roll.columns) == ["from", "to", "count", "share"] and len(roll) == 6 * 8  # from 5 DPD buckets and on_plan; to those, charged off, repaid
     assert list(pd.read_parquet(out / "vintages.parquet").columns) == ["cohort", "months_on_book", "loans", "charged_off"]
     doc = json.loads((out / "summary.json").read_text())
     assert doc["scenario"] == "baseline"

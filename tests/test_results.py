@@ -398,7 +398,7 @@ def test_pooled_vintage_curves_never_decrease(res):
 def test_roll_matrix_sums_the_runs(res):
     rm = analysis.roll_matrix(res)
     raw = res.roll()
-    assert len(rm) == len(SCENARIOS) * 5 * 7
+    assert len(rm) == len(SCENARIOS) * 6 * 8
     b = rm[(rm["scenario"] == "baseline") & (rm["from"] == "1-29") & (rm["to"] == "current")].iloc[0]
     rows = raw[(raw["scenario"] == "baseline") & (raw["from"] == "1-29")]
     assert b["count"] == rows.loc[rows["to"] == "current", "count"].sum()

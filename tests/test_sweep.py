@@ -74,7 +74,7 @@ def assert_complete(out: Path, plan) -> None:
     sim_ = plan.jobs[0].params.simulation
     assert len(t["daily"]) == len(ids) * (sim_.burn_in + sim_.days + 1)
     assert not t["loans"].duplicated(["run_id", "loan_id"]).any() and set(t["loans"].run_id) == set(ids)
-    assert len(t["roll"]) == len(ids) * 35
+    assert len(t["roll"]) == len(ids) * 6 * 8  # the roll matrix: 6 from-buckets (on_plan among them) x 8 to-buckets
     assert not t["vintages"].duplicated(["run_id", "cohort", "months_on_book"]).any()
     assert set(t["vintages"].run_id) == set(ids)
     assert not list((out / "failures").glob("*.json"))
