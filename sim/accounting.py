@@ -79,11 +79,11 @@ class Provisions:
         books.provisions = float(new.sum())
 
 
-def accrue_costs(model) -> None:
-    """One day of operating cost (per open loan) and of the cost of the capital held against principal."""
+def accrue_costs(model, outstanding: float) -> None:
+    """One day of operating cost (per open loan) and of the cost of the capital held against the
+    principal ``outstanding`` (the sum funding cost accrues on, :func:`sim.mechanisms.loans.accrue_funding_cost`)."""
     ppl, lp, books = model.people, model.params.lender, model.lender.books
     books.operating_cost += int(np.count_nonzero(ppl.has_loan)) * lp.operating_cost * 12.0 / 365.0
-    outstanding = float((ppl.balance * ppl.principal_share).sum())
     books.capital_cost += outstanding * lp.capital_ratio * lp.hurdle_rate / 365.0
 
 

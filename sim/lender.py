@@ -132,5 +132,5 @@ class Lender(mesa.Agent):
         m.tactics.run("collect", t)
         loans.charge_off(m, t)
         m.tactics.run("recover", t)
-        loans.accrue_funding_cost(m, t)
-        accounting.accrue_costs(m)
+        outstanding = loans.accrue_funding_cost(m, t)
+        accounting.accrue_costs(m, outstanding)

@@ -148,7 +148,7 @@ def test_costs_accrue_per_open_loan_and_on_outstanding_principal(model_factory):
     b0 = m.lender.books.as_dict()
     open_loans = int(m.people.has_loan.sum())
     principal = float((m.people.balance * m.people.principal_share).sum())
-    accounting.accrue_costs(m)
+    accounting.accrue_costs(m, loans.accrue_funding_cost(m, m.day))  # as the lender accrues them
     b = m.lender.books
     assert b.operating_cost - b0["operating_cost"] == pytest.approx(open_loans * 30.0 * 12 / 365)
     assert b.capital_cost - b0["capital_cost"] == pytest.approx(principal * 0.5 * 0.365 / 365)

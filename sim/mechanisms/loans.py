@@ -251,8 +251,9 @@ def close(model, idx, t, outcome) -> None:
     ppl.cooldown_until[idx] = t + model.params.acquisition.cooldown_days
 
 
-def accrue_funding_cost(model, t) -> None:
-    """The lender pays for the money it has lent out, day by day."""
+def accrue_funding_cost(model, t) -> float:
+    """The lender pays for the money it has lent out, day by day. Returns the principal outstanding."""
     ppl = model.people
     outstanding = float((ppl.balance * ppl.principal_share).sum())  # not np.dot: BLAS threads change the sum
     model.lender.books.funding_cost += outstanding * model.params.lender.cost_of_funds / 365.0
+    return outstanding
