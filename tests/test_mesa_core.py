@@ -117,16 +117,34 @@ def test_the_books_and_the_summary_agree(both):
         assert close(value, vs[key]), f"{key}: {value} vs {vs[key]}"
 
 
-def test_equal_without_the_reminder_ladder_and_with_another_one():
-    """Other settings inside the core: no reminders at all; a ladder with more calls than capacity."""
-    ladder = [{"day": -5, "channel": "sms"}, {"day": 2, "channel": "phone"}, {"day": 3, "channel": "phone"},
-              {"day": 15, "channel": "sms"}]
-    for overrides in ({"collection.tactics": ["recovery"]},
-                      {"collection.reminders.schedule": ladder, "collection.reminders.phone_capacity": 2.0}):
-        vec, agents = run_both(300, 200, 5, overrides)
-        assert_same_loans(vec, agents)
-        assert (vec.people.paid_total == agents.person_state("paid_total")["paid_total"]).all(), overrides
-        assert vec.lender.books.calls == agents.books.calls and vec.lender.books.sms == agents.books.sms
+LADDER = [{"day": -5, "channel": "sms"}, {"day": 2, "channel": "phone"}, {"day": 3, "channel": "phone"},
+          {"day": 15, "channel": "sms"}]
+
+
+@pytest.mark.parametrize("overrides", [
+    {"collection.tactics": ["recovery"]},  # no reminders at all
+    {"collection.reminders.schedule": LADDER, "collection.reminders.phone_capacity": 2.0},  # calls beyond capacity
+    # tight budgets and an advertised hardship line: people call ahead; and a burn-in before the window
+    {"early_contact.channel": True, "population.subsistence_share": 0.7, "simulation.burn_in": 60},
+], ids=["no_reminders", "other_ladder", "early_contact_burn_in"])
+def test_equal_with_other_settings_inside_the_core(overrides):
+    vec, agents = run_both(300, 200, 5, overrides)
+    assert_same_loans(vec, agents)
+    state = agents.person_state("paid_total", "cash", "stress")
+    for name, values in state.items():
+        assert (getattr(vec.people, name) == values).all(), name
+    vb, mb = vec.lender.books, agents.books
+    assert (vb.calls, vb.sms, vb.early_contacts) == (mb.calls, mb.sms, mb.early_contacts)
+    if "early_contact.channel" in overrides:
+        assert vb.early_contacts > 0
+    if "collection.reminders.schedule" in overrides:  # the call centre's capacity binds on some days
+        calls = np.diff(vec.datacollector.get_model_vars_dataframe()["calls"].to_numpy())
+        assert calls.max() == agents.call_capacity and (calls == agents.call_capacity).sum() >= 10
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", metrics.UndefinedMetricWarning)
+        vs = vec.summary()
+    for key, value in agents.summary().items():
+        assert close(value, vs[key]), f"{key}: {value} vs {vs[key]}"
 
 
 @pytest.mark.parametrize("key, value", [("shocks.job_loss_rate", 0.12), ("population.impulse_rate", 1.0),
