@@ -1,322 +1,306 @@
-"""The credsim daily rules written the naive way: one Mesa agent per borrower, scalar attributes.
+"""The core of credsim written the naive way: one Mesa agent per borrower, scalar attributes, plain
+Python ``step`` methods.
 
 This is the comparison point for the vectorised model in ``sim/`` (``benchmarks/bench_vs_mesa.py``
-runs both). It reads the same parameters (:class:`sim.params.Scenario`, shipped scenario names or
-TOML paths through ``sim.model.build_scenario``) and implements the same rules, one person at a
-time, in plain Python:
+times both). It implements a **documented core subset** of the model, the one the scenario
+``benchmarks/core.toml`` switches the vectorised model down to, and ``tests/test_mesa_core.py``
+keeps the two **equal**: the same loans with the same DPD paths, payments, outcomes and days, the same
+per-person cash, stress and payments, the same daily counts; money totals to floating-point
+tolerance (a Python loop adds them up in another order than NumPy).
 
-* ``Borrower.step`` -- what one person does on a day (steps 2-5 of the daily order in sim/model.py):
-  spending for the day, pay day, job loss / re-employment / emergencies, impulse purchases, setting
-  the instalment aside, the instalment falling due, the repayment decision (ability x willingness),
-  days past due, late fees, cures, broken plans and repaid loans, and calling the lender early.
-* ``Lender.step`` -- the collection engine (step 6), applied borrower by borrower: the reminder
-  ladder (SMS, phone calls within capacity, most overdue first), the visit queue (capacity, address
-  verification, tone, complaints, hardship diagnosis and plan offers), charge-off, recovery and the
-  funding cost.
-* ``Borrower.feel`` / ``Borrower.tell_ties`` -- stress and trust update from the day's experiences,
-  then word of mouth to each social tie (step 7).
-* ``Borrower.consider_applying`` -- applications in proportion to trust, underwritten by the lender
-  (step 8).
-* a Mesa ``DataCollector`` records the daily numbers of ``sim.metrics.DAILY`` (step 9).
+The core (each rule as in the module of ``sim/`` named; the day in the order of ``sim/model.py``):
 
-Random draws are per person per day (``model.random``, Python's generator), not the vectorised
-model's named NumPy streams, so the two models agree in distribution, not draw for draw. Two
-deliberate implementation differences, both "what the naive version would do":
+2. pay day (``mechanisms.income.pay_day``; pay without month-to-month variation);
+3. spending settled lazily (``mechanisms.spending.settle``: subsistence and other creditors paid
+   first, habit, other creditors; charged for the days since the last settlement whenever cash is
+   read) and setting the instalment aside on pay day (``spending.set_aside``);
+4. billing (``loans.bill``), the repayment decision of those who decide today (``mechanisms.repayment``:
+   due date, pay day, the day after a message that made them reconsider; ability x willingness with
+   attention, literacy, understanding, present bias, stress, trust, pressure and the lasting personal
+   effect; hoping), payments (``loans.pay``), then DPD, late fees, milestones, causes, cures and
+   repaid loans (``loans.update``, ``mechanisms.causes``);
+5. early contact ahead of a foreseen shortfall (``mechanisms.early_contact``);
+6. the lender (``Lender.step``): the reminder ladder (``tactics.reminders``: SMS to all, calls within
+   the call centre's capacity, most overdue first; an answered call is a conversation, an unanswered
+   one a message; avoidance), charge-off (``loans.charge_off``), recovery (``tactics.recovery``),
+   funding, operating and capital costs (``accounting.accrue_costs``);
+7. stress towards baseline plus chronic strain, plus the day's events (``mechanisms.stress``); trust's
+   drift to the personal prior (``mechanisms.trust``; no experience moves it in the core);
+8. the application clock, underwriting and origination (``mechanisms.acquisition``, ``loans.originate``);
+9. the IFRS 9 allowance (``accounting.Provisions``) and the day's numbers (a Mesa ``DataCollector``).
 
-* Subsistence and habit spending are taken every day (the vectorised model settles them lazily,
-  just before anything reads a person's cash; the two agree unless cash runs out between events).
-* Attention and pressure decay a little every day (the vectorised model stores level and date and
-  evaluates the exponential when needed; these are mathematically identical).
+Left out (and switched off in ``core.toml``; :func:`check_core` refuses parameters outside the core):
+job loss, re-employment, emergencies, impulse purchases and month-to-month pay variation draw from
+whole-population streams (``sim.rng.STREAMS``: one generator draws for everyone in turn), so a rule
+applied one person at a time cannot draw the same numbers; home visits, promises, plans, settlement,
+moratorium, debt sale and risk-based priority (tactics left out of the list), money from family in
+conversations, education, regulation in force, and trust's learning and word of mouth (their weights
+are 0, so trust stays at each person's prior). Not reproduced either: the regulation breach counters,
+the roll-rate matrix and vintages (outputs only).
 
-Because cash here is always up to date, the early-contact projection sees today's cash; at the time
-of writing the vectorised ``early_contact.foresee_shortfall`` reads cash that has not been settled,
-which shows up as fewer early contacts there (see benchmarks/README.md).
+What makes equality possible: every draw of the core is a per-person draw (``sim.rng.PersonStream``),
+keyed by person and day, budget month or application number; the agents call the same
+``PersonStream`` methods for one person at a time. Transcendental functions are NumPy's (``np.exp``,
+``np.exp2``, ``np.log``, ``np.log1p`` on a Python float, ``np.power`` on one-element arrays), which
+give the very bits the vectorised loops give (``math.exp`` and Python's ``**`` differ in the last
+bit now and then); arithmetic is written in the order ``sim/`` writes it.
 
-At the end, ``MesaCreditModel.summary()`` copies the agents' state into :class:`sim.state.People`
-arrays and a :class:`sim.state.LoanLedger` and calls :func:`sim.metrics.summary` (which also reads
-the daily series), so every outcome has exactly the definition the vectorised model uses.
+The set-up (population, network, day-0 book, application clocks) is not re-implemented: it draws
+whole-population vectors from sequential streams, and it is not on the per-day path. The agents take
+their starting state from a ``sim.CreditModel`` built with the same scenario and seed (see
+:func:`initial_state`), and from then on the two models share nothing.
+
+``python benchmarks/mesa_agents.py`` runs 1,000 x 365 of the core and prints its summary.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
-from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import mesa
 import numpy as np
+import pandas as pd
 
-from sim import metrics
-from sim.lender import Books
-from sim.mechanisms.income import FOREVER, HARDSHIP_AFTER_SHOCK
-from sim.mechanisms.macro import conditions
-from sim.model import build_scenario
+from sim.mechanisms.causes import (EMERGENCY, JOB_LOSS, MISUNDERSTOOD, MISUNDERSTOOD_CODE, OVER_INDEBTED, SPENDING,
+                                   STRATEGIC, WINDOW)
+from sim.mechanisms.loans import EPS, MIN_RATE
+from sim.model import CreditModel, build_scenario
 from sim.params import Scenario
-from sim.state import CASH, CHARGED_OFF, CYCLE, DPD_MILESTONES, LEDGER_FIELDS, POS, REPAID, LoanLedger, People
+from sim.rng import Streams
+from sim.state import (ACTIVE, CASH, CAUSES, CHARGED_OFF, CYCLE, DPD_MILESTONES, HOPED, OUTCOMES, PAID_ALL,
+                       PAID_PART, POS, PRODUCTS, REPAID, UNABLE, UNWILLING)
 
-EPS = 1e-6
-NEVER_VISITED = -(10**6)
+CORE = Path(__file__).with_name("core.toml")  #: the scenario of the core subset
+CORE_TACTICS = {"reminders", "recovery"}
+CLOCK_GROUPS = 7  # as sim.mechanisms.acquisition.CLOCK_GROUPS
+QUALITY_LIMIT = 2.0  # as sim.mechanisms.acquisition.QUALITY_LIMIT
+NEVER = -(10**6)
+
+#: per-person state copied from the set-up (names as in sim.state.People)
+PERSON_FIELDS = (
+    "income", "employed", "pay_offset", "cash", "reserved", "settled_day", "daily_subsistence", "daily_habit",
+    "daily_other", "other_dsti", "other_first", "benefit", "present_bias", "literacy", "understanding", "score",
+    "quality", "will_re", "stress", "stress_base", "trust", "trust_prior", "attention", "attention_day",
+    "pressure", "pressure_day", "contact_load", "contact_day", "banned", "cooldown_until", "co_balance",
+    "app_hazard", "app_threshold", "app_count", "last_decision", "hardship_until", "last_job_loss",
+    "last_emergency", "contacts", "paid_total", "received_total", "income_received", "promise_day",
+    "has_loan", "loan_id", "product", "orig_day", "principal", "principal_share", "balance", "instalment",
+    "amount_due", "fees", "next_due", "dpd", "episodes", "max_dpd", *(f"day_dpd{k}" for k in DPD_MILESTONES),
+    "promises", "promises_broken", "plans_taken", "first_plan_day", "redefault_day", "cause",
+)
+#: one row per loan (sim.state.LEDGER_FIELDS, with the plan count named as there)
+LEDGER = ("loan_id", "person", "product", "orig_day", "end_day", "outcome", "principal", "max_dpd",
+          *(f"day_dpd{k}" for k in DPD_MILESTONES), "promises", "promises_broken", "plans", "first_plan_day",
+          "redefault_day", "cause")
 
 
-def clip01(x: float) -> float:
-    return 0.0 if x < 0.0 else (1.0 if x > 1.0 else x)
+def check_core(p: Scenario) -> None:
+    """Raise ``ValueError`` naming the first parameter that takes the scenario outside the core subset."""
+    need = [
+        ("population.income_volatility", p.population.income_volatility, 0.0),
+        ("population.informal_volatility", p.population.informal_volatility, 0.0),
+        ("population.impulse_rate", p.population.impulse_rate, 0.0),
+        ("shocks.job_loss_rate", p.shocks.job_loss_rate, 0.0),
+        ("shocks.emergency_rate", p.shocks.emergency_rate, 0.0),
+        ("repayment.family_help", p.repayment.family_help, 0.0),
+        ("trust.call_weight", p.trust.call_weight, 0.0),
+        ("trust.charge_off_weight", p.trust.charge_off_weight, 0.0),
+        ("education.enabled", p.education.enabled, False),
+        *((f"regulation.{r}", getattr(p.regulation, r), False)
+          for r in ("call_cap", "visit_ban", "visit_limit", "fee_cap", "rate_cap", "forbearance")),
+    ]
+    for key, value, core in need:
+        if value != core:
+            raise ValueError(f"{key}: the per-agent core needs {core!r}, got {value!r} (see benchmarks/core.toml)")
+    extra = sorted(set(p.collection.tactics) - CORE_TACTICS)
+    if extra:
+        raise ValueError(f"collection.tactics: the per-agent core runs only {sorted(CORE_TACTICS)}, got {extra}")
 
 
-def annuity(principal: float, monthly_rate: float, months: int) -> float:
-    """Instalment of an annuity loan."""
-    if monthly_rate > 0:
-        return principal * monthly_rate / (1.0 - (1.0 + monthly_rate) ** (-months))
-    return principal / months
+def initial_state(params: Scenario, seed: int):
+    """The day-0 state from ``sim``'s own set-up (the same draws; not on the per-day path): the people's
+    arrays by field, each loan's IFRS 9 allowance, and the lender's side as a namespace (books, score
+    threshold, call capacity, next loan id)."""
+    setup = CreditModel(scenario=params, rng=seed)
+    ppl = setup.people
+    lender = SimpleNamespace(books=dataclasses.replace(setup.lender.books), score_threshold=setup.score_threshold,
+                             call_capacity=setup.lender.call_capacity, next_loan_id=setup.next_loan_id)
+    return {name: getattr(ppl, name).copy() for name in PERSON_FIELDS}, setup.lender.provisions.allowance.copy(), lender
+
+
+def one(x):
+    return np.array([x])
+
+
+def power(a: float, b: float) -> float:
+    """``a ** b`` as NumPy's vectorised loop computes it (Python's ``**`` can differ in the last bit)."""
+    return float(np.power(one(a), one(b))[0])
+
+
+def sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + float(np.exp(-z)))
+
+
+def decayed(level: float, day: int, t: int, halflife: float, floor: float = 0.0) -> float:
+    return floor + max(level - floor, 0.0) * float(np.exp2(-(t - day) / halflife))
 
 
 class Borrower(mesa.Agent):
-    """One person in the market, with at most one loan. Attribute names follow sim.state.People."""
+    """One person in the market, with at most one loan. Attribute names follow ``sim.state.People``."""
 
-    def __init__(self, model: "MesaCreditModel", index: int):
+    def __init__(self, model: "MesaCoreModel", index: int, state: dict[str, np.ndarray], allowance: float):
         super().__init__(model)
-        p = model.params
-        pop, sh, r = p.population, p.shocks, model.random
-        self.index = index  # row in the vectorised model's arrays (for the summary)
+        self.index = index
+        for name in PERSON_FIELDS:
+            setattr(self, name, state[name][index].item())
+        self.allowance = allowance  # IFRS 9 allowance of the open loan (end of yesterday)
+        self.events: list[float] = []  # today's stress events, in the order they happened
+        self.prompted_on = NEVER  # a message made them reconsider on this day
+        self.billed_on = NEVER
+        self.paid_on = NEVER
+        self.was_late = False  # arrears after yesterday's (or today's) update: sim's prev_delinquent
 
-        # income and employment
-        self.income = pop.income_median * r.lognormvariate(0.0, pop.income_sigma)
-        monthly_loss = sh.job_loss_rate / 12.0
-        unemployed_share = monthly_loss * sh.unemployment_months / (1.0 + monthly_loss * sh.unemployment_months)
-        self.employed = r.random() >= unemployed_share
-        self.pay_offset = r.randrange(CYCLE)
-        self.hardship_until = -1
-        # money
-        self.cash = pop.savings_months * self.income * r.lognormvariate(0.0, 1.0)
-        self.reserved = 0.0
-        # traits
-        self.present_bias = r.betavariate(pop.present_bias_mean * 8.0, (1.0 - pop.present_bias_mean) * 8.0)
-        self.literacy = r.betavariate(pop.literacy_mean * 8.0, (1.0 - pop.literacy_mean) * 8.0)
-        self.understanding = clip01(self.literacy - pop.understanding_gap + r.gauss(0.0, 0.1))
-        self.address_ok = r.random() >= pop.address_unverifiable
-        self.educated = False
-        self.set_spending_rates()
-        self.score = 0.0  # set by the model once everyone exists (it is relative to the market)
-        # feelings
-        self.stress = clip01(p.stress.baseline + r.gauss(0.0, 0.05))
-        self.trust = r.betavariate(p.trust.initial_mean * 12.0, (1.0 - p.trust.initial_mean) * 12.0)
-        self.attention = 0.5
-        self.pressure = 0.0
-        self.prompted_day = -1
-        self.stress_today = 0.0  # sum of today's stress experiences
-        self.trust_today: list[float] = []  # today's trust experiences, one per event (for word of mouth)
-        # market status
-        self.banned = False
-        self.cooldown_until = 0
-        self.co_balance = 0.0
-        self.neighbors: list[Borrower] = []
-        # cumulative ledgers
-        self.income_received = 0.0
-        self.shock_count = 0
-        self.paid_total = 0.0
-        self.received_total = 0.0
-        self.contacts = 0
-        # the loan slot
-        self.has_loan = False
-        self.loan_id = -1
-        self.product = CASH
-        self.orig_day = 0
-        self.principal = 0.0
-        self.principal_share = 0.0
-        self.balance = 0.0
-        self.instalment = 0.0
-        self.amount_due = 0.0
-        self.fees = 0.0
-        self.next_due = -1
-        self.dpd = 0
-        self.reset_history()
-        self.on_plan = False
-        self.plans_taken = 0
-        self.episodes = 0
-        self.last_visit = NEVER_VISITED
-        self.queued_since = -1
+    # ---- helpers ----
+    def u(self, stream: str, day: int, slot: int = 0) -> float:
+        return float(self.model.streams.person[stream].uniform(one(self.index), day, slot)[0])
 
-    def set_spending_rates(self) -> None:
-        """Subsistence, and habit (more for the present-biased; none while out of work)."""
-        pop = self.model.params.population
-        daily_income = self.income / CYCLE
-        self.daily_subsistence = pop.subsistence_share * daily_income
-        habit = pop.habit_share * daily_income * (0.7 + 0.3 * self.present_bias / pop.present_bias_mean)
-        self.daily_habit = habit if self.employed else 0.0
+    def u_keyed(self, stream: str, key: int, slot: int = 0) -> float:
+        return float(self.model.streams.person[stream].uniform_keyed(one(self.index), one(key), slot)[0])
 
-    # ---------------------------------------------------------------------------------------
-    # What happens to a person (called by themselves and by the lender)
-    # ---------------------------------------------------------------------------------------
-    def experience(self, stress: float = 0.0, trust: float = 0.0) -> None:
-        """Something happened: stress and trust move at step 7."""
-        if stress:
-            self.stress_today += stress
-        if trust:
-            self.trust_today.append(trust)
-
-    def restore_attention(self, level: float) -> None:
-        self.attention = max(self.attention, level)
-
-    def add_pressure(self, amount: float) -> None:
-        self.pressure = min(self.pressure + amount, 1.0)
-
-    def contacted(self, stress: float, trust: float) -> None:
-        """Every contact: counted, felt, and a reason to reconsider paying tomorrow."""
-        self.contacts += 1
-        if self.dpd > 0:
-            self.model.lender.books.dunning_contacts += 1
-        self.experience(stress=stress, trust=trust)
-        self.prompted_day = self.model.day
-
-    def spend(self, amount: float, use_reserved: bool) -> None:
-        """Take ``amount`` from cash, then (if allowed) from money set aside."""
-        from_cash = min(amount, self.cash)
-        self.cash -= from_cash
-        rest = amount - from_cash
-        if use_reserved and rest > 0.0:
-            self.reserved -= min(rest, self.reserved)
-
-    def in_hardship(self, t: int) -> bool:
-        return self.hardship_until >= t
-
-    # ---------------------------------------------------------------------------------------
-    # Steps 2-5: one person's day
-    # ---------------------------------------------------------------------------------------
-    def step(self) -> None:
-        m = self.model
-        t = m.day
-        pay_day = t % CYCLE == self.pay_offset
-
-        # the loan slips from mind (down to a floor) and collection pressure fades, a little every day
-        floor = m.params.repayment.attention_floor
-        self.attention = floor + max(self.attention - floor, 0.0) * m.attention_keep
-        self.pressure *= m.pressure_keep
-
-        # 3 (flows) today's subsistence (may eat into money set aside), then habit (free cash only)
-        self.spend(self.daily_subsistence, use_reserved=True)
-        self.spend(self.daily_habit, use_reserved=False)
-
-        # 2 income and shocks
-        if pay_day:
-            self.get_paid()
-        self.job_events(t)
-        self.maybe_emergency(t)
-
-        # 3 (events) an impulse purchase; on pay day, set the instalment aside
-        self.maybe_impulse()
-        if pay_day and self.has_loan:
-            self.set_aside()
-
-        # 4 the instalment falls due; decide whether to pay; days past due and what follows
-        billed = self.has_loan and self.next_due == t and self.bill(m.lender.books)
-        paid = False
-        if self.has_loan and (billed or pay_day or self.prompted_day == t - 1):
-            paid = self.decide_to_repay(t)
-        if self.has_loan:
-            self.update_loan(t, paid)
-
-        # 5 foresee a shortfall and call the lender early
-        if self.has_loan and self.next_due == t + m.params.early_contact.horizon_days and self.amount_due <= 0.0:
-            self.maybe_call_early(t)
-
-    def get_paid(self) -> None:
-        p = self.model.params
-        if self.employed:
-            pay = self.income * self.model.random.lognormvariate(0.0, p.population.income_volatility)
-        else:
-            pay = self.income * p.shocks.benefit_share
-        self.cash += pay
-        self.income_received += pay
-
-    def job_events(self, t: int) -> None:
-        m = self.model
-        sh = m.params.shocks
-        if self.employed and m.random.random() < sh.job_loss_rate / 365.0 * m.macro.job_loss:
-            self.employed = False
-            self.set_spending_rates()
-            self.hardship_until = FOREVER
-            self.shock_count += 1
-            self.experience(stress=m.params.stress.job_loss)
-        if not self.employed and m.random.random() < m.macro.reemployment / (sh.unemployment_months * CYCLE):
-            self.employed = True
-            self.set_spending_rates()
-            self.hardship_until = t + HARDSHIP_AFTER_SHOCK
-
-    def maybe_emergency(self, t: int) -> None:
-        m = self.model
-        sh = m.params.shocks
-        if m.random.random() < sh.emergency_rate / 365.0 * m.macro.emergency:
-            cost = m.random.expovariate(1.0) * sh.emergency_cost_months * self.income
-            self.spend(cost, use_reserved=True)
-            self.hardship_until = max(self.hardship_until, t + HARDSHIP_AFTER_SHOCK)
-            self.shock_count += 1
-            self.experience(stress=m.params.stress.emergency)
-
-    def maybe_impulse(self) -> None:
-        pop = self.model.params.population
-        if self.model.random.random() < pop.impulse_rate / CYCLE * self.present_bias / pop.present_bias_mean:
-            self.cash -= pop.impulse_size * self.cash
-
-    def set_aside(self) -> None:
-        """Planners earmark what the loan will ask for this cycle."""
+    def attention_now(self, t):
         rp = self.model.params.repayment
+        return decayed(self.attention, self.attention_day, t, rp.attention_halflife, rp.attention_floor)
+
+    def pressure_now(self, t):
+        return decayed(self.pressure, self.pressure_day, t, self.model.params.repayment.pressure_halflife)
+
+    def restore_attention(self, t, level):
+        self.attention = max(self.attention_now(t), level)
+        self.attention_day = t
+
+    def add_pressure(self, t, amount):
+        self.pressure = min(self.pressure_now(t) + amount, 1.0)
+        self.pressure_day = t
+
+    def avoidance(self, t) -> float:
+        rp = self.model.params.repayment
+        load = decayed(self.contact_load, self.contact_day, t, rp.contact_halflife)
+        return 1.0 - float(np.exp(-(rp.avoid_stress * self.stress + rp.avoid_contacts * load)))
+
+    def is_pay_day(self, t) -> bool:
+        return t % CYCLE == self.pay_offset
+
+    # ---- steps 2-5: the borrower's day up to the lender ----
+    def morning(self, t: int) -> None:
+        pay_day = self.is_pay_day(t)
+        if pay_day:  # 2: pay (no month-to-month variation in the core)
+            self.settle(t)
+            pay = self.income * (1.0 if self.employed else self.benefit)
+            self.cash += pay
+            self.income_received += pay
+            if self.has_loan:  # 3: set the instalment aside
+                self.set_aside(t)
+        if self.next_due == t:  # 4: billing
+            self.bill(t)
+        owed = self.amount_due + self.fees
+        decides = self.billed_on == t or (pay_day and self.has_loan) or self.prompted_on == t - 1
+        if decides and owed > 0.0:
+            self.decide(t)
+        self.update(t)
+        self.early_contact(t)  # 5
+
+    def settle(self, t: int) -> None:
+        """Daily spending up to day ``t`` (sim.mechanisms.spending.settle, one person)."""
+        if not (self.settled_day < t or self.cash < 0.0 or self.reserved < 0.0):
+            return
+        days = float(t - self.settled_day)
+        other = self.daily_other * days
+        need = self.daily_subsistence * days + (other if self.other_first else 0.0)
+        from_cash = min(need, self.cash)
+        self.cash -= from_cash
+        self.reserved -= min(need - from_cash, self.reserved)
+        self.cash -= min(self.daily_habit * days, self.cash)
+        self.cash -= min(0.0 if self.other_first else other, self.cash)
+        self.settled_day = t
+
+    def set_aside(self, t: int) -> None:
+        rp = self.model.params.repayment
+        self.settle(t)
+        attention = self.attention_now(t)
         planning = rp.earmark_weight * (1.0 - self.present_bias) * (0.5 + 0.5 * self.understanding)
-        planning *= 0.5 + 0.5 * self.attention
+        planning *= 0.5 + 0.5 * attention
         need = self.amount_due + self.fees + min(self.instalment, self.balance - self.amount_due)
         move = min(max(planning * need - self.reserved, 0.0), self.cash)
         self.cash -= move
         self.reserved += move
 
-    def bill(self, books) -> bool:
-        """The instalment falls due: it joins the arrears."""
+    def bill(self, t: int) -> None:
+        books = self.model.books
         if self.amount_due <= 0.0:
-            books.instalments_due += 1  # falling due on a loan that is current
+            books.instalments_due += 1
         add = min(self.instalment, self.balance - self.amount_due)
-        if add <= EPS:
-            return False
-        self.amount_due += add
-        self.next_due += CYCLE
-        return True
+        if add > EPS:
+            self.amount_due += add
+            self.next_due += CYCLE
+            self.billed_on = t
 
-    def ability(self, t: int) -> float:
-        """Cash that can go to the loan without going hungry before the next pay day."""
-        days_to_pay = (self.pay_offset - t) % CYCLE or CYCLE
-        return max(self.cash + self.reserved - self.daily_subsistence * days_to_pay, 0.0)
-
-    def willingness(self) -> float:
-        p = self.model.params
-        rp, pop = p.repayment, p.population
+    def willingness(self, t: int) -> float:
+        prm = self.model.params
+        rp, pop = prm.repayment, prm.population
         z = (
             rp.intercept
-            + rp.attention_weight * (self.attention - 0.5)
+            + self.will_re
+            + rp.attention_weight * (self.attention_now(t) - 0.5)
             + rp.literacy_weight * (self.literacy - pop.literacy_mean)
             + rp.understanding_weight * (self.understanding - (pop.literacy_mean - pop.understanding_gap))
             - rp.present_bias_weight * (self.present_bias - pop.present_bias_mean)
-            - rp.stress_weight * (self.stress - p.stress.baseline)
-            + rp.trust_weight * (self.trust - p.trust.initial_mean)
-            + rp.pressure_weight * self.pressure
+            - rp.stress_weight * (self.stress - prm.stress.baseline)
+            + rp.trust_weight * (self.trust - prm.trust.prior)
+            + rp.pressure_weight * self.pressure_now(t)
+            + prm.collection.promises.commitment * (self.promise_day == t)
         )
-        return 1.0 / (1.0 + math.exp(-z))
+        return sigmoid(z)
 
-    def decide_to_repay(self, t: int) -> bool:
-        """Ability times willingness. Returns whether anything was paid."""
+    def ability(self, t: int) -> float:
+        rp = self.model.params.repayment
+        days_to_pay = (self.pay_offset - t) % CYCLE or CYCLE
+        redirect = rp.pressure_priority * self.pressure_now(t)
+        other = self.daily_other * (1.0 - redirect) if self.other_first else 0.0
+        keep = (self.daily_subsistence + other) * days_to_pay
+        return max(self.cash + self.reserved - keep, 0.0)
+
+    def decide(self, t: int) -> None:
+        """The repayment decision: ability x willingness, one disposition draw per budget month."""
+        rp = self.model.params.repayment
+        self.settle(t)
+        month = (t - self.pay_offset) // CYCLE
+        willing = self.u_keyed("decision", month, 0) < self.willingness(t)
         owed = self.amount_due + self.fees
-        if owed <= 0.0:
-            return False
-        if self.model.random.random() >= self.willingness():
-            return False
-        amount = min(self.ability(t), owed)
-        if amount <= 0.0:
-            return False
-        self.pay(amount)
-        return True
+        able = self.ability(t)
+        short = able < owed
+        hope = sigmoid(rp.hope_intercept + rp.hope_stress_weight * self.stress)
+        hoping = short and self.u_keyed("decision", month, 1) < hope
+        amount = min(able, owed) if willing and not hoping else 0.0
+        if able <= 0.0:
+            self.last_decision = UNABLE
+        elif not willing:
+            self.last_decision = UNWILLING
+        elif hoping:
+            self.last_decision = HOPED
+        elif short:
+            self.last_decision = PAID_PART
+        else:
+            self.last_decision = PAID_ALL
+        if amount > 0.0:
+            self.pay(amount)
+            self.paid_on = t
 
     def pay(self, amount: float) -> None:
-        """Arrears first, then fees; the money comes from what was set aside, then cash."""
-        books = self.model.lender.books
+        books = self.model.books
         to_due = min(amount, self.amount_due)
         to_fees = min(amount - to_due, self.fees)
         paid = to_due + to_fees
@@ -338,70 +322,202 @@ class Borrower(mesa.Agent):
         books.interest_income += to_due * (1.0 - self.principal_share)
         books.fee_income += to_fees
 
-    def update_loan(self, t: int, paid: bool) -> None:
-        """Cures, days past due, late fees, history, broken plans, and a loan repaid in full."""
-        p, books = self.model.params, self.model.lender.books
-        if self.dpd > 0 and self.amount_due <= 0.0:  # was behind, now current
+    def update(self, t: int) -> None:
+        """After the day's payments: cure, DPD, late fee, milestones, cause, repaid loan."""
+        p, books = self.model.params, self.model.books
+        if self.was_late and self.amount_due <= 0.0 and self.dpd > 0:
             books.cures += 1
             self.dpd = 0
         if self.amount_due > 0.0:
             missed = math.ceil(self.amount_due / self.instalment - 1e-9)
-            oldest_due = self.next_due - CYCLE * missed
             old_dpd = self.dpd
-            self.dpd = max(t - oldest_due, 0)
-            if old_dpd == 0 and self.dpd > 0:  # a new delinquency episode
+            dpd = self.dpd = max(t - (self.next_due - CYCLE * missed), 0)
+            if old_dpd == 0 and dpd > 0:
                 books.delinquency_episodes += 1
                 if self.episodes == 0:
                     books.ever_delinquent_loans += 1
                 self.episodes += 1
-                self.experience(stress=p.stress.missed_payment)
-            if self.dpd >= p.loans.fee_dpd and (self.dpd - p.loans.fee_dpd) % CYCLE == 0:
+                self.experience(p.stress.missed_payment)
+            if dpd >= p.loans.fee_dpd and (dpd - p.loans.fee_dpd) % CYCLE == 0:
                 self.fees += p.loans.late_fee_share * self.instalment
-            self.max_dpd = max(self.max_dpd, self.dpd)
-            for k in DPD_MILESTONES:
-                if self.dpd >= k and getattr(self, f"day_dpd{k}") < 0:
-                    setattr(self, f"day_dpd{k}", t)
-            if self.dpd >= 30 and 0 <= self.first_plan_day < t and self.redefault_day < 0:
-                self.redefault_day = t
-            if self.on_plan and self.dpd >= p.collection.plans.break_dpd:
-                self.on_plan = False
-                books.plans_broken += 1
-        if paid and self.balance <= 0.0 and self.fees <= 0.0:
+            hit30 = dpd >= 30 and self.day_dpd30 < 0
+            if dpd > self.max_dpd:
+                self.max_dpd = dpd
+                for k in DPD_MILESTONES:
+                    if dpd >= k and getattr(self, f"day_dpd{k}") < 0:
+                        setattr(self, f"day_dpd{k}", t)
+            if hit30 and self.cause < 0:
+                self.cause = self.classify(t)
+        if self.paid_on == t and self.balance <= 0.0 and self.fees <= 0.0:
             books.repaid_loans += 1
             self.close(t, REPAID)
+        self.was_late = self.amount_due > 0.0
 
-    def foresee_shortfall(self, t: int) -> bool:
-        """Will cash on the due date fall short of the instalment plus food until the next pay?"""
-        p = self.model.params
-        h = p.early_contact.horizon_days
-        paid_before = 1 <= (self.pay_offset - t) % CYCLE <= h
-        expected_pay = self.income * (1.0 if self.employed else p.shocks.benefit_share) if paid_before else 0.0
-        burn = (self.daily_subsistence + self.daily_habit) * h
+    def classify(self, t: int) -> int:
+        short = self.last_decision in (UNABLE, PAID_PART, HOPED)
+        if not self.employed or t - self.last_job_loss <= WINDOW:
+            return JOB_LOSS
+        if t - self.last_emergency <= WINDOW:
+            return EMERGENCY
+        if short and self.other_dsti * self.income >= self.instalment:
+            return OVER_INDEBTED
+        if short:
+            return SPENDING
+        return MISUNDERSTOOD_CODE if self.understanding < MISUNDERSTOOD else STRATEGIC
+
+    def early_contact(self, t: int) -> None:
+        ec = self.model.params.early_contact
+        h = ec.horizon_days
+        if self.next_due != t + h or self.amount_due > 0.0:
+            return
+        u = self.u("early_contact", t)
+        base = ec.channel_prob if ec.channel else ec.base_prob
+        prob = base * (self.literacy + self.trust) * (1.0 - self.avoidance(t))
+        if self.foresee_shortfall(t, h) and u < prob:
+            self.model.books.early_contacts += 1
+            self.restore_attention(t, 1.0)
+
+    def foresee_shortfall(self, t: int, horizon: int) -> bool:
+        self.settle(t)
+        days_to_pay = (self.pay_offset - t) % CYCLE
+        paid_before = 1 <= days_to_pay <= horizon
+        expected_pay = self.income * (1.0 if self.employed else self.benefit) if paid_before else 0.0
+        burn = (self.daily_subsistence + self.daily_habit + self.daily_other) * horizon
         at_due = self.cash + self.reserved + expected_pay - burn
-        food = self.daily_subsistence * ((self.pay_offset - (t + h)) % CYCLE or CYCLE)
+        due_to_pay = (self.pay_offset - (t + horizon)) % CYCLE
+        food = self.daily_subsistence * (CYCLE if due_to_pay == 0 else due_to_pay)
         return at_due < self.instalment + food
 
-    def maybe_call_early(self, t: int) -> None:
-        m = self.model
-        ec = m.params.early_contact
-        base = ec.channel_prob if ec.channel else ec.base_prob
-        prob = base * (self.literacy + self.trust) * (1.0 - self.stress)
-        if m.random.random() < prob and self.foresee_shortfall(t):
-            m.lender.books.early_contacts += 1
-            self.restore_attention(1.0)
-            if m.params.collection.plans.on_early_contact:
-                m.lender.offer_plan(self, t)
+    # ---- what the lender does to a borrower ----
+    def experience(self, stress: float) -> None:
+        if stress:
+            self.events.append(stress)
 
-    # ---------------------------------------------------------------------------------------
-    # Loan life (called by the lender too)
-    # ---------------------------------------------------------------------------------------
-    def open_loan(self, t: int, *, first_due: int | None = None, initial: bool = False) -> None:
-        m = self.model
-        p, books, r = m.params, m.lender.books, m.random
-        is_pos = r.random() < p.products.pos.share
+    def contacted(self, t: int, stress: float) -> None:
+        rp = self.model.params.repayment
+        self.contacts += 1
+        self.contact_load = decayed(self.contact_load, self.contact_day, t, rp.contact_halflife) + 1.0
+        self.contact_day = t
+        if self.dpd > 0:
+            self.model.books.dunning_contacts += 1
+        self.experience(stress)
+
+    def message(self, t: int, attention: float) -> None:
+        """An SMS or an unanswered call: it can only remind (and make one reconsider tomorrow)."""
+        p = self.model.params
+        self.restore_attention(t, attention)
+        self.contacted(t, p.stress.sms)
+        if self.amount_due > 0.0 and self.u("contact", t, 0) < p.repayment.reconsider_message:
+            self.prompted_on = t
+
+    def call(self, t: int) -> None:
+        """A collection call: answered (a conversation) or not (a message)."""
+        p, books = self.model.params, self.model.books
+        rem = p.collection.reminders
+        if not self.u("contact", t, 1) < rem.answer_rate * (1.0 - 1.0 * self.avoidance(t)):
+            self.message(t, rem.sms_attention)
+            return
+        books.calls_answered += 1
+        self.restore_attention(t, rem.phone_attention)
+        self.add_pressure(t, rem.phone_pressure)
+        self.contacted(t, p.stress.phone)
+        books.conversations += 1
+
+    def charge_off(self, t: int) -> None:
+        p, books = self.model.params, self.model.books
+        books.credit_loss += self.balance * self.principal_share
+        books.charge_offs += 1
+        books.provision_used += self.allowance
+        books.provisions -= self.allowance
+        self.allowance = 0.0
+        self.co_balance += self.balance + self.fees
+        self.banned = True
+        self.experience(p.stress.charge_off)
+        self.close(t, CHARGED_OFF)
+
+    def recover(self, t: int) -> None:
+        rc, books = self.model.params.collection.recovery, self.model.books
+        if not (self.co_balance > 0.0 and self.u("recovery", t) < rc.pay_prob):
+            return
+        self.settle(t)
+        amount = min(rc.pay_share * self.cash, self.co_balance)
+        self.cash -= amount
+        self.co_balance -= amount
+        self.paid_total += amount
+        books.received += amount
+        books.recoveries += amount
+        books.recovery_cost += rc.cost_share * amount
+
+    def close(self, t: int, outcome: int) -> None:
+        rec = {k: getattr(self, k) for k in ("loan_id", "product", "orig_day", "principal", "max_dpd",
+                                             *(f"day_dpd{k}" for k in DPD_MILESTONES), "promises",
+                                             "promises_broken", "first_plan_day", "redefault_day", "cause")}
+        rec.update(person=self.index, end_day=t, outcome=outcome, plans=self.plans_taken)
+        self.model.ledger.append(rec)
+        self.has_loan = False
+        self.balance = self.amount_due = self.fees = self.instalment = 0.0
+        self.dpd = 0
+        self.next_due = -1
+        self.promise_day = -1
+        self.cash += self.reserved
+        self.reserved = 0.0
+        self.cooldown_until = t + self.model.params.acquisition.cooldown_days
+
+    # ---- steps 7-8: feelings, then applying ----
+    def evening(self, t: int) -> None:
+        st, tr = self.model.params.stress, self.model.params.trust
+        behind = self.amount_due > 0.0 or self.co_balance > 0.0
+        dsti = self.other_dsti + self.instalment / self.income
+        level = (self.stress_base + st.arrears_strain * behind + st.debt_strain * dsti
+                 + st.unemployed_strain * (not self.employed))
+        self.stress += (level - self.stress) * (1.0 - self.model.stress_keep)
+        for delta in self.events:
+            self.stress += delta
+        self.events.clear()
+        self.stress = min(max(self.stress, 0.0), 1.0)
+        self.trust += (1.0 - self.model.trust_keep) * (self.trust_prior - self.trust)
+        if self.index % CLOCK_GROUPS == t % CLOCK_GROUPS and not self.has_loan and not self.banned \
+                and self.cooldown_until <= t:
+            self.consider_applying(t)
+
+    def application_rate(self, trust: float) -> float:
+        acq = self.model.params.acquisition
+        q = min(max(self.quality, -QUALITY_LIMIT), QUALITY_LIMIT)
+        e = max(acq.trust_elasticity + acq.careful_elasticity * q, 0.0)
+        ratio = max(trust, 1e-9) / acq.reference_trust
+        return acq.application_rate / 365.0 * float(np.exp(e * float(np.log(ratio))))
+
+    def consider_applying(self, t: int) -> None:
+        m, books = self.model, self.model.books
+        now = self.application_rate(self.trust)
+        books.expected_applications_prior += CLOCK_GROUPS * self.application_rate(self.trust_prior)
+        books.expected_applications += CLOCK_GROUPS * now
+        self.app_hazard += CLOCK_GROUPS * now
+        if self.app_hazard < self.app_threshold:
+            return
+        self.app_hazard = 0.0
+        self.app_count += 1
+        self.app_threshold = -float(np.log1p(-self.u_keyed("acquisition", self.app_count)))
+        books.applications += 1
+        m.applications_today += 1
+        if self.score >= m.score_threshold:
+            m.originations_today += 1
+            self.originate(t)
+
+    def originate(self, t: int) -> None:
+        m, p, books = self.model, self.model.params, self.model.books
+        nth = self.app_count
+        is_pos = self.u_keyed("origination", nth, 0) < p.products.pos.share
+        z = float(m.streams.person.origination.normal_keyed(one(self.index), one(nth), 1)[0])
+        size = float(np.exp(0.3 * z))
         prod = p.products.pos if is_pos else p.products.cash
-        principal = prod.principal_months * self.income * r.lognormvariate(0.0, 0.3)
-        inst = annuity(principal, prod.annual_rate / 12.0, prod.term_months)
+        rate = prod.annual_rate / 12.0
+        principal = prod.principal_months * self.income * size
+        term = prod.term_months
+        if rate >= MIN_RATE:
+            inst = principal * (rate / (1.0 - power(1.0 + rate, -float(term))))
+        else:
+            inst = principal * (1.0 / term)
         self.has_loan = True
         self.loan_id = m.next_loan_id
         m.next_loan_id += 1
@@ -409,439 +525,265 @@ class Borrower(mesa.Agent):
         self.orig_day = t
         self.principal = principal
         self.instalment = inst
-        self.balance = inst * prod.term_months
-        self.principal_share = principal / self.balance
-        self.amount_due = 0.0
-        self.fees = 0.0
-        self.next_due = self.first_due_day(t) if first_due is None else first_due
-        self.dpd = 0
-        self.reset_history()
-        self.on_plan = False
-        self.plans_taken = 0
-        self.episodes = 0
-        self.last_visit = NEVER_VISITED
-        self.queued_since = -1
-        self.received_total += principal
-        self.attention = 1.0  # a new loan is on one's mind
-        books.disbursed += principal
-        if initial:  # the day-0 book: made before the strategy under study (no cost, no education)
-            books.initial_loans += 1
-        else:
-            books.originations += 1
-            books.origination_cost += p.lender.origination_cost
-            self.educate()
-
-    def first_due_day(self, t: int) -> int:
-        """20 to 49 days ahead, 0..due_after_pay days after a pay day."""
-        lag = self.model.random.randint(0, self.model.params.loans.due_after_pay)
-        return t + 20 + (self.pay_offset + lag - t - 20) % CYCLE
-
-    def educate(self) -> None:
-        ed = self.model.params.education
-        if not ed.enabled or self.educated:
-            return
-        self.literacy += ed.literacy_gain * (1.0 - self.literacy)
-        self.understanding += ed.understanding_gain * (1.0 - self.understanding)
-        self.present_bias *= 1.0 - ed.present_bias_reduction
-        self.set_spending_rates()
-        self.educated = True
-        self.model.lender.books.education_cost += ed.cost
-
-    def reset_history(self) -> None:
-        """A new loan's history (the per-loan record of sim.state.People) starts empty."""
-        self.max_dpd = 0
+        self.balance = inst * term
+        self.principal_share = principal / (inst * term)
+        self.amount_due = self.fees = 0.0
+        k = p.loans.due_after_pay + 1
+        lag = min(int(self.u_keyed("origination", nth, 2) * k), k - 1)
+        self.next_due = t + 20 + (self.pay_offset + lag - t - 20) % CYCLE
+        self.promise_day = -1
+        self.dpd = self.max_dpd = self.plans_taken = self.episodes = 0
         for k in DPD_MILESTONES:
             setattr(self, f"day_dpd{k}", -1)
-        self.first_plan_day = self.redefault_day = -1
+        self.first_plan_day = self.redefault_day = self.cause = -1
         self.promises = self.promises_broken = 0
-        self.cause = -1
+        self.received_total += principal
+        self.attention = 1.0
+        self.attention_day = t
+        books.disbursed += principal
+        books.originations += 1
+        books.origination_cost += p.lender.origination_cost
 
-    def close(self, t: int, outcome: int) -> None:
-        """The loan ends (repaid or charged off): record it and free the slot."""
-        m = self.model
-        m.ledger.append({
-            "loan_id": self.loan_id, "person": self.index, "product": self.product, "orig_day": self.orig_day,
-            "end_day": t, "outcome": outcome, "principal": self.principal, "max_dpd": self.max_dpd,
-            **{f"day_dpd{k}": getattr(self, f"day_dpd{k}") for k in DPD_MILESTONES},
-            "promises": self.promises, "promises_broken": self.promises_broken, "plans": self.plans_taken,
-            "first_plan_day": self.first_plan_day, "redefault_day": self.redefault_day, "cause": self.cause,
-        })
-        self.has_loan = False
-        self.balance = self.amount_due = self.fees = self.instalment = 0.0
-        self.dpd = 0
-        self.next_due = -1
-        self.on_plan = False
-        self.queued_since = -1
-        self.cash += self.reserved
-        self.reserved = 0.0
-        self.cooldown_until = t + m.params.acquisition.cooldown_days
-
-    # ---------------------------------------------------------------------------------------
-    # Step 7: feelings, then word of mouth; step 8: applying for a loan
-    # ---------------------------------------------------------------------------------------
-    def feel(self) -> None:
-        """Stress decays to baseline and takes today's experiences; trust drifts and takes them too."""
-        p, m = self.model.params, self.model
-        self.stress = self.stress * m.stress_keep + (1.0 - m.stress_keep) * p.stress.baseline
-        if self.stress_today:
-            self.stress = clip01(self.stress + self.stress_today)
-            self.stress_today = 0.0
-        self.trust = self.trust * m.trust_keep + (1.0 - m.trust_keep) * p.trust.prior
-        for delta in self.trust_today:
-            self.trust += delta
-
-    def tell_ties(self) -> None:
-        """Each of today's experiences is told to every tie; bad news travels further."""
-        if not self.trust_today:
-            return
-        tr = self.model.params.trust
-        for delta in self.trust_today:
-            told = delta * tr.word_of_mouth * (tr.negativity_bias if delta < 0.0 else 1.0)
-            for tie in self.neighbors:
-                tie.trust += told
-            if self.neighbors and delta < 0.0:
-                self.model.lender.books.negative_stories += 1
-        self.trust_today = []
-
-    def consider_applying(self) -> None:
-        m = self.model
-        self.trust = clip01(self.trust)  # the day's news has all arrived: trust settles in 0..1
-        if self.has_loan or self.banned or self.cooldown_until > m.day:
-            return
-        acq = m.params.acquisition
-        if m.random.random() < acq.application_rate / 365.0 * (self.trust / acq.reference_trust) ** acq.trust_elasticity:
-            m.lender.underwrite(self, m.day)
+    # ---- step 9 ----
+    def provision(self, pd_by_stage, lgd) -> None:
+        books = self.model.books
+        if self.has_loan:
+            stage = 3 if self.dpd >= 90 else (2 if self.dpd >= 30 else 1)
+            new = pd_by_stage[stage] * lgd * (self.balance * self.principal_share + self.fees)
+        else:
+            new = 0.0
+        delta = new - self.allowance
+        if delta > 0:
+            books.provision_charged += delta
+        elif delta < 0:
+            books.provision_released -= delta
+        self.allowance = new
 
 
 class Lender(mesa.Agent):
-    """Underwrites applicants and collects, borrower by borrower, within its daily capacity."""
-
-    def __init__(self, model: "MesaCreditModel"):
-        super().__init__(model)
-        self.books = Books()
-        p = model.params
-        per_thousand = p.population.borrowers / 1000.0
-        self.call_capacity = int(round(p.collection.reminders.phone_capacity * per_thousand))
-        self.visit_capacity = int(round(p.collection.visits.capacity * per_thousand))
-        self.applications_today = 0
-        self.originations_today = 0
-
-    def underwrite(self, b: Borrower, t: int) -> None:
-        self.books.applications += 1
-        self.applications_today += 1
-        if b.score >= self.model.score_threshold:
-            self.originations_today += 1
-            b.open_loan(t)
+    """Collects within its daily capacity: the reminder ladder, charge-off, recovery, costs."""
 
     def step(self) -> None:
-        """Step 6: reminders, visits, charge-off, recovery, funding cost."""
         m = self.model
-        t = m.day
-        late = [b for b in m.borrowers if b.amount_due > 0.0]  # behind after today's payments
-        self.remind(late, t)
-        self.visit(late, t)
-        self.charge_off(late, t)
-        self.recover(t)
-        outstanding = sum(b.balance * b.principal_share for b in m.borrowers)
-        self.books.funding_cost += outstanding * m.params.lender.cost_of_funds / 365.0
-
-    def remind(self, late: list[Borrower], t: int) -> None:
-        p = self.model.params
-        rem = p.collection.reminders
-        if not rem.enabled:
-            return
-        sms, calls = [], []
-        for s in rem.schedule:
-            if s.day < 0:  # before the due date, to borrowers who are current
-                targets = [b for b in self.model.borrowers if b.next_due == t - s.day and b.amount_due <= 0.0]
-            else:  # s.day days past due, and every 30 days after while still behind
-                targets = [b for b in late if b.dpd >= s.day and (b.dpd - s.day) % CYCLE == 0]
-            (sms if s.channel == "sms" else calls).extend(targets)
-        for b in sms:
-            b.restore_attention(rem.sms_attention)
-            self.books.sms += 1
-            self.books.sms_cost += rem.sms_cost
-            b.contacted(stress=p.stress.sms, trust=0.0)
-        calls = sorted(calls, key=lambda b: -b.dpd)[: self.call_capacity]  # capacity goes to the most overdue
-        for b in calls:
-            b.restore_attention(rem.phone_attention)
-            b.add_pressure(rem.phone_pressure)
-            self.books.calls += 1
-            self.books.phone_cost += rem.phone_cost
-            b.contacted(stress=p.stress.phone, trust=p.trust.phone)
-        if p.collection.plans.on_call:
-            for b in calls:
-                self.offer_plan(b, t)
-
-    def visit(self, late: list[Borrower], t: int) -> None:
-        m = self.model
-        p = m.params
-        vis, tone = p.collection.visits, p.collection.tone
-        if not vis.enabled:
-            m.visit_queue = 0
-            return
-        h = tone.harshness
-        for b in late:  # join the queue
-            if b.dpd >= vis.start_dpd and b.queued_since < 0 and t - b.last_visit >= vis.repeat_days:
-                b.queued_since = t
-        queue = []
-        for b in m.borrowers:
-            if b.queued_since >= 0:
-                if b.amount_due <= 0.0:  # cured or closed: leaves the queue
-                    b.queued_since = -1
+        t, p, books = m.day, m.params, m.books
+        people = m.people
+        if "reminders" in p.collection.tactics:
+            rem = p.collection.reminders
+            sms, calls = [], []
+            for s in rem.schedule:
+                if s.day < 0:
+                    hit = [b for b in people if b.next_due == t - s.day and b.amount_due <= 0.0]
                 else:
-                    queue.append(b)
-        queue.sort(key=lambda b: b.queued_since)  # longest waiting first
-        go = queue[: self.visit_capacity]
-        m.visit_queue = len(queue) - len(go)
-        for b in go:
-            b.queued_since = -1
-            b.last_visit = t
-            self.books.visits_attempted += 1
-            self.books.visit_cost += vis.cost
-            u_find, u_complain, u_diagnose = m.random.random(), m.random.random(), m.random.random()
-            if not (b.address_ok and u_find < vis.verify_prob):
-                continue  # nobody found at the address
-            self.books.visits_completed += 1
-            b.restore_attention(vis.attention)
-            b.add_pressure(vis.pressure * (1.0 + tone.pressure_bonus * h))
-            b.contacted(stress=p.stress.visit + p.stress.visit_harsh * h, trust=p.trust.visit + p.trust.visit_harsh * h)
-            if u_complain < p.trust.complaint_prob * h:
-                self.books.complaints += 1
-            if u_diagnose < tone.diagnoses_hardship * (1.0 - h) and p.collection.plans.on_visit:
-                self.offer_plan(b, t)
+                    hit = [b for b in people if b.was_late and b.dpd >= s.day and (b.dpd - s.day) % CYCLE == 0]
+                (sms if s.channel == "sms" else calls).extend(hit)
+            books.sms += len(sms)
+            books.sms_cost += rem.sms_cost * len(sms)
+            for b in sms:
+                b.message(t, rem.sms_attention)
+            calls.sort(key=lambda b: -b.dpd)  # most overdue first (a stable sort: ladder order, then person)
+            calls = calls[: m.call_capacity]
+            books.calls += len(calls)
+            books.phone_cost += rem.phone_cost * len(calls)
+            for b in calls:
+                b.call(t)
+        for b in people:
+            if b.was_late and b.dpd >= p.loans.charge_off_dpd:
+                b.charge_off(t)
+                b.was_late = False
+        if "recovery" in p.collection.tactics:
+            for b in people:
+                if b.is_pay_day(t):
+                    b.recover(t)
+        lp = p.lender
+        outstanding = sum(b.balance * b.principal_share for b in people)
+        books.funding_cost += outstanding * lp.cost_of_funds / 365.0
+        books.operating_cost += sum(1 for b in people if b.has_loan) * lp.operating_cost * 12.0 / 365.0
+        books.capital_cost += outstanding * lp.capital_ratio * lp.hurdle_rate / 365.0
 
-    def offer_plan(self, b: Borrower, t: int) -> None:
-        pl = self.model.params.collection.plans
-        if not pl.enabled:
-            return
-        eligible = b.has_loan and not b.on_plan and b.plans_taken < pl.max_per_loan and b.dpd <= pl.max_dpd
-        if pl.require_hardship:
-            eligible = eligible and b.in_hardship(t)
-        if not eligible:
-            return
-        self.books.plans_offered += 1
-        if self.model.random.random() < clip01(pl.acceptance * (0.5 + b.trust)):
-            self.restructure(b, t)
-
-    def restructure(self, b: Borrower, t: int) -> None:
-        p = self.model.params
-        pl = p.collection.plans
-        remaining = math.ceil((b.balance - b.amount_due) / b.instalment - 1e-9)
-        missed = math.ceil(b.amount_due / b.instalment - 1e-9)
-        periods = max(remaining, pl.arrears_months) if pl.arrears_instalments else remaining + missed
-        if pl.term_extension:
-            periods += pl.extension_months
-        periods = max(periods, 1)
-        holiday = pl.holiday_months if (pl.payment_holiday and not b.employed) else 0
-        if pl.fee_waiver:
-            self.books.fees_waived += b.fees
-            b.fees = 0.0
-        if b.dpd > 0:
-            self.books.cures += 1
-        b.instalment = b.balance / periods
-        b.amount_due = 0.0
-        b.dpd = 0
-        b.next_due = t + CYCLE * (1 + holiday)
-        b.on_plan = True
-        b.plans_taken += 1
-        if b.first_plan_day < 0:
-            b.first_plan_day = t
-        b.queued_since = -1
-        self.books.plans_accepted += 1
-        self.books.plan_cost += pl.admin_cost
-        b.experience(stress=-p.stress.plan_relief, trust=p.trust.plan)
-
-    def charge_off(self, late: list[Borrower], t: int) -> None:
-        p = self.model.params
-        for b in late:
-            if b.has_loan and b.dpd >= p.loans.charge_off_dpd:
-                self.books.credit_loss += b.balance * b.principal_share
-                self.books.charge_offs += 1
-                b.co_balance += b.balance + b.fees
-                b.banned = True
-                b.experience(stress=p.stress.charge_off, trust=p.trust.charge_off)
-                b.close(t, CHARGED_OFF)
-
-    def recover(self, t: int) -> None:
-        rc = self.model.params.collection.recovery
-        for b in self.model.borrowers:
-            if b.co_balance > 0.0 and t % CYCLE == b.pay_offset and self.model.random.random() < rc.pay_prob:
-                amount = min(rc.pay_share * b.cash, b.co_balance)
-                b.cash -= amount
-                b.co_balance -= amount
-                b.paid_total += amount
-                self.books.received += amount
-                self.books.recoveries += amount
-                self.books.recovery_cost += rc.cost_share * amount
+    def provisions(self) -> None:
+        pv = self.model.params.lender.provisions
+        pd_by_stage = (0.0, pv.pd_stage1, pv.pd_stage2, pv.pd_stage3)
+        for b in self.model.people:
+            b.provision(pd_by_stage, pv.lgd)
+        self.model.books.provisions = sum(b.allowance for b in self.model.people)
 
 
-class MesaCreditModel(mesa.Model):
-    """The market with one Mesa agent per borrower; same keywords as sim.CreditModel."""
+DAILY = ("day", "active_loans", "current", "dpd_1_29", "dpd_30_59", "dpd_60_89", "dpd_90_plus", "charge_offs",
+         "cures", "default_rate", "mean_stress", "high_stress_share", "brand_trust", "applications",
+         "originations", "calls", "collection_cost", "profit", "provisions")
 
-    def __init__(
-        self,
-        *,
-        scenario: str | Path | Scenario = "baseline",
-        borrowers: int | None = None,
-        days: int | None = None,
-        overrides: dict[str, Any] | None = None,
-        rng: int | None = 0,
-    ):
-        super().__init__(rng=0 if rng is None else int(rng))
-        self.params = p = build_scenario(scenario, borrowers, days, overrides)
+
+class MesaCoreModel(mesa.Model):
+    """The core subset, one ``Borrower`` agent per person and one ``Lender`` agent.
+
+    Keywords as :class:`sim.CreditModel`: ``scenario`` (default ``benchmarks/core.toml``),
+    ``borrowers``, ``days``, ``overrides``, ``rng`` (the seed). Raises ``ValueError`` for parameters
+    outside the core (:func:`check_core`).
+    """
+
+    def __init__(self, *, scenario: Any = CORE, borrowers: int | None = None, days: int | None = None,
+                 overrides: dict[str, Any] | None = None, rng: int = 0):
+        seed = int(rng)
+        super().__init__(rng=seed)
+        self.params = build_scenario(scenario, borrowers, days, overrides)
+        check_core(self.params)
+        self.seed = seed
+        self.streams = Streams(seed)
         self.day = 0
-        self.days = p.simulation.days
-        self.macro = conditions(p, 0)
-        self.next_loan_id = 0
+        self.t0 = self.params.simulation.burn_in
+        self.days = self.t0 + self.params.simulation.days
+        state, allowance, start = initial_state(self.params, seed)
+        self.books, self.score_threshold = start.books, start.score_threshold
+        self.call_capacity, self.next_loan_id = start.call_capacity, start.next_loan_id
+        self.stress_keep = float(np.exp2(-1.0 / self.params.stress.halflife))
+        self.trust_keep = float(np.exp2(-1.0 / self.params.trust.halflife))
         self.ledger: list[dict] = []
-        self.visit_queue = 0
-        self.attention_keep = 2.0 ** (-1.0 / p.repayment.attention_halflife)
-        self.pressure_keep = 2.0 ** (-1.0 / p.repayment.pressure_halflife)
-        self.stress_keep = 2.0 ** (-1.0 / p.stress.halflife)
-        self.trust_keep = 2.0 ** (-1.0 / p.trust.halflife)
-
+        self.people = [Borrower(self, i, state, float(allowance[i])) for i in range(self.params.population.borrowers)]
+        self.borrowers = self.agents_by_type[Borrower]
         self.lender = Lender(self)
-        n = p.population.borrowers
-        self.borrowers = [Borrower(self, i) for i in range(n)]
-        self.people = self.agents_by_type[Borrower]
-
-        # credit score: a noisy view of what drives repayment, standardised over the market
-        risk = [1.2 * b.present_bias - 0.8 * b.literacy - 0.3 * math.log1p(b.cash / b.income) for b in self.borrowers]
-        mean = sum(risk) / n
-        sd = math.sqrt(sum((x - mean) ** 2 for x in risk) / n)
-        for b, x in zip(self.borrowers, risk):
-            b.score = -(x - mean) / (sd + 1e-12) + p.acquisition.score_noise * self.random.gauss(0.0, 1.0)
-        self.score_threshold = float(np.quantile([b.score for b in self.borrowers], p.acquisition.cutoff))
-        # social ties: random people in the market
-        for b in self.borrowers:
-            b.neighbors = [self.borrowers[self.random.randrange(n)] for _ in range(p.population.network_degree)]
-        self.initial_book()
-        self.books_at_start = dataclasses.replace(self.lender.books)  # the window starts at day 0
-
-        self.snapshot = self.take_snapshot()
-        # the same reporters as sim.CreditModel (each reads one key of self.snapshot)
-        self.datacollector = mesa.DataCollector(
-            model_reporters={k: partial(metrics.read, k) for k in metrics.DAILY if k in self.snapshot}
-        )
-        self.datacollector.collect(self)
-
-    def initial_book(self) -> None:
-        """Day 0: a share of approvable people hold a seasoned, current loan (as sim/population.py)."""
-        p, r = self.params, self.random
-        share = min(1.0, p.population.initial_loan_share / max(1e-9, 1.0 - p.acquisition.cutoff))
-        for b in self.borrowers:
-            if b.score >= self.score_threshold and r.random() < share:
-                first_due = b.first_due_day(-19)  # within days 1..30
-                b.open_loan(0, first_due=first_due, initial=True)
-                term = round(b.balance / b.instalment)
-                paid = math.floor(r.random() * term)  # instalments already paid
-                b.orig_day = first_due - CYCLE * (paid + 1)
-                repaid = paid * b.instalment
-                b.balance -= repaid
-                already = repaid * b.principal_share
-                b.received_total -= already
-                self.lender.books.disbursed -= already
+        self.applications_today = self.originations_today = 0
+        self.datacollector = mesa.DataCollector(model_reporters={k: (lambda m, k=k: m.snapshot[k]) for k in DAILY})
+        self._record()
 
     def step(self) -> None:
-        """One day, in the order of sim/model.py."""
         self.day += 1
-        self.macro = conditions(self.params, self.day)  # 1
-        self.people.do("step")  # 2-5, each person on their own
+        t = self.day
+        self.applications_today = self.originations_today = 0
+        self.borrowers.do("morning", t)  # steps 2-5, person by person
         self.lender.step()  # 6
-        self.people.do("feel")  # 7
-        self.people.do("tell_ties")
-        self.lender.applications_today = self.lender.originations_today = 0
-        self.people.do("consider_applying")  # 8
-        self.snapshot = self.take_snapshot()  # 9
-        self.datacollector.collect(self)
+        self.borrowers.do("evening", t)  # 7-8
+        self.lender.provisions()  # 9
+        self._record()
         if self.day >= self.days:
             self.running = False
 
-    # ---- outcomes, with the vectorised model's definitions ----
-    def take_snapshot(self) -> dict:
-        """Step 9: the day's numbers (the keys of sim.metrics.DAILY), one pass over the agents."""
-        books, high = self.lender.books, self.params.stress.high_threshold
-        active = on_plan = n_borrowers = n_high = 0
-        buckets = [0, 0, 0, 0]  # 1-29, 30-59, 60-89, 90+ DPD
-        stress_sum = trust_sum = 0.0
-        for b in self.borrowers:
-            trust_sum += b.trust
-            if b.has_loan:
-                active += 1
-                on_plan += b.on_plan
-                if b.amount_due > 0.0 and b.dpd > 0:  # billed today and not yet paid is still current
-                    buckets[min(b.dpd // 30, 3)] += 1
-            if b.has_loan or b.co_balance > 0.0:
-                n_borrowers += 1
-                stress_sum += b.stress
-                n_high += b.stress >= high
-        loans_so_far = books.initial_loans + books.originations
-        return {
+    def _record(self) -> None:
+        books, st, people = self.books, self.params.stress, self.people
+        dpd = [b.dpd for b in people if b.was_late and b.dpd > 0]
+        active = sum(1 for b in people if b.has_loan)
+        stress = [b.stress for b in people if b.has_loan or b.co_balance > 0.0]
+        loans = books.initial_loans + books.originations
+        self.snapshot = {
             "day": self.day,
-            "window_day": self.day,  # no burn-in
-            "burn_in": False,
             "active_loans": active,
-            "current": active - sum(buckets),
-            "dpd_1_29": buckets[0],
-            "dpd_30_59": buckets[1],
-            "dpd_60_89": buckets[2],
-            "dpd_90_plus": buckets[3],
-            "on_plan": on_plan,
+            "current": active - len(dpd),
+            "dpd_1_29": sum(1 for d in dpd if d < 30),
+            "dpd_30_59": sum(1 for d in dpd if 30 <= d < 60),
+            "dpd_60_89": sum(1 for d in dpd if 60 <= d < 90),
+            "dpd_90_plus": sum(1 for d in dpd if d >= 90),
             "charge_offs": books.charge_offs,
             "cures": books.cures,
-            "default_rate": books.charge_offs / loans_so_far if loans_so_far else 0.0,
-            "mean_stress": stress_sum / n_borrowers if n_borrowers else 0.0,
-            "high_stress_share": n_high / n_borrowers if n_borrowers else 0.0,
-            "brand_trust": trust_sum / len(self.borrowers),
-            "applications": self.lender.applications_today,
-            "originations": self.lender.originations_today,
-            "visit_queue": self.visit_queue,
-            "visits": books.visits_attempted,
+            "default_rate": books.charge_offs / loans if loans else 0.0,
+            "mean_stress": sum(stress) / max(len(stress), 1),
+            "high_stress_share": sum(1 for s in stress if s >= st.high_threshold) / max(len(stress), 1),
+            "brand_trust": sum(b.trust for b in people) / len(people),
+            "applications": self.applications_today,
+            "originations": self.originations_today,
             "calls": books.calls,
-            "complaints": books.complaints,
             "collection_cost": books.collection_cost,
             "profit": books.profit,
+            "provisions": books.provisions,
         }
+        self.datacollector.collect(self)
+        if self.day == self.t0:  # the measurement window starts at the end of day t0
+            self.books_t0 = dataclasses.replace(books)
+            self.late_t0 = sum(1 for b in people if b.has_loan and b.dpd > 0)
+            self.npv, self._profit = 0.0, books.profit
+        elif self.day > self.t0:
+            rate = self.params.lender.discount_rate
+            self.npv += (books.profit - self._profit) * (1.0 + rate) ** (-(self.day - self.t0) / 365.0)
+            self._profit = books.profit
 
-    def as_people(self) -> People:
-        """The agents' state as sim.state.People arrays (same attribute names)."""
-        ppl = People(len(self.borrowers))
-        for name, arr in vars(ppl).items():
-            if isinstance(arr, np.ndarray) and arr.ndim == 1 and hasattr(self.borrowers[0], name):
-                arr[:] = [getattr(b, name) for b in self.borrowers]
-        return ppl
+    # ---- outputs ----
+    def loans(self) -> pd.DataFrame:
+        """One row per loan (ended, and active at the end), as ``sim.metrics.loan_table``'s ledger columns."""
+        rows = list(self.ledger)
+        for b in self.people:
+            if b.has_loan:
+                rows.append({k: getattr(b, k) for k in LEDGER if hasattr(b, k)}
+                            | {"person": b.index, "end_day": -1, "outcome": ACTIVE, "plans": b.plans_taken})
+        df = pd.DataFrame(rows, columns=list(LEDGER)) if rows else pd.DataFrame(columns=list(LEDGER))
+        df["product"] = np.asarray(PRODUCTS)[df["product"].to_numpy(int)]
+        df["outcome"] = np.asarray(OUTCOMES)[df["outcome"].to_numpy(int)]
+        cause = df["cause"].to_numpy(int)
+        df["cause"] = np.asarray((*CAUSES, "none"))[np.where(cause >= 0, cause, len(CAUSES))]
+        return df.sort_values("loan_id", kind="stable").reset_index(drop=True)
 
-    def summary(self) -> dict:
-        ppl = self.as_people()
-        ledger = LoanLedger()
-        if self.ledger:
-            ledger.chunks.append({k: np.array([rec[k] for rec in self.ledger], dtype=v) for k, v in LEDGER_FIELDS.items()})
+    def daily(self) -> pd.DataFrame:
+        return self.datacollector.get_model_vars_dataframe().reset_index(drop=True)
 
-        # exactly what sim.metrics.summary reads from a model. This reference runs from day 0 without
-        # burn-in (t0 = 0) and gathers no window counts: its roll rates and stress odds ratio are NaN.
-        window = SimpleNamespace(started=True, books=self.books_at_start, late_at_t0=0, plans_at_t0=0,
-                                 stress_counts=np.zeros(4, np.int64),
-                                 roll_counts=np.zeros((len(metrics.ROLL_FROM), len(metrics.ROLL_TO)), np.int64))
-        view = SimpleNamespace(people=ppl, params=self.params, day=self.day, t0=0, window=window, lender=self.lender,
-                               ledger=ledger, datacollector=self.datacollector, snapshot=self.snapshot)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", metrics.UndefinedMetricWarning)
-            return metrics.summary(view)
+    def person_state(self, *names: str) -> dict[str, np.ndarray]:
+        return {n: np.array([getattr(b, n) for b in self.people]) for n in names}
+
+    def summary(self) -> dict[str, float]:
+        """A subset of the summary keys of ``sim.metrics.SUMMARY``, by their definitions there."""
+        b0, b, t0 = self.books_t0, self.books, self.t0
+        d = {f.name: getattr(b, f.name) - getattr(b0, f.name) for f in dataclasses.fields(b)}
+        window = dataclasses.replace(b, **d)
+        led = self.loans()
+        in_window = (led["outcome"] == "active") | (led["end_day"] > t0)
+        booked = led["orig_day"] > t0
+        ended = led["outcome"] != "active"
+        length = np.where(ended, led["end_day"], self.day) - led["orig_day"]
+        observed = booked & (ended | (length >= 365))
+        hit30 = (led["day_dpd30"] >= 0) & (led["day_dpd30"] - led["orig_day"] <= 365)
+        dpd = np.array([p.dpd for p in self.people if p.has_loan])
+        daily = self.daily()
+        win = daily["day"] > t0
+        reached = in_window & (led["day_dpd30"] > t0)
+
+        def ratio(a, c):
+            return float(a) / float(c) if c else float("nan")
+
+        out = {
+            "default_rate": ratio((led["outcome"][in_window] == "charged_off").sum(), in_window.sum()),
+            "ever_30dpd_rate": ratio(hit30[observed].sum(), observed.sum()),
+            "dpd30_rate": ratio((dpd >= 30).sum(), len(dpd)),
+            "dpd60_rate": ratio((dpd >= 60).sum(), len(dpd)),
+            "dpd90_rate": ratio((dpd >= 90).sum(), len(dpd)),
+            "cure_rate": ratio(window.cures, window.delinquency_episodes + self.late_t0),
+            "mean_stress": float(daily["mean_stress"][win].mean()),
+            "high_stress_share": float(daily["high_stress_share"][win].mean()),
+            "brand_trust": sum(p.trust for p in self.people) / len(self.people),
+            "applications": window.applications,
+            "originations": window.originations,
+            "collection_cost": window.collection_cost,
+            "credit_loss": window.credit_loss,
+            "recoveries": window.recoveries,
+            "profit": window.profit,
+            "contacts_per_delinquent_loan": ratio(window.dunning_contacts,
+                                                  window.ever_delinquent_loans + self.late_t0),
+            "late_payment_rate": ratio(window.delinquency_episodes, window.instalments_due),
+            "loans": int(in_window.sum()),
+            "charge_offs": window.charge_offs,
+            "interest_income": window.interest_income,
+            "fee_income": window.fee_income,
+            "early_contacts": window.early_contacts,
+            "sms": window.sms,
+            "calls": window.calls,
+            **{f"cause_{c}": ratio((led["cause"][reached] == c).sum(), reached.sum()) for c in CAUSES},
+            "recoveries_net": window.recoveries_net,
+            "provisions": b.provisions,
+            "impairment": window.impairment,
+            "origination_cost": window.origination_cost,
+            "funding_cost": window.funding_cost,
+            "operating_cost": window.operating_cost,
+            "capital_cost": window.capital_cost,
+            "npv": self.npv,
+        }
+        return out
 
 
-def run(scenario="baseline", *, borrowers=None, days=None, seed=0, overrides=None) -> MesaCreditModel:
-    model = MesaCreditModel(scenario=scenario, borrowers=borrowers, days=days, overrides=overrides, rng=seed)
+def run(scenario: Any = CORE, *, borrowers: int | None = None, days: int | None = None, seed: int = 0,
+        overrides: dict[str, Any] | None = None) -> MesaCoreModel:
+    """Build and step a :class:`MesaCoreModel` to its last day."""
+    model = MesaCoreModel(scenario=scenario, borrowers=borrowers, days=days, overrides=overrides, rng=seed)
     for _ in range(model.days):
         model.step()
     return model
 
 
 if __name__ == "__main__":
-    import time
-
-    t0 = time.perf_counter()
-    m = run("baseline", borrowers=1000, days=365)
-    print(f"{time.perf_counter() - t0:.1f} s")
-    for k, v in m.summary().items():
-        print(f"{k:30s} {v:,.4f}")
+    m = run(borrowers=1_000, days=365, seed=0)
+    for key, value in m.summary().items():
+        print(f"{key:<30} {value:,.4f}")
