@@ -329,25 +329,41 @@ def plot(
         "--point", "-p", metavar="N", min=0,
         help="Design point(s) to draw (repeatable) [default: every point if that makes at most 16 series, "
              "else point 0].")] = None,
+    x: Annotated[Optional[str], typer.Option(
+        "--x", "-x", metavar="PARAM",
+        help="Design sweeps: draw only outcomes against this design parameter (its dotted name, or the last "
+             "part if unique), figure response_PARAM [default with --y: every design parameter].")] = None,
+    y: Annotated[Optional[list[str]], typer.Option(
+        "--y", "-y", metavar="OUTCOME",
+        help="Design sweeps: draw only these summary keys against the design parameter, one panel each "
+             "(repeatable) [default: default_rate, mean_stress, brand_trust].")] = None,
 ) -> None:
     """Draw the figures of a sweep (PNG and SVG): DPD composition over time, default / stress / trust with
-    CIs, vintage curves, trust over time, and the default-stress-trust trade-off."""
+    CIs, vintage curves, trust over time, the default-stress-trust trade-off and, in a design sweep, the
+    outcomes against each design parameter. With --x or --y: only the outcomes against the parameter."""
     from . import plots
 
     res = _load(folder)
     figdir = out if out is not None else res.root / "figures"
     try:
         base = res.baseline(baseline)
+        only_response = x is not None or bool(y)
+        if only_response:
+            plots.design_parameter(res, x)
+            plots.response_outcomes(res, y)
         _check_out(figdir)
         chosen, note = plots.select_points(res, points)
     except ScenarioError as e:
         bad_input(e)
     _need_runs(res)
     _note(res)
-    if note:
+    if note and not only_response:
         sys.stderr.write(note + "\n")
     try:
-        paths = plots.plot_all(res, figdir, chosen, baseline=base)
+        if only_response:
+            paths = plots.response(res, figdir, x, y, baseline=base)
+        else:
+            paths = plots.plot_all(res, figdir, chosen, baseline=base)
     except OSError as e:
         bad_input(ScenarioError("--out", str(figdir), f"a directory that can be written ({e.strerror or e})"))
     for p in paths:
