@@ -231,7 +231,7 @@ def compare(
         keys = list(dict.fromkeys(outcomes))
     else:
         keys = res.outcomes if (every or as_json or fmt != "table") else [k for k in KEY_OUTCOMES if k in res.outcomes]
-    table = compare_table(res, base, keys)
+    table = _in_order(compare_table(res, base, keys), res, base)
     _note(res)
     if as_json:
         sys.stdout.write(json.dumps(_json_doc(res, table, base, keys), allow_nan=False) + "\n")
@@ -242,6 +242,15 @@ def compare(
         sys.stdout.flush()
         return
     _print_tables(res, table, base, keys)
+
+
+def _in_order(table, res, base: str):
+    """Rows by scenario in the figures' order (sim.plots.scenario_order: baseline first, then the groups
+    of shipped strategies), keeping the order of points and outcomes within each."""
+    from .plots import scenario_order
+
+    rank = {s: i for i, s in enumerate(scenario_order(res, base))}
+    return table.sort_values("scenario", key=lambda c: c.map(rank), kind="stable").reset_index(drop=True)
 
 
 FORMATS = ("table", "csv", "markdown", "latex")
@@ -285,7 +294,7 @@ def _segments(res, by: str, as_json: bool) -> None:
 
     from .analysis import SEGMENT_OUTCOMES, SEGMENT_RATES, segments
 
-    table = segments(res, by)
+    table = _in_order(segments(res, by), res, res.baseline())
     _note(res)
     if as_json:
         rows = [{"scenario": r.scenario, "point": int(r.point), "segment": _plain(r.segment), "outcome": r.outcome,
