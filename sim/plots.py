@@ -10,8 +10,13 @@ it saves ``NAME.png`` and ``NAME.svg`` there and returns both paths. :func:`plot
 
 A *series* is one (scenario, design point). In a sweep without a design there is one point and a series
 is a strategy; with a design, ``points=[...]`` picks the design points to draw (default: all of them if
-that makes at most :data:`MAX_SERIES` series, else the first point). Means and 95% Student-t intervals
-are over replicates; differences from the baseline are paired (same seeds), see :mod:`sim.analysis`.
+that makes at most :data:`MAX_SERIES` series, else the first point), and :func:`response` draws the
+outcomes against each design parameter. Means and 95% Student-t intervals are over replicates;
+differences from the baseline are paired (same seeds), see :mod:`sim.analysis`.
+
+Every figure draws a strategy in its colour (:func:`strategy_colors`: fixed for the shipped scenarios)
+and lists strategies in one order (:func:`strategy_order`: the baseline, then the shipped scenarios by
+group), the order of ``credsim compare`` too.
 """
 
 from __future__ import annotations
