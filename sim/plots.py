@@ -627,7 +627,8 @@ def place_labels(ax, pts: list[tuple[float, float, str, float, tuple, tuple]], f
         t = ax.text(0, 0, p[2], fontsize=fontsize)
         bb = t.get_window_extent(renderer)
         t.remove()
-        sizes.append((bb.width + 2 * pad + 2.0, bb.height + 2 * pad + 2.0))
+        # a little spare: text extents differ slightly between the PNG's and the SVG's resolution
+        sizes.append((bb.width * 1.06 + 2 * pad + 2.0 * px, bb.height * 1.06 + 2 * pad + 1.5 * px))
     ang, dist = np.meshgrid(np.radians(LABEL_ANGLES), np.array(LABEL_DISTANCES, dtype=float) * px)
     ang, dist = ang.ravel(), dist.ravel()
     ux, uy = np.cos(ang), np.sin(ang)
@@ -646,7 +647,7 @@ def place_labels(ax, pts: list[tuple[float, float, str, float, tuple, tuple]], f
         boxes = np.c_[bx - w / 2, by - h / 2, bx + w / 2, by + h / 2]
         inside = (boxes[:, 0] >= inner[0]) & (boxes[:, 1] >= inner[1]) & (boxes[:, 2] <= inner[2]) & \
                  (boxes[:, 3] <= inner[3])
-        clash = _overlaps(boxes, placed + np.array([-2.0, -2.0, 2.0, 2.0])).sum(axis=1)
+        clash = _overlaps(boxes, placed + np.array([-1.5, -1.5, 1.5, 1.5]) * px).sum(axis=1)
         cost = dist + 4.0 * _overlaps(boxes, markers).sum(axis=1) + 0.5 * _overlaps(boxes, bars).sum(axis=1)
         if len(placed):  # leader lines that cross labels: this one across those placed, theirs across it
             t = np.linspace(0.1, 0.9, 9)

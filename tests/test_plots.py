@@ -204,14 +204,16 @@ def test_tradeoff_labels_never_overlap_and_stay_inside(tmp_path, figures, n):
     plots.tradeoff(res, tmp_path / "figs")
     fig = figures["tradeoff"]
     ax = fig.axes[0]
-    boxes = _text_boxes(fig, ax)
-    assert sorted(t for t, _ in boxes) == sorted(res.scenarios)  # every strategy is named
-    inside = ax.get_window_extent(fig.canvas.get_renderer())
-    for text, b in boxes:
-        assert inside.x0 <= b.x0 and b.x1 <= inside.x1 and inside.y0 <= b.y0 and b.y1 <= inside.y1, text
-    for i, (ta, a) in enumerate(boxes):
-        for tb, b in boxes[i + 1:]:
-            assert not a.overlaps(b), (ta, tb)
+    for dpi in (fig.dpi, plots.DPI, 72):  # as placed, as in the PNG, as in the SVG (points)
+        fig.set_dpi(dpi)
+        boxes = _text_boxes(fig, ax)
+        assert sorted(t for t, _ in boxes) == sorted(res.scenarios)  # every strategy is named
+        inside = ax.get_window_extent(fig.canvas.get_renderer())
+        for text, b in boxes:
+            assert inside.x0 <= b.x0 and b.x1 <= inside.x1 and inside.y0 <= b.y0 and b.y1 <= inside.y1, (dpi, text)
+        for i, (ta, a) in enumerate(boxes):
+            for tb, b in boxes[i + 1:]:
+                assert not a.overlaps(b), (dpi, ta, tb)
 
 
 # --------------------------------------------------------------------------- axes fit their data
