@@ -778,7 +778,7 @@ def response(res: Results, out: Path, x: str | None = None, y: Sequence[str] | N
         values = np.unique(xv_all[np.isfinite(xv_all)])
         per_value = s.groupby([xnum, s["scenario"]]).size()
         grid = categories is not None or (len(values) <= 12 and len(per_value) and per_value.min() >= 2) or \
-            (res.manifest.get("spec") or {}).get("design", {}).get("method") == "grid"
+            ((res.manifest.get("spec") or {}).get("design") or {}).get("method") == "grid"
         gap = float(np.diff(values).min()) if len(values) > 1 else 1.0
         n = len(order)
         step = min(0.06, 0.5 / max(n, 1)) * gap if grid and n > 1 else 0.0
