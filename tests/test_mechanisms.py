@@ -298,16 +298,25 @@ def test_underwriting_cutoff_declines_low_scores(model_factory):
 
 
 def test_education_raises_literacy_at_origination(model_factory):
-    m = model_factory("education")
-    rows = np.flatnonzero(~m.people.has_loan & ~m.people.banned & ~m.people.educated)[:20]
-    lit = m.people.literacy[rows].copy()
-    und = m.people.understanding[rows].copy()
-    loans.originate(m, rows, m.day)
-    assert np.all(m.people.literacy[rows] > lit) and np.all(m.people.understanding[rows] > und)
-    assert m.lender.books.education_cost == pytest.approx(20 * m.params.education.cost)
-    lit2 = m.people.literacy[rows].copy()
+    m = model_factory("education", **{"acquisition.cutoff": 0.0, "acquisition.application_rate": 50.0})
+    ppl = m.people
+    free = ~ppl.has_loan & ~ppl.banned & ~ppl.educated & (ppl.cooldown_until <= 1)
+    lit, und, bias = ppl.literacy.copy(), ppl.understanding.copy(), ppl.present_bias.copy()
+    cost0 = m.lender.books.education_cost
+    acquisition.step(m, 1)  # step 8: applications, underwriting, origination (everyone approved)
+    new = free & ppl.has_loan
+    assert 20 < new.sum() < free.sum()  # one clock group applies today
+    ed = m.params.education
+    gain = ed.literacy_gain * (1.0 - lit[new])  # closes that share of the gap to 1
+    assert ppl.literacy[new] == pytest.approx(lit[new] + gain)
+    assert np.all(ppl.understanding[new] > und[new])
+    assert ppl.present_bias[new] == pytest.approx(bias[new] * (1.0 - ed.present_bias_reduction))
+    assert np.array_equal(ppl.literacy[~new], lit[~new])  # nobody else
+    assert m.lender.books.education_cost - cost0 == pytest.approx(new.sum() * ed.cost)
+    rows = np.flatnonzero(new)
+    lit2 = ppl.literacy[rows].copy()
     education.at_origination(m, rows)  # once only
-    assert np.array_equal(lit2, m.people.literacy[rows])
+    assert np.array_equal(lit2, ppl.literacy[rows])
 
 
 def test_early_contact_channel_brings_calls(model_factory):
