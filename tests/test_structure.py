@@ -1,11 +1,15 @@
-"""The shape of the code: no import cycles in ``sim``. Fast: no simulation."""
+"""The shape of the code: no import cycles in ``sim``, the model's shared state declared in one place.
+Fast: no simulation beyond a few days."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
+import numpy as np
+
 import sim
+import sim.model
 
 SIM = Path(sim.__file__).resolve().parent
 ROOT = SIM.parent
@@ -139,3 +143,71 @@ def test_sim_has_no_import_cycles():
     assert "sim.cli_common" in graph["sim.cli_sweep"]  # the graph sees real edges
     found = cycles(graph)
     assert not found, "import cycles: " + "; ".join(" -> ".join(c) for c in found)
+
+
+# ---- the model's shared state ------------------------------------------------------------------------
+#: modules whose code reaches the model (``model.X``, ``m.X``, ``self.model.X``) during the day
+REACHING = [*sorted((SIM / "mechanisms").glob("*.py")), *sorted((SIM / "tactics").glob("*.py"))] + [
+    SIM / f for f in ("lender.py", "accounting.py", "regulation.py", "collectors.py", "metrics.py", "borrower.py")
+]
+
+
+def _is_model(node: ast.AST) -> bool:
+    if isinstance(node, ast.Name):
+        return node.id in ("model", "m")
+    return (isinstance(node, ast.Attribute) and node.attr == "model"
+            and isinstance(node.value, ast.Name) and node.value.id == "self")
+
+
+def model_attributes(paths) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """(attribute -> modules that use it, attribute -> modules that assign it) on the model."""
+    used: dict[str, set[str]] = {}
+    assigned: dict[str, set[str]] = {}
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            name = None
+            if isinstance(node, ast.Attribute) and _is_model(node.value):
+                name = node.attr
+                if isinstance(node.ctx, ast.Store):
+                    assigned.setdefault(name, set()).add(path.name)
+            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                  and node.func.id in ("getattr", "setattr", "hasattr") and len(node.args) >= 2
+                  and _is_model(node.args[0]) and isinstance(node.args[1], ast.Constant)):
+                name = node.args[1].value
+                if node.func.id == "setattr":
+                    assigned.setdefault(name, set()).add(path.name)
+            if name is not None and name != "__dict__":
+                used.setdefault(name, set()).add(path.name)
+    return used, assigned
+
+
+def test_the_scan_sees_the_model_attributes_mechanisms_use():
+    used, assigned = model_attributes(REACHING)
+    # a few known uses, so an empty scan cannot pass
+    assert "loans.py" in used["prev_delinquent"] and "loans.py" in assigned["prev_delinquent"]
+    assert "population.py" in assigned["score_threshold"] and "acquisition.py" in used["score_threshold"]
+    assert "pipeline.py" in used["talk"] and "lender.py" in used["tactics"]
+
+
+def test_every_model_attribute_the_mechanisms_use_is_declared_in_one_place():
+    declared = sim.model.SHARED
+    used, assigned = model_attributes(REACHING)
+    methods = {n for n in used if callable(getattr(sim.model.CreditModel, n, None))}
+    undeclared = {n: sorted(f) for n, f in used.items() if n not in declared and n not in methods}
+    assert not undeclared, f"model attributes used but not declared in sim.model.SHARED: {undeclared}"
+    assert all(isinstance(v, str) and v.strip() and "\n" not in v for v in declared.values())
+    assert not set(assigned) & methods
+
+
+def test_the_declared_state_is_created_by_the_constructor_and_nowhere_else():
+    m = sim.CreditModel(scenario="improvement_package", borrowers=300, days=40, rng=1,
+                        overrides={"simulation.burn_in": 0})
+    after_init = set(vars(m))
+    missing = set(sim.model.SHARED) - after_init
+    assert not missing, f"declared but not created by CreditModel.__init__: {sorted(missing)}"
+    for _ in range(40):
+        m.step()
+    created_later = set(vars(m)) - after_init
+    assert not created_later, f"attributes created on the model after construction: {sorted(created_later)}"
+    assert isinstance(m.score_threshold, float) and np.isfinite(m.score_threshold)
+    assert len(m.clock_groups) > 0
