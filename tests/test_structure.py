@@ -1,12 +1,15 @@
-"""The shape of the code: no import cycles in ``sim``, the model's shared state declared in one place.
-Fast: no simulation beyond a few days."""
+"""The shape of the code: no import cycles in ``sim``, the model's shared state declared in one place,
+and a project that stands alone (no reference to files outside the repository). Fast: no simulation
+beyond a few days."""
 
 from __future__ import annotations
 
 import ast
+import subprocess
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import sim
 import sim.model
@@ -211,3 +214,34 @@ def test_the_declared_state_is_created_by_the_constructor_and_nowhere_else():
     assert not created_later, f"attributes created on the model after construction: {sorted(created_later)}"
     assert isinstance(m.score_threshold, float) and np.isfinite(m.score_threshold)
     assert len(m.clock_groups) > 0
+
+
+# ---- the project stands alone -------------------------------------------------------------------------
+#: references to material outside the repository (spelled in pieces so this file does not match itself)
+OUTSIDE = ["MODEL" + ".md", "../" + "shared", "as " + "quoted", "shared" + "/", "/work" + "/"]
+
+
+def tracked_files() -> list[Path]:
+    try:
+        out = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout")
+    return [ROOT / name for name in out.decode().split("\0") if name]
+
+
+def test_no_tracked_file_cites_material_outside_the_repository():
+    files = tracked_files()
+    assert any(p.name == "ODD.md" for p in files)
+    hits = []
+    for path in files:
+        if not path.is_file():
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue  # a binary file (figures)
+        for n, line in enumerate(text.splitlines(), 1):
+            for needle in OUTSIDE:
+                if needle.lower() in line.lower():
+                    hits.append(f"{path.relative_to(ROOT)}:{n}: {needle}")
+    assert not hits, "cite the primary source instead: " + "; ".join(hits)
