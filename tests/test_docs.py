@@ -123,7 +123,7 @@ def test_every_summary_key_is_defined(text):
     defined = {cells(line)[0].strip("`"): cells(line)[1] for line in region.splitlines() if line.startswith("| `")}
     for key, definition in metrics.SUMMARY.items():
         assert key in defined, f"summary key {key} is not defined in ODD.md"
-        assert defined[key] == docs._cell(definition)
+        assert defined[key].replace("\\|", "|") == " ".join(definition.split("\n")), key
     assert list(defined) == metrics.SUMMARY_KEYS
 
 
