@@ -87,19 +87,18 @@ def accrue_costs(model, outstanding: float) -> None:
     books.capital_cost += outstanding * lp.capital_ratio * lp.hurdle_rate / 365.0
 
 
-def applications_at_prior(model, could, rate_now) -> None:
-    """Expected applications today of the people ``could`` (whose clocks advance by ``days`` of hazard),
-    at their prior trust and at their actual trust (``rate_now``, applications per day)."""
-    from .mechanisms import acquisition
-
+def applications_at_prior(model, could, rate_now, elasticity, days) -> None:
+    """Expected applications of the people ``could`` over the ``days`` of hazard their clocks advance
+    by today (:func:`sim.mechanisms.acquisition.step`), at their prior trust and at their actual trust
+    (``rate_now``, applications per day); ``elasticity`` is each one's trust elasticity."""
     if len(could) == 0:
         return
     acq = model.params.acquisition
     ratio = np.maximum(model.people.trust_prior[could], 1e-9) / acq.reference_trust
-    rate_prior = acq.application_rate / 365.0 * np.exp(acquisition.elasticity(model, could) * np.log(ratio))
+    rate_prior = acq.application_rate / 365.0 * np.exp(elasticity * np.log(ratio))
     books = model.lender.books
-    books.expected_applications_prior += acquisition.CLOCK_GROUPS * float(rate_prior.sum())
-    books.expected_applications += acquisition.CLOCK_GROUPS * float(rate_now.sum())
+    books.expected_applications_prior += days * float(rate_prior.sum())
+    books.expected_applications += days * float(rate_now.sum())
 
 
 class Discounter:

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli import _check_out, app, bad_input
+from .cli_common import _check_out, app, bad_input
 from .scenario import ScenarioError
 
 DirArg = Annotated[Path, typer.Argument(metavar="DIR", help="A sweep's results folder (credsim sweep --out DIR).",

@@ -72,6 +72,46 @@ from .tactics import Tactics
 
 EMPTY = np.zeros(0, np.int64)
 
+#: Every attribute of the model that mechanisms, tactics, the lender, the accounts and the metrics read
+#: or set, with its meaning. ``CreditModel.__init__`` creates each one (nothing creates one elsewhere;
+#: mechanisms may only update them), and tests/test_structure.py checks both.
+SHARED: dict[str, str] = {
+    # the run
+    "params": "the run's validated scenario (sim.params.Scenario); a policy change may replace it mid-run",
+    "seed": "the run's seed: every random stream derives from it (sim.rng)",
+    "streams": "the named random streams (sim.rng.Streams)",
+    "day": "the day being stepped (0: the set-up)",
+    "t0": "the last day of the burn-in: the measurement window is days t0 + 1 .. days",
+    "days": "the last day stepped (burn-in plus window)",
+    # who and what
+    "people": "everyone's state as arrays (sim.state.People)",
+    "lender": "the lender (sim.lender.Lender): books, capacities, provisions",
+    "tactics": "the collection tactics, active or not (sim.tactics.Tactics)",
+    "ledger": "one record per ended loan (sim.state.LoanLedger)",
+    "next_loan_id": "the id the next loan originated gets",
+    "pay_groups": "people by pay offset: pay_groups[k] are paid on the days with day % 30 == k",
+    "clock_groups": "people by application-clock group, one group advanced a day (acquisition.start_clocks)",
+    "score_threshold": "underwriting approves credit scores at or above this (set by population.create)",
+    "collector_teams": "the collector teams built so far, by kind, with their parameters (sim.collectors.team)",
+    "contact_history": "recent contacts per person, for the contact rules (sim.regulation.History)",
+    "contact_log": "None, or a list that collects every contact: (day, channel, attempted, talked)",
+    "stress_levels": "everyone's stress level, updated where it changed (sim.mechanisms.stress.Levels)",
+    # the day's shared state
+    "macro": "today's macro conditions (sim.mechanisms.macro.Conditions), set at step 1",
+    "prompted_yesterday": "people a message made think again yesterday: they reconsider paying today",
+    "billed_today": "rows whose instalment fell due today (loans.bill, step 4)",
+    "promised_today": "people whose promise to pay falls due today (tactic promises, step 4)",
+    "prev_delinquent": "rows with arrears after step 4 (refreshed at charge-off); the next day's step 4 finds cures in it",
+    "talk": "the conversations of the contact being made, for the tactics' hooks (sim.tactics.pipeline.Talk), or None",
+    "visit_queue": "loans waiting for a visit at the end of the day (tactic visits)",
+    "applications_today": "applications made today (step 8)",
+    "originations_today": "loans originated today (step 8)",
+    # observation
+    "datacollector": "Mesa's DataCollector of the daily series (sim.metrics.model_reporters)",
+    "snapshot": "the day's outcomes (sim.metrics.snapshot, step 9)",
+    "window": "what the summary gathers over the measurement window (sim.metrics.Window)",
+}
+
 
 def build_scenario(scenario: str | Path | Scenario = "baseline", borrowers=None, days=None, overrides=None) -> Scenario:
     """A validated scenario from a path, a shipped name or a loaded one, with overrides applied."""
@@ -105,6 +145,7 @@ class CreditModel(mesa.Model):
         **dotted: Any,
     ):
         seed = 0 if rng is None else int(rng)
+        # Every attribute mechanisms and tactics share is declared in SHARED (above) and created here.
         super().__init__(rng=seed)
         self.params = build_scenario(scenario, borrowers, days, {**(overrides or {}), **dotted})
         self.seed = seed
@@ -124,6 +165,10 @@ class CreditModel(mesa.Model):
         self.prev_delinquent = EMPTY
         self.applications_today = self.originations_today = self.visit_queue = 0
         self.stress_levels = stress.Levels()  # everyone's stress level, updated where it changed
+        self.score_threshold = 0.0  # set by population.create
+        self.clock_groups: list[np.ndarray] = []  # set by acquisition.start_clocks
+        self.talk = None  # set by sim.tactics.pipeline during a contact
+        self.collector_teams: dict = {}  # filled by sim.collectors.team
 
         self.lender = Lender(self)
         self.people = population.create(self)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import accounting
-from . import loans
+from . import education, loans
 
 QUALITY_LIMIT = 2.0
 CLOCK_GROUPS = 7  #: a person's application clock is advanced every this many days
@@ -61,7 +61,7 @@ def step(model, t) -> None:
     group = model.clock_groups[t % CLOCK_GROUPS]
     could = group[~ppl.has_loan[group] & ~ppl.banned[group] & (ppl.cooldown_until[group] <= t)]
     now = rate(model, could)
-    accounting.applications_at_prior(model, could, now)  # the counterfactual of lost business
+    accounting.applications_at_prior(model, could, now, elasticity(model, could), CLOCK_GROUPS)  # lost business
     ppl.app_hazard[could] += CLOCK_GROUPS * now
     apply = could[ppl.app_hazard[could] >= ppl.app_threshold[could]]
     ppl.app_hazard[apply] = 0.0
@@ -72,3 +72,4 @@ def step(model, t) -> None:
     approved = apply[ppl.score[apply] >= model.score_threshold]
     model.originations_today = len(approved)
     loans.originate(model, approved, t)
+    education.at_origination(model, approved)
