@@ -326,6 +326,9 @@ class Scenario(Section):
         if "settlement" in self.collection.tactics and self.collection.settlement.min_dpd >= co:
             raise ValueError(f"collection.settlement.min_dpd: a settlement is offered on a loan not yet charged off, "
                              f"below loans.charge_off_dpd ({co}), got {self.collection.settlement.min_dpd}")
+        if "bureau" in self.collection.tactics and self.collection.bureau.report_dpd >= co:
+            raise ValueError(f"collection.bureau.report_dpd: a loan is reported delinquent before it is charged off, "
+                             f"below loans.charge_off_dpd ({co}), got {self.collection.bureau.report_dpd}")
         return self
 
 
