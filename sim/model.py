@@ -146,6 +146,8 @@ class CreditModel(mesa.Model):
         self.datacollector.collect(self)
         self.window = metrics.Window(self)
         self.window.observe(self)
+        if 0 in self.policy_changes:  # window day 0 without a burn-in is the set-up day: in force from day 1
+            self.change_policy(self.policy_changes.pop(0))
 
     # ---- what mechanisms report during the day ----
     def experience(self, idx: np.ndarray, *, stress=0.0, quality=None, weight=0.0) -> None:

@@ -259,6 +259,8 @@ def timeline(scenario: Scenario, source: str = "changes", strict: bool = False) 
     naming ``changes.K.day`` or ``changes.K.set.KEY``."""
     from .params import iter_parameters
 
+    if not scenario.changes:
+        return []
     current = scenario.model_copy(update={"changes": []})
     before = {path: value for path, _, value, _, _ in iter_parameters(current)}
     out, last = [], None

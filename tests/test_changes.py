@@ -201,3 +201,10 @@ def test_a_change_past_a_shortened_run_is_refused_on_the_command_line(tmp_path):
     assert res.returncode == 2
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "changes.0.day" in lines[0] and "(20)" in lines[0], res.stderr
+
+
+def test_a_change_on_day_0_without_burn_in_is_in_force_from_the_first_step(tmp_path):
+    f = scenario_file(tmp_path, '[[changes]]\nday = 0\nset = { "regulation.visit_ban" = true }\n')
+    m = sim.CreditModel(scenario=f, borrowers=300, days=3, rng=1, overrides={"simulation.burn_in": 0})
+    assert m.params.regulation.visit_ban
+    assert not sim.load_scenario(f).regulation.visit_ban
