@@ -35,6 +35,9 @@ The day, in order (docs/ODD.md repeats this list; ``CreditModel.step`` is its on
 9. the IFRS 9 allowance on the day's closing book; the day's outcomes     accounting,
    are recorded                                                            metrics.snapshot
 
+Before step 1, a policy that changes today (``Scenario.changes``) takes effect
+(:meth:`CreditModel.change_policy`).
+
 The run clock starts at day 0 with the set-up. The first ``simulation.burn_in`` days (``t0``) are a
 burn-in that lets the book and people's feelings settle; the measurement window is days ``t0+1 ..
 t0 + simulation.days``, and the summary is measured over it only (:class:`sim.metrics.Window`).

@@ -285,7 +285,7 @@ class Simulation(Section):
 
 
 class Change(Section):
-    day: int = P(0, "day", "Day of the measurement window (the recession's clock: 0 is the last burn-in day) from whose start the new settings apply.", ge=0, le=36_500)
+    day: int = P(..., "day", "Day of the measurement window (the recession's clock: 0 is the last burn-in day) from whose start the new settings apply.", ge=0, le=36_500)
     set: dict[str, Any] = P({}, "dotted keys", "The parameters that change, as dotted keys with their new values (as --set takes them), on top of the scenario as it stood before.")
 
 

@@ -194,6 +194,8 @@ def _describe(err: dict) -> tuple[str, str]:
                          'tactics = ["reminders", "promises", "recovery"] for no visits')
         return loc, "unknown parameter (see docs/ODD.md for the parameter list)"
     got = err.get("input")
+    if kind == "missing":
+        return loc, "a value (required)"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         return loc or "(top level)", f"a table of parameters, got {got!r}"
     text = msg[0].lower() + msg[1:] if msg else kind

@@ -13,6 +13,7 @@ import pytest
 import sim
 from sim import collectors
 from sim.mechanisms import stress
+from sim.scenario import ScenarioError, timeline
 
 CREDSIM = Path(sys.executable).with_name("credsim")
 BURN_IN, DAY = 30, 40  # the change applies from model day BURN_IN + DAY
@@ -136,7 +137,7 @@ def test_later_changes_build_on_earlier_ones(tmp_path):
     f = scenario_file(tmp_path, '[[changes]]\nday = 5\nset = { "regulation.visit_ban" = true }\n'
                                 '[[changes]]\nday = 9\nset = { "regulation.fee_cap" = true }\n')
     sc = sim.load_scenario(f)
-    (d1, s1), (d2, s2) = sim.scenario.timeline(sc)
+    (d1, s1), (d2, s2) = timeline(sc)
     assert (d1, d2) == (5, 9)
     assert s1.regulation.visit_ban and not s1.regulation.fee_cap
     assert s2.regulation.visit_ban and s2.regulation.fee_cap
@@ -167,12 +168,14 @@ def test_the_saved_parameters_keep_the_changes(tmp_path):
      '[[changes]]\nday = 9\nset = { "regulation.fee_cap" = true }\n', "changes.1.day", "later than changes.0.day"),
     ('[[changes]]\nday = 800\nset = { "regulation.visit_ban" = true }\n', "changes.0.day", "0..simulation.days"),
     ('[[changes]]\nday = -1\nset = { "regulation.visit_ban" = true }\n', "changes.0.day", "greater than or equal to 0"),
-    ('[[changes]]\nset = { "regulation.visit_ban" = true, "when" = 3 }\n', "changes.0.set.when", "unknown parameter"),
+    ('[[changes]]\nset = { "regulation.visit_ban" = true }\n', "changes.0.day", "required"),
+    ('[[changes]]\nday = 3\nset = { "regulation.visit_ban" = true, "when" = 3 }\n', "changes.0.set.when",
+     "unknown parameter"),
     ('[[changes]]\nday = 10\nsett = { "regulation.visit_ban" = true }\n', "changes.0.sett", "unknown parameter"),
 ])
 def test_a_bad_change_is_one_error_naming_the_key(tmp_path, changes, key, says):
     f = scenario_file(tmp_path, changes)
-    with pytest.raises(sim.scenario.ScenarioError) as err:
+    with pytest.raises(ScenarioError) as err:
         sim.load_scenario(f)
     line = str(err.value)
     assert "\n" not in line and line.startswith(f"{f}: {key}: ") and says in line, line
