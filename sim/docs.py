@@ -305,7 +305,8 @@ def tactics_table() -> str:
     """The tactics found in sim/tactics/, in the order they run, with what each counts."""
     from .tactics import DEFAULT, registry
 
-    hooks = ("collect", "recover", "offer", "ask", "inbound", "before_payments", "after_payments", "priority")
+    hooks = ("collect", "recover", "offer", "ask", "inbound", "before_payments", "after_payments", "priority",
+             "willingness", "screen")
     out = ["| Order | Tactic | Module | What it is | Hooks | Counters | In the default list |",
            "| --- | --- | --- | --- | --- | --- | --- |"]
     for k, (name, cls) in enumerate(registry().items(), 1):

@@ -35,6 +35,9 @@ The day, in order (docs/ODD.md repeats this list; ``CreditModel.step`` is its on
 9. the IFRS 9 allowance on the day's closing book; the day's outcomes     accounting,
    are recorded                                                            metrics.snapshot
 
+Before step 1, a policy that changes today (``Scenario.changes``) takes effect
+(:meth:`CreditModel.change_policy`).
+
 The run clock starts at day 0 with the set-up. The first ``simulation.burn_in`` days (``t0``) are a
 burn-in that lets the book and people's feelings settle; the measurement window is days ``t0+1 ..
 t0 + simulation.days``, and the summary is measured over it only (:class:`sim.metrics.Window`).
@@ -50,7 +53,7 @@ from typing import Any
 import mesa
 import numpy as np
 
-from . import metrics, regulation
+from . import collectors, metrics, regulation
 from .lender import Lender
 from .mechanisms import (
     acquisition,
@@ -66,7 +69,7 @@ from .mechanisms import (
 )
 from .params import Scenario
 from .rng import Streams
-from .scenario import load_scenario, with_overrides
+from .scenario import load_scenario, timeline, with_overrides
 from .state import CYCLE, LoanLedger
 from .tactics import Tactics
 
@@ -154,6 +157,8 @@ class CreditModel(mesa.Model):
         self.t0 = self.params.simulation.burn_in  # the measurement window starts at the end of day t0
         self.days = self.t0 + self.params.simulation.days  # days stepped: burn-in, then the window
         self.macro = macro.conditions(self.params, -self.t0)
+        #: policies that change on a given day (``changes``): model day -> the scenario in force from then
+        self.policy_changes = {self.t0 + day: sc for day, sc in timeline(self.params)}
         self.next_loan_id = 0
         self.ledger = LoanLedger()
         self._stress_events: list[tuple[np.ndarray, float]] = []
@@ -189,6 +194,8 @@ class CreditModel(mesa.Model):
         self.datacollector.collect(self)
         self.window = metrics.Window(self)
         self.window.observe(self)
+        if 0 in self.policy_changes:  # window day 0 without a burn-in is the set-up day: in force from day 1
+            self.change_policy(self.policy_changes.pop(0))
 
     # ---- what mechanisms report during the day ----
     def experience(self, idx: np.ndarray, *, stress=0.0, quality=None, weight=0.0) -> None:
@@ -225,6 +232,8 @@ class CreditModel(mesa.Model):
         t = self.day
         self.prompted_yesterday = np.concatenate(self._prompts) if self._prompts else EMPTY
         self._prompts = []
+        if t in self.policy_changes:  # a policy that changes today applies from the start of the day
+            self.change_policy(self.policy_changes[t])
 
         macro.step(self, t)  # 1
         income.step(self, t)  # 2
@@ -246,6 +255,21 @@ class CreditModel(mesa.Model):
         self.window.observe(self)
         if self.day >= self.days:
             self.running = False
+
+    def change_policy(self, params: Scenario) -> None:
+        """From now on the model runs under ``params`` (validated; see ``Scenario.changes``). Mechanisms
+        read ``self.params`` when they act; what was derived from it at set-up is derived again here:
+        which tactics are active, the call and visit capacities, the approval threshold, the attention
+        floor and the stress levels. Collector teams rebuild themselves when their parameters change
+        (:func:`sim.collectors.team`)."""
+        self.params = params
+        self.tactics.refresh(self)
+        self.lender.call_capacity = collectors.capacity(params, "call")
+        self.lender.visit_capacity = collectors.capacity(params, "field")
+        n = self.people.n
+        self.score_threshold = float(np.quantile(self.people.score, params.acquisition.cutoff)) if n else 0.0
+        self.people.attention_floor = params.repayment.attention_floor
+        self.stress_levels.reset()
 
     def summary(self) -> dict:
         return metrics.summary(self)

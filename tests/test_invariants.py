@@ -26,6 +26,8 @@ scenarios = st.fixed_dictionaries(
         "collection.settlement.min_dpd": st.integers(1, 29),  # below the lowest loans.charge_off_dpd drawn
         "collection.settlement.discount": st.floats(0.0, 1.0),
         "collection.settlement.acceptance": st.floats(0.0, 1.0),
+        "collection.bureau.report_dpd": st.integers(1, 29),  # below the lowest loans.charge_off_dpd drawn
+        "collection.bureau.weight": st.floats(0.0, 5.0),
         "collection.visits.start_dpd": st.integers(5, 90),
         "education.enabled": st.booleans(),
         "early_contact.channel": st.booleans(),

@@ -69,7 +69,7 @@ def step(model, t) -> None:
     ppl.app_threshold[apply] = threshold(model, apply)
     books.applications += len(apply)
     model.applications_today = len(apply)
-    approved = apply[ppl.score[apply] >= model.score_threshold]
+    approved = model.tactics.screen(apply[ppl.score[apply] >= model.score_threshold], t)  # bureau: records refused
     model.originations_today = len(approved)
     loans.originate(model, approved, t)
     education.at_origination(model, approved)
