@@ -134,16 +134,17 @@ class People:
         self.queued_since = np.full(n, -1, i)  # in the visit queue since this day, or -1
         self._pack()
 
-    #: Arrays read together for the same rows (spending and pay; a decision, a contact) are kept as
-    #: fields of one record per person, so gathering a few thousand rows from several of them costs
-    #: one cache miss per row instead of one per array. The attributes stay 1-D arrays (strided views
-    #: of the record block) with the same values and dtypes; nothing reads the blocks directly.
+    #: Arrays read together for the same scattered rows (spending and pay; a decision, a contact; a
+    #: loan's DPD history) are kept as fields of one record per person, so gathering a few thousand
+    #: rows from several of them costs one cache miss per row instead of one per array. The attributes
+    #: stay 1-D arrays (strided views of the record block) with the same values and dtypes; nothing
+    #: reads the blocks directly. Not for arrays read whole or in dense strides (stress, trust, the
+    #: application clocks' groups of every 7th person): those are faster as plain arrays.
     PACKED = (
         ("income", "cash", "reserved", "daily_subsistence", "daily_habit", "daily_other", "benefit",
          "settled_day", "pay_offset"),
         ("attention", "pressure", "contact_load", "will_re", "literacy", "understanding", "present_bias",
          "attention_day", "pressure_day", "contact_day", "promise_day", "other_first"),
-        ("quality", "app_hazard", "app_threshold", "app_count", "cooldown_until", "banned"),
         ("max_dpd", "day_dpd1", "day_dpd5", "day_dpd30", "day_dpd60", "day_dpd90", "first_plan_day",
          "redefault_day", "episodes", "promises", "promises_broken", "cause", "plans_taken"),
     )

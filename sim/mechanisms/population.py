@@ -78,7 +78,7 @@ def create(model) -> People:
         + 0.3 * informal
         - 0.3 * people.will_re
     )
-    people.quality[:] = -_z(risk)
+    people.quality = -_z(risk)
     people.score = people.quality + p.acquisition.score_noise * rng.normal(0.0, 1.0, n)
     model.score_threshold = float(np.quantile(people.score, p.acquisition.cutoff)) if n else 0.0
 
