@@ -93,7 +93,6 @@ SHARED: dict[str, str] = {
     "ledger": "one record per ended loan (sim.state.LoanLedger)",
     "next_loan_id": "the id the next loan originated gets",
     "pay_groups": "people by pay offset: pay_groups[k] are paid on the days with day % 30 == k",
-    "clock_groups": "people by application-clock group, one group advanced a day (acquisition.start_clocks)",
     "score_threshold": "underwriting approves credit scores at or above this (set by population.create)",
     "collector_teams": "the collector teams built so far, by kind, with their parameters (sim.collectors.team)",
     "contact_history": "recent contacts per person, for the contact rules (sim.regulation.History)",
@@ -171,7 +170,6 @@ class CreditModel(mesa.Model):
         self.applications_today = self.originations_today = self.visit_queue = 0
         self.stress_levels = stress.Levels()  # everyone's stress level, updated where it changed
         self.score_threshold = 0.0  # set by population.create
-        self.clock_groups: list[np.ndarray] = []  # set by acquisition.start_clocks
         self.talk = None  # set by sim.tactics.pipeline during a contact
         self.collector_teams: dict = {}  # filled by sim.collectors.team
 
