@@ -174,6 +174,21 @@ def test_docs_read_the_fit_from_its_saved_output(recovery, tmp_path):
         docs.validation_from_fit(tmp_path / "fit.json")
 
 
+def test_one_replicate_gives_no_interval_and_says_so():
+    """One behaviour everywhere: an interval from one replicate is NaN with a warning, never zero width
+    (calibration, docs and sweeps share sim.analysis.mean_ci)."""
+    from sim import analysis, docs
+
+    assert cal.mean_ci is analysis.mean_ci and not hasattr(docs, "mean_ci")
+    with pytest.warns(analysis.SingleReplicateWarning):
+        n, m, lo, hi = cal.mean_ci([0.2], rate=True)
+    assert n == 1 and m == 0.2 and math.isnan(lo) and math.isnan(hi)
+    with pytest.warns(analysis.SingleReplicateWarning):
+        assert cal._ci_text([0.2], True) == "20.00%"  # the mean alone: no interval
+    lo2 = cal.mean_ci([0.2, 0.2], rate=True)[2]
+    assert lo2 == 0.2  # identical values: a zero-width interval, from two replicates
+
+
 def test_objective_weights_and_one_sided_targets():
     t = [cal.TargetSpec(name="ever_30dpd_rate", value=0.08, sd=0.01),
          cal.TargetSpec(name="roll_30_60", value=0.5, weight=4.0),
