@@ -57,9 +57,8 @@ def wide(table: pd.DataFrame, res) -> pd.DataFrame:
         t = table[table["scenario"] == name].set_index("outcome")
         row = {"scenario": name}
         for k in COLUMNS:
-            for col, src in (("mean", "mean"), ("ci_low", "ci_low"), ("ci_high", "ci_high"), ("diff", "diff"),
-                             ("diff_low", "diff_low"), ("diff_high", "diff_high")):
-                row[f"{k}_{col}"] = float(t.loc[k, src]) if k in t.index else np.nan
+            for col in ("mean", "ci_low", "ci_high", "diff", "diff_low", "diff_high"):
+                row[f"{k}_{col}"] = float(t.loc[k, col]) if k in t.index else np.nan
         row["n"] = int(n.get(name, 0))
         rows.append(row)
     return pd.DataFrame(rows)
@@ -152,15 +151,15 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--borrowers", type=int, default=spec.borrowers,
-                   help="people in the market (default: experiments/strategies.toml's)")
+                   help="people in the market; from experiments/strategies.toml")
     p.add_argument("--days", type=int, default=spec.days,
-                   help="days of measurement window, after the burn-in (default: experiments/strategies.toml's)")
+                   help="days of measurement window, after the burn-in; from experiments/strategies.toml")
     p.add_argument("--burn-in", type=int, default=spec.burn_in,
-                   help="days before the measurement window (default: experiments/strategies.toml's)")
+                   help="days before the measurement window; from experiments/strategies.toml")
     p.add_argument("--replicates", type=int, default=spec.replicates,
-                   help="paired replicates per strategy, seeds replicate_seed(seed, r) (default: experiments/strategies.toml's)")
-    p.add_argument("--workers", type=int, default=default_workers(), help="worker processes (default: one per core)")
-    p.add_argument("--out", type=Path, default=ROOT / "results" / "compare", help="output folder")
+                   help="paired replicates per strategy, seeds replicate_seed(seed, r); from experiments/strategies.toml")
+    p.add_argument("--workers", type=int, default=default_workers(), help="worker processes (one per core)")
+    p.add_argument("--out", type=Path, default=ROOT / "results" / "compare", help="output folder (the sweep goes to OUT/sweep; rerun to resume)")
     args = p.parse_args(argv)
     for name, low in (("borrowers", 10), ("days", 1), ("burn_in", 0), ("replicates", 1), ("workers", 1)):
         v = getattr(args, name)
