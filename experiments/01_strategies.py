@@ -20,7 +20,8 @@
 # and the lender's economics: collection cost, credit loss, profit and collection cost per cured
 # delinquency.
 #
-# Sweep spec: `experiments/01_strategies.toml`. Set `CREDSIM_QUICK=1` for the quick setting (tiny sizes;
+# Sweep spec: `experiments/strategies.toml`, the one definition of the strategy comparison (`make compare`
+# runs it too). Set `CREDSIM_QUICK=1` for the quick setting (tiny sizes;
 # what the test suite runs, into `results/quick/`).
 
 # %%
@@ -40,7 +41,7 @@ from sim import analysis, plots
 
 STUDY = "01_strategies"
 base, figs = study_dirs(STUDY)
-plan, res = run_spec("01_strategies.toml", STUDY, quick={"borrowers": 400, "days": 150, "burn_in": 60, "replicates": 3})
+plan, res = run_spec("strategies.toml", STUDY, quick={"borrowers": 400, "days": 150, "burn_in": 60, "replicates": 3})
 print(f"setting: {SETTING}; {res.finished} runs of {len(res.scenarios)} strategies")
 
 # %% [markdown]

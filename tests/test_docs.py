@@ -157,23 +157,52 @@ def test_check_detects_a_stale_file(tmp_path):
     assert docs.check(copy)[0]
 
 
-def test_plain_update_keeps_the_calibration_block(tmp_path):
+def test_plain_update_keeps_the_validation_block(tmp_path):
     copy = tmp_path / "ODD.md"
     shutil.copy(ODD, copy)
-    text = docs.replace_region(copy.read_text(encoding="utf-8"), "calibration", "hand-made numbers")
-    text = docs.replace_region(text, "daily", "stale")
+    kept = docs.read_region(copy.read_text(encoding="utf-8"), "validation")
+    text = docs.replace_region(copy.read_text(encoding="utf-8"), "daily", "stale")
     copy.write_text(text)
     docs.update(copy)
     new = copy.read_text(encoding="utf-8")
-    assert docs.read_region(new, "calibration") == "hand-made numbers"
+    assert docs.read_region(new, "validation") == kept  # the fit's values: only from a saved fit
     assert docs.read_region(new, "daily") == docs.daily_table()
 
 
-def test_calibration_table_names_every_target(text):
+def test_calibration_table_is_the_targets_file(text):
+    """The calibration region lists the targets, sources and fitted parameters of targets.toml, the one
+    list of them: the docs keep no copy (and run no calibration of their own)."""
+    import tomllib
+
+    raw = tomllib.loads(docs.TARGETS_PATH.read_text(encoding="utf-8"))
     region = docs.read_region(text, "calibration")
-    for t in docs.TARGETS:
-        assert docs._cell(t.what) in region
-    assert "Home Credit" in region and "Cadena" in region and "Karlan" in region
+    for t in raw["targets"]:
+        assert f"| {docs._cell(t['label'])} |" in region and docs._cell(t["source"]) in region
+        assert f"`{t['name']}`" in region
+    for k in raw["parameters"]:
+        assert f"| `{k}` |" in region
+    assert not hasattr(docs, "TARGETS") and not hasattr(docs, "run_calibration")
+
+
+def test_docs_and_targets_file_cannot_disagree(tmp_path, monkeypatch):
+    """A target added to targets.toml makes --check fail, until the docs are regenerated and the fit is
+    redone (the validation table must hold every target and fitted parameter)."""
+    targets = tmp_path / "targets.toml"
+    text = docs.TARGETS_PATH.read_text(encoding="utf-8")
+    targets.write_text(text.replace("[parameters]", '[[targets]]\nname = "cure_rate"\nlabel = "A new target"\n'
+                                    'value = 0.5\nsd = 0.1\nsource = "a new study"\n\n[parameters]', 1),
+                       encoding="utf-8")
+    copy = tmp_path / "ODD.md"
+    shutil.copy(ODD, copy)
+    monkeypatch.setattr(docs, "TARGETS_PATH", targets)
+    monkeypatch.setattr(docs.calibration_table, "__defaults__", (targets,))
+    monkeypatch.setattr(docs.validation_mismatch, "__defaults__", (targets,))
+    ok, msg = docs.check(copy)
+    assert not ok and "calibration" in msg
+    assert docs.main(["--file", str(copy)]) == 0
+    assert "| A new target |" in docs.read_region(copy.read_text(encoding="utf-8"), "calibration")
+    ok, msg = docs.check(copy)
+    assert not ok and "validation table" in msg and "A new target" in msg
 
 
 # ---- structure and content ----------------------------------------------------------------
