@@ -639,7 +639,7 @@ def _json_num(v: float) -> float | None:
 
 
 def _toml_value(v: Any) -> str:
-    from .docs import toml_value
+    from .regions import toml_value
 
     return toml_value(v)
 
@@ -865,7 +865,7 @@ def write_outputs(fit: Fit, val: Validation, out: Path) -> list[Path]:
 
 def check_docs(odd: Path) -> None:
     """Raise :class:`ScenarioError` unless ``odd`` has the validation markers."""
-    from .docs import DocsError, read_region
+    from .regions import DocsError, read_region
 
     try:
         read_region(odd.read_text(encoding="utf-8"), VALIDATION_REGION)
@@ -877,7 +877,7 @@ def check_docs(odd: Path) -> None:
 
 def write_docs(table: str, odd: Path) -> bool:
     """Put the validation table into ``odd``'s validation region; True if the file changed."""
-    from .docs import replace_region
+    from .regions import replace_region
 
     text = odd.read_text(encoding="utf-8")
     new = replace_region(text, VALIDATION_REGION, table)

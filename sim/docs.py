@@ -33,6 +33,7 @@ from typing import Any, Iterable
 from pydantic import BaseModel
 
 from . import metrics
+from .regions import BEGIN, END, DocsError, read_region, replace_region, toml_value  # noqa: F401 (re-exported)
 from .params import Scenario, iter_parameters
 from .scenario import SCENARIO_DIR, read_tree, shipped_scenarios
 
@@ -46,13 +47,6 @@ TABLE_REGIONS = ("parameters", "assumptions", "scenarios", "tactics", "summary",
 #: the region of the fit's model values: written from a saved fit only (``credsim calibrate --docs``, ``--fit``)
 VALIDATION_REGION = "validation"
 
-BEGIN = "<!-- BEGIN GENERATED: {} -->"
-END = "<!-- END GENERATED: {} -->"
-
-
-class DocsError(RuntimeError):
-    """docs/ODD.md lacks a marker pair or has them out of order."""
-
 
 # ---------------------------------------------------------------------------------------------
 # rendering of single values
@@ -62,23 +56,7 @@ def _cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def toml_value(value: Any) -> str:
-    """A value written as it would be in a scenario file (TOML)."""
-    if isinstance(value, BaseModel):
-        value = value.model_dump()
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    return str(value)
+
 
 
 def render_default(value: Any) -> str:
@@ -330,21 +308,6 @@ def generated_tables() -> dict[str, str]:
 # ---------------------------------------------------------------------------------------------
 # regions of the file
 # ---------------------------------------------------------------------------------------------
-def _region_re(name: str) -> re.Pattern:
-    return re.compile(re.escape(BEGIN.format(name)) + r"\n(.*?)" + re.escape(END.format(name)), re.S)
-
-
-def read_region(text: str, name: str) -> str:
-    m = _region_re(name).search(text)
-    if m is None:
-        raise DocsError(f"docs/ODD.md: markers '{BEGIN.format(name)}' ... '{END.format(name)}' not found")
-    return m.group(1).rstrip("\n")
-
-
-def replace_region(text: str, name: str, content: str) -> str:
-    read_region(text, name)  # raises if missing
-    block = BEGIN.format(name) + "\n" + content.rstrip("\n") + "\n" + END.format(name)
-    return _region_re(name).sub(lambda _m: block, text, count=1)
 
 
 def render(text: str, regions: dict[str, str]) -> str:
