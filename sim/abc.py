@@ -8,7 +8,7 @@ optional ``[abc]`` table::
     population = 40          # particles per generation
     generations = 4          # generations of the SMC (stop earlier if epsilon reaches min_epsilon)
     min_epsilon = 0.0        # stop when the acceptance threshold is at or below this distance
-    max_evaluations = 0      # stop when this many particles have been simulated (0: no limit)
+    max_evaluations = 0      # no new generation once this many particles have been simulated (0: no limit)
     seed = 0                 # seed of the sampler's draws (proposals), not of the model runs
     estimate = "mean"        # what calibrated.toml holds: "mean" (posterior mean) or "map"
     borrowers = 5000         # optional: the run size of ABC, where it differs from the file's (MSM's)
@@ -61,7 +61,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Callable, Literal
 
 import numpy as np
 import pandas as pd
@@ -82,7 +82,7 @@ class AbcSpec(cal._Spec):
     population: int = Field(40, ge=2, le=100_000, description="Particles per generation.")
     generations: int = Field(4, ge=1, le=1000, description="Generations of the SMC.")
     min_epsilon: float = Field(0.0, ge=0.0, description="Stop once epsilon is at or below this distance.")
-    max_evaluations: int = Field(0, ge=0, description="Stop after this many particles simulated (0: no limit).")
+    max_evaluations: int = Field(0, ge=0, description="No new generation after this many particles simulated (0: no limit).")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed of the sampler's proposals (not of the runs).")
     estimate: Literal["mean", "map"] = Field("mean", description="What calibrated.toml holds.")
     borrowers: int | None = Field(None, ge=10, le=20_000_000, description="People per run (default: the file's).")
@@ -200,7 +200,6 @@ def _generation_seed(seed: int, t: int) -> np.ndarray:
 
 
 def _sampler_class():
-    import pyabc
     from pyabc.sampler import Sampler
 
     class _ExecutorSampler(Sampler):
@@ -214,7 +213,7 @@ def _sampler_class():
         acceptances so far in the generation, never on the workers.
         """
 
-        def __init__(self, model: "_Model", abc: AbcSpec, log: Callable[[str], None] | None, total: int):
+        def __init__(self, model, abc: AbcSpec, log: Callable[[str], None] | None, total: int):
             super().__init__()
             self.model, self.abc, self.log, self.total = model, abc, log, total
             self.started = time.monotonic()
@@ -232,11 +231,13 @@ def _sampler_class():
             np.random.seed(_generation_seed(self.abc.seed, t))
             sample = self._create_empty_sample()
             kept: list = []
-            simulated = 0
-            rate = 1.0
+            simulated = accepted = 0
             while len(kept) < n and simulated < max_eval:
                 need = n - len(kept)
-                size = need if all_accepted else int(min(4 * n, math.ceil(need / max(rate, 0.05))))
+                # the acceptance rate so far (a Laplace estimate): batches big enough to finish in a
+                # round or two, at most 2 x the population, so few simulations go beyond the last needed
+                rate = (accepted + 1) / (simulated + 2)
+                size = need if all_accepted or not simulated else int(min(2 * n, math.ceil(need / rate)))
                 if math.isfinite(max_eval):
                     size = int(max(1, min(size, max_eval - simulated)))
                 states, self.model.pending = [], []
@@ -247,14 +248,13 @@ def _sampler_class():
                 self.model.recording = False
                 end_state = None
                 self.model.fill(self.model.pending)
-                accepted_here = 0
                 for st in states:
                     np.random.set_state(st)
                     particle = simulate_one()
                     end_state = np.random.get_state()
                     simulated += 1
                     if particle.accepted:
-                        accepted_here += 1
+                        accepted += 1
                         if len(kept) < n:
                             kept.append(particle)
                             sample.append(particle)
@@ -262,7 +262,6 @@ def _sampler_class():
                         sample.append(particle)
                 np.random.set_state(end_state)
                 self.model.cache.clear()
-                rate = accepted_here / size
             self.nr_evaluations_ = simulated
             self.evaluations += simulated
             if len(kept) < n:
@@ -273,8 +272,8 @@ def _sampler_class():
                     self.log(f"prior sample: {simulated} particles ({elapsed:.0f} s)")
                 else:
                     eps = simulate_one.keywords["eps"](t) if hasattr(simulate_one, "keywords") else float("nan")
-                    self.pending_line = (f"generation {t + 1}/{self.total}: epsilon {eps:.4g}, acceptance {len(kept)}/{simulated} "
-                             f"({100 * len(kept) / max(simulated, 1):.0f}%), {len(kept)} particles, "
+                    self.pending_line = (f"generation {t + 1}/{self.total}: epsilon {eps:.4g}, accepted {accepted} of "
+                             f"{simulated} simulated ({100 * accepted / max(simulated, 1):.0f}%), {len(kept)} particles kept, "
                              f"{self.evaluations} evaluated in all ({elapsed:.0f} s)")
             return sample
 

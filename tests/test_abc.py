@@ -321,3 +321,29 @@ def test_dask_scheduler_gives_the_same_generation(tmp_path, values, serial):
     assert f"dask {cluster.scheduler_address}" in res.output
     first = posterior(serial[0])
     pd.testing.assert_frame_equal(posterior(out), first[first.generation == 0])
+
+
+def test_map_is_the_particle_of_highest_posterior_density():
+    """A tight cluster near 0.2 and a spread-out tail: the MAP is in the cluster, the mean is not."""
+    from types import SimpleNamespace
+
+    ap = SimpleNamespace(problem=SimpleNamespace(keys=["x"], lo=np.array([0.0]), hi=np.array([1.0])))
+    x = np.r_[0.2 + 0.005 * np.arange(-5, 6), np.linspace(0.5, 1.0, 11)]
+    last = pd.DataFrame({"x": x, "weight": np.full(x.size, 1 / x.size)})
+    m = sabc.map_estimate(ap, last)["x"]
+    assert abs(m - 0.2) <= 0.025
+    assert abs(float(np.mean(x)) - 0.2) > 0.2
+
+
+def test_notebook_quick_setting_still_shrinks_the_shipped_targets_file(tmp_path):
+    """The [abc] table's own run size must not collide with the top-level keys the notebook rewrites."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    try:
+        from nbsupport import quick_spec
+    finally:
+        sys.path.pop(0)
+    quick = quick_spec(ROOT / "experiments" / "calibration" / "targets.toml",
+                       {"borrowers": 300, "days": 400, "replicates": 2}, tmp_path / "t.toml")
+    from sim import calibrate as cal
+
+    assert cal.load_targets(quick).base.population.borrowers == 300
