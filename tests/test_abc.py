@@ -112,7 +112,7 @@ def posterior(out: Path) -> pd.DataFrame:
     return pd.read_parquet(out / "posterior.parquet")
 
 
-def test_outputs_written_and_well_formed(serial):
+def test_outputs_written_and_well_formed(serial, values):
     out, res = serial
     for name in ("posterior.parquet", "calibrated.toml", "fit.json", "validation.md", "abc.db"):
         assert (out / name).stat().st_size > 0, name
@@ -135,6 +135,12 @@ def test_outputs_written_and_well_formed(serial):
     assert p["q025"] <= p["mean"] <= p["q975"]
     assert fit["seeds"] == [replicate_seed(SEED, r) for r in range(REPLICATES)]
     assert fit["evaluations"] >= 8 * 3  # the prior sample and two generations
+    val_seeds = fit["validation"]["seeds"]
+    assert len(val_seeds) == 2 and not set(val_seeds) & set(fit["seeds"])  # fresh seeds for validation
+    assert len(fit["validation"]["calibrated"]["cure_rate"]["values"]) == 2
+    # each particle's moments are stored with it; its distance is the one computed from them
+    for _, row in last.iterrows():
+        assert row["distance"] == pytest.approx(abs(row["moment.late_payment_rate"] - values["late_payment_rate"]) / 0.004)
     # calibrated.toml: the posterior mean, said so, and a scenario that loads
     text = (out / "calibrated.toml").read_text()
     assert "posterior mean" in text
