@@ -4,7 +4,7 @@
 VENV   := .venv
 STAMP  := $(VENV)/.credsim-setup
 
-# Extra arguments: make compare ARGS="--replicates 8"   make test PYTEST_ARGS="-n auto -m 'not slow'"
+# Extra arguments: make compare ARGS="--replicates 4 --out results/compare4"   make test PYTEST_ARGS="-n auto -m 'not slow'"
 ARGS ?=
 PYTEST_ARGS ?=
 
@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 .DEFAULT_GOAL := help
 
 help:
-	@echo "make compare   set up if needed, then run every shipped strategy and compare them (results/compare/)"
+	@echo "make compare   set up if needed, then run the strategy comparison (experiments/strategies.toml) as a sweep and compare (results/compare/)"
 	@echo "make test      set up if needed, then run the test suite ($(VENV)/bin/pytest)"
 	@echo "make experiments  set up if needed, then run the four experiment notebooks (results/NN_*/, docs/sensitivity.md)"
 	@echo "make setup     create $(VENV) and install credsim[test] pinned by requirements.lock"

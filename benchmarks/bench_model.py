@@ -120,12 +120,38 @@ TIMED = [
     ("sim.mechanisms.loans", "originate", "loans.originate"),
     ("sim.mechanisms.loans", "accrue_funding_cost", "loans.accrue_funding_cost"),
     ("sim.mechanisms.early_contact", "foresee_shortfall", "early_contact.foresee_shortfall"),
-    ("sim.mechanisms.reminders", "step", "reminders.step"),
-    ("sim.mechanisms.reminders", "targets", "reminders.targets"),
-    ("sim.mechanisms.reminders", "contacted", "reminders.contacted"),
-    ("sim.mechanisms.visits", "step", "visits.step"),
-    ("sim.mechanisms.recovery", "step", "recovery.step"),
-    ("sim.mechanisms.plans", "offer", "plans.offer"),
+    ("sim.mechanisms.loans", "record_dpd", "loans.record_dpd"),
+    ("sim.mechanisms.causes", "assign", "causes.assign"),
+    ("sim.regulation", "forbear", "regulation.forbear"),
+    ("sim.mechanisms.conversations", "message", "conversations.message"),
+    ("sim.mechanisms.conversations", "family", "conversations.family"),
+    ("sim.mechanisms.stress", "Levels.current", "stress.Levels.current"),
+    ("sim.mechanisms.acquisition", "rate", "acquisition.rate"),
+    ("sim.accounting", "applications_at_prior", "accounting.applications_at_prior"),
+    ("sim.accounting", "accrue_costs", "accounting.accrue_costs"),
+    ("sim.accounting", "Provisions.update", "9 provisions.update"),
+    ("sim.metrics", "Window.observe", "9 window.observe"),
+    # the lender's tactics (sim/tactics/: hooks run by Tactics.run) and the contact pipeline
+    ("sim.tactics", "Tactics.run", "tactics.run"),
+    ("sim.tactics.reminders", "ReminderLadder.collect", "reminders.collect"),
+    ("sim.tactics.reminders", "ReminderLadder.targets", "reminders.targets"),
+    ("sim.tactics.visits", "HomeVisits.collect", "visits.collect"),
+    ("sim.tactics.promises", "PromiseToPay.ask", "promises.ask"),
+    ("sim.tactics.promises", "PromiseToPay.before_payments", "promises.before_payments"),
+    ("sim.tactics.promises", "PromiseToPay.after_payments", "promises.after_payments"),
+    ("sim.tactics.plans", "FlexiblePlans.offer", "plans.offer"),
+    ("sim.tactics.plans", "FlexiblePlans.inbound", "plans.inbound"),
+    ("sim.tactics.plans", "progress", "plans.progress"),
+    ("sim.tactics.settlement", "Settlement.offer", "settlement.offer"),
+    ("sim.tactics.risk_based", "RiskBased.priority", "risk_based.priority"),
+    ("sim.tactics.moratorium", "Moratorium.collect", "moratorium.collect"),
+    ("sim.tactics.recovery", "RecoveryAgency.recover", "recovery.recover"),
+    ("sim.tactics.debt_sale", "DebtSale.recover", "debt_sale.recover"),
+    ("sim.tactics.pipeline", "contact", "pipeline.contact"),
+    ("sim.tactics.pipeline", "converse", "pipeline.converse"),
+    ("sim.regulation", "admit", "regulation.admit"),
+    ("sim.regulation", "record", "regulation.record"),
+    ("sim.collectors", "Team.assign", "collectors.assign"),
     ("sim.mechanisms.education", "at_origination", "education.at_origination"),
     ("sim.model", "CreditModel.experience", "model.experience"),
     ("sim.model", "CreditModel.prompt", "model.prompt"),
@@ -147,7 +173,12 @@ def install_timers(tree: CallTree) -> list[str]:
             continue
         if getattr(fn, "__wrapped_by_bench__", False):
             continue
-        setattr(owner, name, tree.wrap(label, fn))
+        timed = tree.wrap(label, fn)
+        setattr(owner, name, timed)
+        if not parents:  # a function imported by name elsewhere (``from .pipeline import contact``): there too
+            for mod in list(sys.modules.values()):
+                if getattr(mod, "__name__", "").startswith("sim") and mod.__dict__.get(name) is fn:
+                    setattr(mod, name, timed)
     return missing
 
 

@@ -20,7 +20,8 @@
 # and the lender's economics: collection cost, credit loss, profit and collection cost per cured
 # delinquency.
 #
-# Sweep spec: `experiments/01_strategies.toml`. Set `CREDSIM_QUICK=1` for the quick setting (tiny sizes;
+# Sweep spec: `experiments/strategies.toml`, the one definition of the strategy comparison (`make compare`
+# runs it too). Set `CREDSIM_QUICK=1` for the quick setting (tiny sizes;
 # what the test suite runs, into `results/quick/`).
 
 # %%
@@ -40,7 +41,7 @@ from sim import analysis, plots
 
 STUDY = "01_strategies"
 base, figs = study_dirs(STUDY)
-plan, res = run_spec("01_strategies.toml", STUDY, quick={"borrowers": 400, "days": 150, "burn_in": 60, "replicates": 3})
+plan, res = run_spec("strategies.toml", STUDY, quick={"borrowers": 400, "days": 150, "burn_in": 60, "replicates": 3})
 print(f"setting: {SETTING}; {res.finished} runs of {len(res.scenarios)} strategies")
 
 # %% [markdown]
@@ -60,7 +61,7 @@ def fmt(row):
 
 
 table["mean [95% CI]"] = table.apply(fmt, axis=1)
-wide = table.pivot(index="scenario", columns="outcome", values="mean [95% CI]")[KEYS].loc[res.scenarios]
+wide = table.pivot(index="scenario", columns="outcome", values="mean [95% CI]")[KEYS].loc[plots.scenario_order(res)]
 wide.columns = [f"{k} ({analysis.unit(k).label})" for k in KEYS]
 wide.to_csv(base / "outcomes.csv")
 table.to_csv(base / "outcomes_tidy.csv", index=False)
@@ -95,15 +96,16 @@ for p in written:
 ECON = [("collection_cost", "collection cost"), ("credit_loss", "credit loss"), ("profit", "profit"),
         ("cost_per_cure", "collection cost per cure")]
 ss = plots.series(res, [0])
+order = [s.scenario for s in ss]  # the figures' order (baseline first, then groups), each in its colour
 fig, axes = plt.subplots(1, len(ECON), figsize=(16, 4.8), layout="constrained")
 for ax, (key, title) in zip(axes, ECON):
     u = analysis.unit(key)
-    t = table[table.outcome == key].set_index("scenario").loc[res.scenarios]
+    t = table[table.outcome == key].set_index("scenario").loc[order]
     y = range(len(t))
     m = t["mean"] * u.scale
     ax.errorbar(m, y, xerr=[m - t.ci_low * u.scale, t.ci_high * u.scale - m], fmt="none", ecolor="0.3", capsize=3)
     ax.scatter(m, y, c=[s.color for s in ss], zorder=3)
-    ax.set_yticks(list(y), res.scenarios if ax is axes[0] else [""] * len(t))
+    ax.set_yticks(list(y), order if ax is axes[0] else [""] * len(t))
     ax.invert_yaxis()
     ax.set_title(f"{title} ({u.label})")
     ax.grid(alpha=0.3)

@@ -1,125 +1,77 @@
-"""Compare the shipped collection strategies: every scenario in scenarios/, paired replicates.
+"""Compare the shipped collection strategies: the strategy comparison as a sweep, then its table and figure.
 
-Each strategy runs with the same seeds (1..R), so replicate r of every strategy faces the same
-people and the same shocks (common random numbers): differences between rows are the strategies'
-effects, not sampling noise. Runs go to worker processes; the table shows the mean over replicates
-and its 95% confidence interval (Student t; for rates on the logit scale, so it stays inside [0, 1]).
-Every run has the scenario's burn-in (``simulation.burn_in``) before its ``--days`` of measurement
-window; the summary and the daily 30+ DPD share are of the window only.
+The comparison is defined once, in ``experiments/strategies.toml`` (every shipped scenario, its
+size, burn-in and replicates); this script runs that spec as a sweep (``sim.sweep.plan`` and
+``sim.execute.run_sweep``, exactly as ``credsim sweep`` does: the same seeds, the same worker
+processes, the same results folder) into ``OUT/sweep/``, then tabulates it with the code of ``credsim
+compare`` (``sim.analysis.compare``). Replicate r of every strategy runs with the seed
+``sim.rng.replicate_seed(seed, r)``, so replicate r of every strategy faces the same people and the
+same shocks (common random numbers): differences between rows are the strategies' effects, not
+sampling noise. Every run has its burn-in before the measurement window; the summary and the daily
+30+ DPD share are of the window only. Rerunning the same command resumes: finished runs are kept.
 
-    python experiments/compare_strategies.py [--borrowers 10000] [--days 730] [--replicates 4]
-                                             [--workers N] [--out results/compare]
+    python experiments/compare_strategies.py [--borrowers N] [--days D] [--burn-in B] [--replicates R]
+                                             [--workers W] [--out results/compare]
 
-Writes to ``--out``: ``summary.csv`` (the table, raw numbers: ``<key>_mean``, ``<key>_ci_low``,
-``<key>_ci_high``), ``runs.csv`` (every summary key of
-every run), ``dpd30_daily.csv`` (daily 30+ DPD share per strategy, mean over replicates) and
-``compare.png`` / ``compare.svg`` (the figure).
+The options change the spec's size as if the file said so (the defaults are the file's). Writes to
+``--out``: ``sweep/`` (the sweep's results folder: ``credsim compare OUT/sweep`` and ``credsim plot
+OUT/sweep`` read it), ``summary.csv`` (the table, raw numbers: ``<key>_mean``, ``<key>_ci_low``,
+``<key>_ci_high``, ``<key>_diff``, ``<key>_diff_low``, ``<key>_diff_high``, ``n``), ``summary.json``
+(``credsim compare --json`` of the sweep, plus provenance), ``runs.csv`` (every summary key of every
+run), ``dpd30_daily.csv`` (daily 30+ DPD share per strategy, mean over replicates) and ``compare.png``
+/ ``compare.svg`` (the figure).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import json
 import sys
-import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from sim import analysis
-from sim.analysis import KEY_OUTCOMES
-from sim.metrics import RATE_KEYS
-
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script from a checkout
+    sys.path.insert(0, str(ROOT))
 
-#: The table's columns (keys of Result.summary; definitions in sim/metrics.py and docs/ODD.md).
+from sim import analysis  # noqa: E402
+from sim.analysis import KEY_OUTCOMES  # noqa: E402
+
+#: The one definition of the strategy comparison.
+SPEC = ROOT / "experiments" / "strategies.toml"
+#: The table's outcomes (keys of Result.summary; definitions in sim/metrics.py and docs/ODD.md).
 COLUMNS = KEY_OUTCOMES
-#: Shown as percentages in the terminal table.
-PERCENT = {"default_rate", "ever_30dpd_rate", "roll_30_60", "cure_rate", "high_stress_share"}
-#: Money, in currency units (CU), shown in thousands.
-MONEY = {"collection_cost", "profit", "npv"}
+#: Spec keys the options change.
+SIZE = ("borrowers", "days", "burn_in", "replicates")
 
 
-def run_one(scenario: str, borrowers: int, days: int, seed: int) -> dict:
-    """One run in a worker process: the summary plus the daily 30+ DPD share over the measurement
-    window (small to send back); ``day`` is the day of the window."""
-    import warnings
-
-    import sim
-
-    with warnings.catch_warnings():  # an undefined metric is NaN in the table
-        warnings.simplefilter("ignore", sim.UndefinedMetricWarning)
-        res = sim.run(scenario, borrowers=borrowers, days=days, seed=seed)
-    d = res.daily[~res.daily["burn_in"]]
-    late = (d["dpd_30_59"] + d["dpd_60_89"] + d["dpd_90_plus"]).to_numpy(float)
-    active = d["active_loans"].to_numpy(float)
-    share = np.divide(late, active, out=np.zeros_like(late), where=active > 0)
-    return {
-        "file": scenario,
-        "scenario": res.scenario.name,
-        "seed": seed,
-        "summary": res.summary,
-        "day": d["window_day"].to_numpy(int),
-        "dpd30_share": share,
-    }
-
-
-def summarise(runs: pd.DataFrame, order: list[str]) -> pd.DataFrame:
-    """One row per strategy: ``<key>_mean``, ``<key>_ci_low``, ``<key>_ci_high`` for each column (95%
-    interval, see :func:`sim.analysis.mean_ci`; NaN with a single replicate), and ``n``."""
+def wide(table: pd.DataFrame, res) -> pd.DataFrame:
+    """One row per strategy from the tidy table of :func:`sim.analysis.compare`: ``<key>_mean``,
+    ``<key>_ci_low``, ``<key>_ci_high`` and the paired difference from the baseline ``<key>_diff``,
+    ``<key>_diff_low``, ``<key>_diff_high`` for each outcome, and ``n`` (finished runs)."""
+    n = res.summaries.groupby("scenario").size() if len(res.summaries) else pd.Series(dtype=int)
     rows = []
-    for name in order:
-        sub = runs[runs["scenario"] == name]
-        row = {"scenario": name, "n": len(sub)}
+    for name in res.scenarios:
+        t = table[table["scenario"] == name].set_index("outcome")
+        row = {"scenario": name}
         for k in COLUMNS:
-            _n, row[f"{k}_mean"], row[f"{k}_ci_low"], row[f"{k}_ci_high"] = analysis.mean_ci(sub[k], rate=k in RATE_KEYS)
+            for col in ("mean", "ci_low", "ci_high", "diff", "diff_low", "diff_high"):
+                row[f"{k}_{col}"] = float(t.loc[k, col]) if k in t.index else np.nan
+        row["n"] = int(n.get(name, 0))
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _fmt(key: str, mean: float, lo: float, hi: float) -> str:
-    if key in PERCENT:
-        scale, digits = 100.0, 2
-    elif key in MONEY:
-        scale, digits = 1e-3, 0
-    elif key == "complaints":
-        scale, digits = 1.0, 1
-    else:
-        scale, digits = 1.0, 3
-    if np.isnan(mean):
-        return "NaN"
-    m = f"{mean * scale:,.{digits}f}"
-    ci = "[n/a]" if np.isnan(lo) else f"[{lo * scale:,.{digits}f}, {hi * scale:,.{digits}f}]"
-    return f"{m}\n{ci}"
-
-
-def header(key: str) -> str:
-    if key in PERCENT:
-        return f"{key}\n(%)"
-    if key in MONEY:
-        return f"{key}\n(kCU)"
-    if key in ("mean_stress", "brand_trust"):
-        return f"{key}\n(0..1)"
-    return f"{key}\n(count)"
-
-
-def print_table(table: pd.DataFrame, args, console) -> None:
-    from rich.table import Table
-
-    t = Table(
-        title=f"Collection strategies: {args.borrowers:,} borrowers x {args.days} days, "
-        f"{args.replicates} paired replicates (seeds 1..{args.replicates}); mean [95% CI]",
-        header_style="bold",
-    )
-    t.add_column("scenario", style="bold", no_wrap=True)
-    for k in COLUMNS:
-        t.add_column(header(k), justify="right", overflow="fold")
-    for _, row in table.iterrows():
-        t.add_row(row["scenario"], *[_fmt(k, row[f"{k}_mean"], row[f"{k}_ci_low"], row[f"{k}_ci_high"])
-                                     for k in COLUMNS])
-    console.print(t)
+def dpd30_daily(res) -> pd.DataFrame:
+    """Daily share of active loans 30+ DPD over the measurement window per strategy, mean over
+    replicates (``day`` = day of the window), from :func:`sim.analysis.dpd_composition`."""
+    d = analysis.dpd_composition(res)
+    d = d[~d["burn_in"].astype(bool)]
+    share = d[["dpd_30_59", "dpd_60_89", "dpd_90_plus"]].astype(float).sum(axis=1, min_count=1)
+    return pd.DataFrame({"scenario": d["scenario"].to_numpy(), "day": d["window_day"].astype(int).to_numpy(),
+                         "dpd30_share": share.to_numpy()})
 
 
 def plot(table: pd.DataFrame, daily: pd.DataFrame, args, out: Path) -> list[Path]:
@@ -192,18 +144,33 @@ def plot(table: pd.DataFrame, daily: pd.DataFrame, args, out: Path) -> list[Path
 
 
 def parse_args(argv=None):
+    from sim.execute import default_workers
+    from sim.sweep import read_spec
+
+    spec = read_spec(SPEC)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--borrowers", type=int, default=10_000, help="people in the market")
-    p.add_argument("--days", type=int, default=730, help="days simulated")
-    p.add_argument("--replicates", type=int, default=4, help="paired replicates per strategy (seeds 1..N)")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes")
-    p.add_argument("--out", type=Path, default=ROOT / "results" / "compare", help="output folder")
+    p.add_argument("--borrowers", type=int, default=spec.borrowers,
+                   help="people in the market; from experiments/strategies.toml")
+    p.add_argument("--days", type=int, default=spec.days,
+                   help="days of measurement window, after the burn-in; from experiments/strategies.toml")
+    p.add_argument("--burn-in", type=int, default=spec.burn_in,
+                   help="days before the measurement window; from experiments/strategies.toml")
+    p.add_argument("--replicates", type=int, default=spec.replicates,
+                   help="paired replicates per strategy, seeds replicate_seed(seed, r); from experiments/strategies.toml")
+    p.add_argument("--workers", type=int, default=default_workers(), help="worker processes (one per core)")
+    p.add_argument("--out", type=Path, default=ROOT / "results" / "compare", help="output folder (the sweep goes to OUT/sweep; rerun to resume)")
     args = p.parse_args(argv)
-    for name in ("borrowers", "days", "replicates", "workers"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name} must be at least 1")
+    for name, low in (("borrowers", 10), ("days", 1), ("burn_in", 0), ("replicates", 1), ("workers", 1)):
+        v = getattr(args, name)
+        if v is not None and v < low:
+            p.error(f"--{name.replace('_', '-')} must be at least {low}")
     return args
+
+
+def bad(text: str) -> int:
+    sys.stderr.write(text + "\n")
+    return 2
 
 
 def main(argv=None) -> int:
@@ -211,54 +178,83 @@ def main(argv=None) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from sim.scenario import shipped_scenarios
+    from sim.cli_results import _json_doc, _print_tables
+    from sim.execute import run_sweep
+    from sim.scenario import ScenarioError
+    from sim.store import DifferentSweep, ResultStore, code_hash, git_commit, versions
+    from sim.sweep import plan as make_plan
 
-    # a terminal gets the table at its own width; a log or pipe gets it whole
-    console = Console() if sys.stdout.isatty() else Console(width=180)
-    scenarios = shipped_scenarios()
-    if not scenarios:
-        console.print("[red]no shipped scenarios found[/red]")
+    changes = {k: getattr(args, k) for k in SIZE if getattr(args, k) is not None}
+    folder = args.out / "sweep"
+    try:
+        plan = make_plan(SPEC, changes=changes)
+        store = ResultStore(folder)
+        store.check(plan)
+    except ScenarioError as e:
+        return bad(str(e))
+    except DifferentSweep as e:
+        return bad(f"--out: {args.out}: a new folder or this comparison's own results ({e}); "
+                   "use another --out, or delete the folder to start again")
+    spec = plan.spec
+    err = Console(stderr=True)
+    columns = (TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(), TextColumn("[red]{task.fields[failed]} failed"),
+               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+    state = {"failed": 0}
+    with Progress(*columns, console=err) as progress:
+        def on_start(total: int, skipped: int) -> None:
+            err.print(f"{len(plan.scenario_trees)} strategies "
+                      f"x {spec.replicates} replicates = {total} runs of {spec.borrowers:,} borrowers x {spec.days} days "
+                      f"(after a {spec.burn_in}-day burn-in) on {args.workers} worker(s) -> {folder}"
+                      + (f"; resuming: {skipped} already finished" if skipped else ""), highlight=False)
+            state["task"] = progress.add_task("runs", total=total, completed=skipped, failed=0)
+
+        def on_result(job, ok: bool) -> None:
+            if not ok:
+                state["failed"] += 1
+                err.print(f"run {job.run_id} failed (see {folder / 'failures' / (job.run_id + '.json')})")
+            progress.update(state["task"], advance=1, failed=state["failed"])
+
+        try:
+            outcome = run_sweep(plan, store, executor="local", workers=args.workers, on_start=on_start,
+                                on_result=on_result)
+        except DifferentSweep as e:  # another sweep writes into the folder now
+            return bad(f"--out: {args.out}: a folder no other sweep is writing to: {e}")
+    if outcome.failed or len(store.finished()) < outcome.planned:
+        err.print(f"{outcome.planned - len(store.finished())} run(s) not finished: see {folder / 'failures'}; "
+                  "rerun the same command to retry them")
         return 1
-    seeds = list(range(1, args.replicates + 1))
-    jobs = [(str(p), args.borrowers, args.days, s) for p in scenarios for s in seeds]
-    workers = min(args.workers, len(jobs))
+
+    res = analysis.load(folder)
+    base = res.baseline("baseline" if "baseline" in res.scenarios else None)
+    keys = [k for k in COLUMNS if k in res.outcomes]
+    table = analysis.compare(res, base, keys)  # what `credsim compare OUT/sweep` shows
+    _print_tables(res, table, base, keys)
+
     args.out.mkdir(parents=True, exist_ok=True)
-    console.print(f"{len(scenarios)} strategies x {len(seeds)} replicates = {len(jobs)} runs "
-                  f"of {args.borrowers:,} borrowers x {args.days} days on {workers} worker(s)")
-
-    results = []
-    t0 = time.perf_counter()
-    columns = (TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TextColumn("eta"), TimeRemainingColumn())
-    with Progress(*columns, console=console) as progress, ProcessPoolExecutor(max_workers=workers) as pool:
-        task = progress.add_task("runs", total=len(jobs))
-        futures = {pool.submit(run_one, *job): job for job in jobs}
-        for fut in as_completed(futures):
-            results.append(fut.result())  # a failed run raises here, with the worker's traceback
-            progress.advance(task)
-    elapsed = time.perf_counter() - t0
-
-    # rows in the order of shipped_scenarios(), whatever order the runs finished in
-    files = [j[0] for j in jobs]
-    name_of = {r["file"]: r["scenario"] for r in results}
-    order = list(dict.fromkeys(name_of[f] for f in files))
-    runs = pd.DataFrame([{"scenario": r["scenario"], "seed": r["seed"], **r["summary"]} for r in results])
-    runs = runs.sort_values(["scenario", "seed"], key=lambda c: c.map(order.index) if c.name == "scenario" else c)
-    daily = pd.concat(
-        [pd.DataFrame({"scenario": r["scenario"], "seed": r["seed"], "day": r["day"], "dpd30_share": r["dpd30_share"]})
-         for r in results]
-    )
-    daily = daily.groupby(["scenario", "day"], sort=False, as_index=False)["dpd30_share"].mean()
-    daily = daily.sort_values(["scenario", "day"], key=lambda c: c.map(order.index) if c.name == "scenario" else c)
-    table = summarise(runs, order)
-
-    print_table(table, args, console)
-    table.to_csv(args.out / "summary.csv", index=False)
-    runs.to_csv(args.out / "runs.csv", index=False)
+    summary = wide(table, res)
+    summary.to_csv(args.out / "summary.csv", index=False)
+    doc = _json_doc(res, table, base, keys)
+    doc["provenance"] = {
+        "spec_file": str(SPEC.relative_to(ROOT)),
+        "changes": changes,
+        "spec": spec.model_dump(mode="json"),
+        "spec_hash": plan.spec_hash,
+        "seeds": res.manifest.get("seeds"),
+        "git_commit": git_commit(),
+        "code_hash": code_hash(),
+        "versions": versions(),
+        "command": " ".join(sys.argv),
+        "sweep": str(folder),
+    }
+    (args.out / "summary.json").write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    res.summaries.to_csv(args.out / "runs.csv", index=False)
+    daily = dpd30_daily(res)
     daily.to_csv(args.out / "dpd30_daily.csv", index=False)
-    figs = plot(table, daily, args, args.out)
-    console.print(f"{len(jobs)} runs in {elapsed:.1f} s. Wrote {args.out / 'summary.csv'}, runs.csv, "
-                  f"dpd30_daily.csv, {figs[0].name}, {figs[1].name}")
+    args.borrowers, args.days, args.replicates = spec.borrowers, spec.days, spec.replicates
+    figs = plot(summary, daily, args, args.out)
+    err.print(f"{outcome.done} runs done, {outcome.skipped} already finished, in {outcome.seconds:.1f} s. Wrote "
+              f"{args.out / 'summary.csv'}, summary.json, runs.csv, dpd30_daily.csv, {figs[0].name}, {figs[1].name}",
+              highlight=False)
     return 0
 
 

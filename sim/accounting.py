@@ -37,46 +37,85 @@ STAGE2_DPD = 30  #: IFRS 9 5.5.11: credit risk has increased significantly when 
 STAGE3_DPD = 90  #: credit-impaired: IFRS 9 B5.5.37 presumes default no later than 90 days past due
 
 
-def exposure(ppl) -> np.ndarray:
-    """Exposure at default of every person's open loan: principal part of the balance plus fees (0 if none)."""
-    return np.where(ppl.has_loan, ppl.balance * ppl.principal_share + ppl.fees, 0.0)
+def exposure(ppl, idx=None) -> np.ndarray:
+    """Exposure at default of every person's open loan (or of rows ``idx``): principal part of the
+    balance plus fees (0 if none)."""
+    rows = slice(None) if idx is None else idx
+    return np.where(ppl.has_loan[rows], ppl.balance[rows] * ppl.principal_share[rows] + ppl.fees[rows], 0.0)
 
 
-def stage(ppl) -> np.ndarray:
-    """IFRS 9 stage (1, 2, 3) of every person's open loan; 0 where there is none."""
-    s = np.where(ppl.dpd >= STAGE3_DPD, 3, np.where(ppl.dpd >= STAGE2_DPD, 2, 1))
-    return np.where(ppl.has_loan, s, 0).astype(np.int8)
+def stage(ppl, idx=None) -> np.ndarray:
+    """IFRS 9 stage (1, 2, 3) of every person's open loan (or of rows ``idx``); 0 where there is none."""
+    rows = slice(None) if idx is None else idx
+    dpd = ppl.dpd[rows]
+    s = np.where(dpd >= STAGE3_DPD, 3, np.where(dpd >= STAGE2_DPD, 2, 1))
+    return np.where(ppl.has_loan[rows], s, 0).astype(np.int8)
 
 
-def ecl(ppl, pv) -> np.ndarray:
-    """Expected credit loss of every open loan (CU): PD of its stage x LGD x exposure."""
+def ecl(ppl, pv, idx=None) -> np.ndarray:
+    """Expected credit loss of every open loan (or of rows ``idx``, CU): PD of its stage x LGD x exposure."""
     pd_by_stage = np.array([0.0, pv.pd_stage1, pv.pd_stage2, pv.pd_stage3])
-    return pd_by_stage[stage(ppl)] * pv.lgd * exposure(ppl)
+    return pd_by_stage[stage(ppl, idx)] * pv.lgd * exposure(ppl, idx)
 
 
 class Provisions:
-    """The loss allowance, loan by loan (one row per person: the allowance of their open loan)."""
+    """The loss allowance, loan by loan (one row per person: the allowance of their open loan).
+
+    :meth:`update` recomputes only the rows whose inputs to :func:`ecl` changed since its last call
+    (the same formula row by row, so the allowance is exactly :func:`ecl` of everyone, as is each
+    day's charge and release: a row whose inputs did not change has a zero delta)."""
+
+    INPUTS = ("has_loan", "dpd", "balance", "principal_share", "fees")  #: what ecl() reads of a person
 
     def __init__(self, n: int):
         self.allowance = np.zeros(n)
+        self._seen = None  # the INPUTS when the allowance was last computed, and the parameters
+        self._used = []  # rows whose allowance use() set aside since the last update
 
     def use(self, model, idx) -> None:
         """Loans ``idx`` are written off: their allowance is used against the write-off."""
         used = float(self.allowance[idx].sum())
         self.allowance[idx] = 0.0
+        self._used.append(idx)
         books = model.lender.books
         books.provision_used += used
         books.provisions -= used
 
+    def _changed(self, ppl, pv) -> np.ndarray | None:
+        """Rows whose inputs changed since the last update (None: recompute everyone)."""
+        key = (pv.pd_stage1, pv.pd_stage2, pv.pd_stage3, pv.lgd)
+        if self._seen is None or self._seen[0] != key or len(self.allowance) != ppl.n:
+            self._seen = (key, {name: getattr(ppl, name).copy() for name in self.INPUTS})
+            return None
+        seen = self._seen[1]
+        changed = np.not_equal(ppl.balance, seen["balance"])
+        for name in ("fees", "dpd", "has_loan", "principal_share"):
+            changed |= np.not_equal(getattr(ppl, name), seen[name])
+        rows = np.flatnonzero(changed)
+        if self._used:
+            rows = np.union1d(rows, np.concatenate(self._used))
+        for name, old in seen.items():
+            old[rows] = getattr(ppl, name)[rows]
+        return rows
+
     def update(self, model) -> None:
-        """Recompute every loan's allowance: rises are charges, falls are releases."""
-        new = ecl(model.people, model.params.lender.provisions)
-        delta = new - self.allowance
+        """Recompute the allowance of the loans whose stage or exposure changed: rises are charges,
+        falls are releases."""
+        ppl, pv = model.people, model.params.lender.provisions
+        rows = self._changed(ppl, pv)
+        self._used = []
         books = model.lender.books
+        if rows is None:
+            new = ecl(ppl, pv)
+            delta = new - self.allowance
+            self.allowance = new
+        else:
+            new = ecl(ppl, pv, rows)
+            delta = new - self.allowance[rows]  # every other row's delta is exactly zero
+            self.allowance[rows] = new
         books.provision_charged += float(delta[delta > 0].sum())
         books.provision_released -= float(delta[delta < 0].sum())
-        self.allowance = new
-        books.provisions = float(new.sum())
+        books.provisions = float(self.allowance.sum())
 
 
 def accrue_costs(model, outstanding: float) -> None:
@@ -87,19 +126,18 @@ def accrue_costs(model, outstanding: float) -> None:
     books.capital_cost += outstanding * lp.capital_ratio * lp.hurdle_rate / 365.0
 
 
-def applications_at_prior(model, could, rate_now) -> None:
-    """Expected applications today of the people ``could`` (whose clocks advance by ``days`` of hazard),
-    at their prior trust and at their actual trust (``rate_now``, applications per day)."""
-    from .mechanisms import acquisition
-
+def applications_at_prior(model, could, rate_now, elasticity, days) -> None:
+    """Expected applications of the people ``could`` over the ``days`` of hazard their clocks advance
+    by today (:func:`sim.mechanisms.acquisition.step`), at their prior trust and at their actual trust
+    (``rate_now``, applications per day); ``elasticity`` is each one's trust elasticity."""
     if len(could) == 0:
         return
     acq = model.params.acquisition
     ratio = np.maximum(model.people.trust_prior[could], 1e-9) / acq.reference_trust
-    rate_prior = acq.application_rate / 365.0 * np.exp(acquisition.elasticity(model, could) * np.log(ratio))
+    rate_prior = acq.application_rate / 365.0 * np.exp(elasticity * np.log(ratio))
     books = model.lender.books
-    books.expected_applications_prior += acquisition.CLOCK_GROUPS * float(rate_prior.sum())
-    books.expected_applications += acquisition.CLOCK_GROUPS * float(rate_now.sum())
+    books.expected_applications_prior += days * float(rate_prior.sum())
+    books.expected_applications += days * float(rate_now.sum())
 
 
 class Discounter:

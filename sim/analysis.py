@@ -13,7 +13,8 @@ call them::
     res.sql("SELECT scenario, avg(profit) FROM summaries GROUP BY 1")   # DuckDB over the folder
 
 Statistics are over replicates. A confidence interval is Student's t: ``mean ± t(1 - α/2, n - 1) · sd / √n``
-with the sample standard deviation (``ddof = 1``); with one replicate it is NaN, with identical values
+with the sample standard deviation (``ddof = 1``); with one replicate it is NaN (with a
+:class:`SingleReplicateWarning`), with identical values
 it has zero width. Rates (shares in [0, 1]: ``sim.metrics.RATE_KEYS`` and the rates of
 :func:`segments`) get the same interval on the logit scale, ``expit(logit(m) ± t · sd / (√n · m (1 − m)))``
 (the delta method), so it stays inside [0, 1]; a mean of exactly 0 or 1 comes from identical values and
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -349,12 +351,23 @@ def load(root: str | Path) -> Results:
 # --------------------------------------------------------------------------- statistics
 
 
+class SingleReplicateWarning(UserWarning):
+    """A confidence interval was asked of one replicate: it is NaN (undefined), never zero width."""
+
+
 def t_halfwidth(sd, n, confidence: float = CONFIDENCE):
-    """Half-width of the Student-t interval of a mean: ``t(1 - α/2, n - 1) · sd / √n`` (NaN for n < 2)."""
+    """Half-width of the Student-t interval of a mean: ``t(1 - α/2, n - 1) · sd / √n`` (NaN for n < 2).
+
+    One replicate says nothing about the spread: its interval is NaN, with a
+    :class:`SingleReplicateWarning` (every interval of the project comes through here).
+    """
     from scipy import stats
 
     sd = np.asarray(sd, dtype=float)
     n = np.asarray(n, dtype=float)
+    if np.any(n == 1):
+        warnings.warn("a 95% interval from one replicate is undefined (NaN); run at least 2 replicates",
+                      SingleReplicateWarning, stacklevel=3)
     with np.errstate(invalid="ignore", divide="ignore"):
         q = stats.t.ppf(0.5 + confidence / 2.0, np.where(n >= 2, n - 1, np.nan))
         half = q * sd / np.sqrt(n)

@@ -32,8 +32,8 @@ A targets file (TOML) names a base scenario, the run size, the targets and the p
 The objective is the weighted sum of squared distances between the targets and the mean over
 replicates of the simulated moments. Every evaluation runs the same replicate seeds (common random
 numbers), so two nearby parameter sets face the same people and draws, and the objective is far
-smoother than independent replicates would make it. Replicates run in parallel worker processes
-(spawn context; the worker calls :func:`sim.run`). The optimiser works in the unit box: each
+smoother than independent replicates would make it. Replicates run on the sweep executor
+(:mod:`sim.execute`: the worker processes of ``credsim sweep``, each calling :func:`sim.run`). The optimiser works in the unit box: each
 parameter scaled to [0, 1] over its range.
 
 After the fit, the fitted values (as written to ``calibrated.toml``) and the base scenario are each run
@@ -46,12 +46,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import multiprocessing
 import os
 import platform
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -60,6 +59,7 @@ from typing import Any, Callable, Literal, Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from .analysis import mean_ci  # the project's one interval: Student t, logit scale for rates, NaN from one run
 from .metrics import RATE_KEYS, SUMMARY, SUMMARY_KEYS
 from .params import Scenario, iter_parameters
 from .rng import replicate_seed
@@ -417,37 +417,54 @@ def load_targets(path: str | Path) -> Problem:
 # ---------------------------------------------------------------------------------------------
 # running replicates
 # ---------------------------------------------------------------------------------------------
-def simulate(job: tuple[Scenario, dict[str, float], int]) -> dict:
-    """Worker: one run through :func:`sim.run`; returns its summary."""
-    from .runner import run
-
-    scenario, overrides, seed = job
-    return run(scenario, seed=seed, overrides=overrides or None).summary
+class RunFailed(RuntimeError):
+    """A run of the calibration raised: the objective cannot be computed."""
 
 
 class Runner:
-    """Runs batches of (overrides, seed) on local worker processes (spawn), or in this process."""
+    """Runs batches of (scenario, overrides, seed) through the sweep executor (:mod:`sim.execute`): on
+    local worker processes, or in this process with one worker; returns the summaries in job order.
 
-    def __init__(self, workers: int | None = None):
+    The executor (its worker processes) stays open from the first batch until the runner is closed.
+    """
+
+    def __init__(self, workers: int | None = None, executor: str | None = None, scheduler: str | None = None):
         from .execute import default_workers
 
         self.workers = max(1, workers or default_workers())
-        self._pool: ProcessPoolExecutor | None = None
+        self.executor = executor or ("serial" if self.workers == 1 else "local")
+        self.scheduler = scheduler
+        self._stack: ExitStack | None = None
+        self._execute: Callable | None = None
 
     def __enter__(self) -> "Runner":
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        if self._stack is not None:
+            self._stack.close()
+            self._stack, self._execute = None, None
 
     def map(self, jobs: list[tuple[Scenario, dict[str, float], int]]) -> list[dict]:
-        if self.workers == 1 or len(jobs) == 1 and self._pool is None:
-            return [simulate(j) for j in jobs]
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
-        return list(self._pool.map(simulate, jobs))
+        from .execute import execute_summary, open_executor
+        from .model import build_scenario
+        from .sweep import Job
+
+        if not jobs:
+            return []
+        runs = [Job(f"calibration__r{i:06d}", sc.name, 0, i, seed, build_scenario(sc, overrides=overrides or None),
+                    dict(overrides or {})) for i, (sc, overrides, seed) in enumerate(jobs)]
+        if self._execute is None:
+            self._stack = ExitStack()
+            self._execute = self._stack.enter_context(
+                open_executor(self.executor, self.workers, self.scheduler, fn=execute_summary))
+        done: dict[str, dict] = {}
+        for job, out in self._execute(runs):
+            if not out["ok"]:
+                raise RunFailed(f"run of {job.scenario} with {job.design_values} and seed {job.seed} failed: "
+                                f"{out['error']}\n{out.get('traceback', '')}")
+            done[job.run_id] = out["summary"]
+        return [done[j.run_id] for j in runs]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -636,15 +653,6 @@ class Validation:
     base: dict[str, list[float]]  # moment -> per-seed values, base scenario
 
 
-def mean_ci(values: list[float], rate: bool = False) -> tuple[float, float, float]:
-    """Mean and 95% confidence interval of the mean (Student t; for a rate on the logit scale, inside
-    [0, 1], see :func:`sim.analysis.mean_ci`); non-finite values (undefined metrics) are left out."""
-    from .analysis import mean_ci as ci
-
-    _n, m, lo, hi = ci([float(v) for v in values], rate=rate)
-    return m, lo, hi
-
-
 def validate(problem: Problem, fitted: dict[str, float], runner: Runner) -> Validation:
     """Run the fitted values and the base scenario with the fresh validation seeds."""
     seeds = problem.validation_seeds
@@ -721,7 +729,7 @@ def _cell(text: str) -> str:
 
 
 def _ci_text(values: list[float], pct: bool) -> str:
-    m, lo, hi = mean_ci(values, rate=pct)
+    _n, m, lo, hi = mean_ci(values, rate=pct)
     if not math.isfinite(lo):
         return _fmt(m, pct)
     return f"{_fmt(m, pct)} [{_fmt(lo, pct)}, {_fmt(hi, pct)}]"
@@ -825,7 +833,7 @@ def fit_document(fit: Fit, val: Validation | None) -> dict:
         def summarise(values: dict[str, list[float]]) -> dict:
             res = {}
             for name, vs in values.items():
-                m, lo, hi = mean_ci(vs, rate=name in RATE_KEYS)
+                _n, m, lo, hi = mean_ci(vs, rate=name in RATE_KEYS)
                 res[name] = {"mean": _json_num(m), "ci95": [_json_num(lo), _json_num(hi)], "values": vs}
             return res
 
@@ -833,6 +841,46 @@ def fit_document(fit: Fit, val: Validation | None) -> dict:
                              "objective": {"fitted": _json_num(validation_objective(p, val.fitted)),
                                            "base": _json_num(validation_objective(p, val.base))}}
     return doc
+
+
+def _num(v) -> float:
+    return float(v) if v is not None else math.nan
+
+
+def load_fit(path: str | Path) -> tuple[Fit, Validation]:
+    """A fit and its validation back from their saved output (``fit.json``, :func:`fit_document`).
+
+    The targets file it names is read again and must be the one the fit was made from (its SHA-256
+    recorded in the fit); otherwise :class:`ScenarioError`. ``validation_table(*load_fit(p))`` is the
+    table ``credsim calibrate`` wrote beside it.
+    """
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ScenarioError(path, "file", "an existing fit.json (written by credsim calibrate)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ScenarioError(path, "json", f"a fit.json written by credsim calibrate ({e})") from None
+    if not isinstance(doc, dict) or "validation" not in doc or "history" not in doc:
+        raise ScenarioError(path, "validation", "a fit.json with its validation (written by credsim calibrate)")
+    targets = Path(doc["targets_file"])
+    if not targets.is_file():
+        raise ScenarioError(path, "targets_file", f"the targets file the fit was made from, '{targets}' not found")
+    if hashlib.sha256(targets.read_bytes()).hexdigest() != doc.get("targets_sha256"):
+        raise ScenarioError(path, "targets_sha256", f"a fit of {targets} as it is now; the file has changed since "
+                                                    f"the fit: run `credsim calibrate {targets}` again")
+    problem = load_targets(targets)
+    history = [Evaluation(e["evaluation"], e["parameters"], {k: _num(v) for k, v in e["moments"].items()},
+                          {k: [_num(x) for x in vs] for k, vs in e["replicate_moments"].items()},
+                          _num(e["objective"]) if e["objective"] is not None else math.inf, e["seconds"])
+               for e in doc["history"]]
+    best = history[doc["best_evaluation"] - 1]
+    fitted = {k: v["fitted"] for k, v in doc["parameters"].items()}
+    fit = Fit(problem, best, fitted, history, doc["method"], doc["message"], doc["seconds"], doc["started"])
+    v = doc["validation"]
+    val = Validation(v["seeds"], {k: [_num(x) for x in d["values"]] for k, d in v["fitted"].items()},
+                     {k: [_num(x) for x in d["values"]] for k, d in v["base"].items()})
+    return fit, val
 
 
 def write_outputs(fit: Fit, val: Validation, out: Path) -> list[Path]:

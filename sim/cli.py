@@ -13,36 +13,17 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from . import __version__
 from .metrics import RATE_KEYS, SUMMARY, SUMMARY_KEYS, UndefinedMetricWarning
+from .cli_common import EXIT_BAD_INPUT, _check_out, _interactive, app, bad_input  # noqa: F401 (re-exported)
 from .params import Scenario
 from .scenario import ScenarioError, load_scenario, parse_assignment, shipped_scenarios, with_overrides
 
-EXIT_BAD_INPUT = 2
-
-app = typer.Typer(
-    name="credsim",
-    help="Agent-based simulation of consumer-credit delinquency and debt collection.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,  # help texts are plain: "[default: ...]" and "[1, 2]" show as written
-)
-
-
-# --------------------------------------------------------------------------- errors
-
-
-def bad_input(err: ScenarioError) -> NoReturn:
-    """Report one input problem as one line on stderr and exit 2."""
-    line = " ".join(str(err).split())  # never more than one line, whatever the message holds
-    sys.stderr.write(line + "\n")
-    sys.stderr.flush()
-    raise typer.Exit(EXIT_BAD_INPUT)
+# --------------------------------------------------------------------------- input
 
 
 def _whole_number(option: str, key: str, text: str, minimum: int | None = None) -> int:
@@ -53,23 +34,6 @@ def _whole_number(option: str, key: str, text: str, minimum: int | None = None) 
     if minimum is not None and value < minimum:
         raise ScenarioError(option, key, f"a whole number >= {minimum}, got {value}")
     return value
-
-
-def _check_out(out: Path) -> None:
-    """Refuse an output directory that cannot be one, without creating anything."""
-    if out.exists():
-        if not out.is_dir():
-            raise ScenarioError("--out", str(out), "a directory to write into, but it is an existing file")
-        if not os.access(out, os.W_OK):
-            raise ScenarioError("--out", str(out), "a directory you can write into")
-        return
-    parent = out.absolute().parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise ScenarioError("--out", str(out), f"a directory path, but '{parent}' is a file")
-    if not os.access(parent, os.W_OK):
-        raise ScenarioError("--out", str(out), f"a directory that can be created ('{parent}' is not writable)")
 
 
 def prepare(
@@ -172,11 +136,6 @@ def _print_table(sc: Scenario, seed: int, summary: dict[str, Any]) -> None:
     for row in rows:
         table.add_row(*(row if room >= 20 else row[:2]))
     console.print(table)
-
-
-def _interactive() -> bool:
-    """A person is watching stderr: show progress."""
-    return sys.stderr.isatty()
 
 
 def _progress_bar():
@@ -397,7 +356,8 @@ def params(
         typer.echo(f"    {r.description}")
 
 
-# The sweep commands live beside the one-run commands; importing registers them on `app`.
+# The sweep, results and calibration commands live in their own modules; importing them registers them on
+# `app` (sim.cli_common), which they import instead of this module.
 from . import cli_sweep  # noqa: E402,F401
 from . import cli_results  # noqa: E402,F401
 from . import cli_calibrate  # noqa: E402,F401

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli import _check_out, app, bad_input
+from .cli_common import _check_out, app, bad_input
 from .scenario import ScenarioError
 
 

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli import _check_out, app, bad_input
+from .cli_common import _check_out, app, bad_input
 from .scenario import ScenarioError
 
 DirArg = Annotated[Path, typer.Argument(metavar="DIR", help="A sweep's results folder (credsim sweep --out DIR).",
@@ -231,7 +231,7 @@ def compare(
         keys = list(dict.fromkeys(outcomes))
     else:
         keys = res.outcomes if (every or as_json or fmt != "table") else [k for k in KEY_OUTCOMES if k in res.outcomes]
-    table = compare_table(res, base, keys)
+    table = _in_order(compare_table(res, base, keys), res, base)
     _note(res)
     if as_json:
         sys.stdout.write(json.dumps(_json_doc(res, table, base, keys), allow_nan=False) + "\n")
@@ -242,6 +242,15 @@ def compare(
         sys.stdout.flush()
         return
     _print_tables(res, table, base, keys)
+
+
+def _in_order(table, res, base: str):
+    """Rows by scenario in the figures' order (sim.plots.scenario_order: baseline first, then the groups
+    of shipped strategies), keeping the order of points and outcomes within each."""
+    from .plots import scenario_order
+
+    rank = {s: i for i, s in enumerate(scenario_order(res, base))}
+    return table.sort_values("scenario", key=lambda c: c.map(rank), kind="stable").reset_index(drop=True)
 
 
 FORMATS = ("table", "csv", "markdown", "latex")
@@ -285,7 +294,7 @@ def _segments(res, by: str, as_json: bool) -> None:
 
     from .analysis import SEGMENT_OUTCOMES, SEGMENT_RATES, segments
 
-    table = segments(res, by)
+    table = _in_order(segments(res, by), res, res.baseline())
     _note(res)
     if as_json:
         rows = [{"scenario": r.scenario, "point": int(r.point), "segment": _plain(r.segment), "outcome": r.outcome,
@@ -329,25 +338,41 @@ def plot(
         "--point", "-p", metavar="N", min=0,
         help="Design point(s) to draw (repeatable) [default: every point if that makes at most 16 series, "
              "else point 0].")] = None,
+    x: Annotated[Optional[str], typer.Option(
+        "--x", "-x", metavar="PARAM",
+        help="Design sweeps: draw only outcomes against this design parameter (its dotted name, or the last "
+             "part if unique), figure response_PARAM [default with --y: every design parameter].")] = None,
+    y: Annotated[Optional[list[str]], typer.Option(
+        "--y", "-y", metavar="OUTCOME",
+        help="Design sweeps: draw only these summary keys against the design parameter, one panel each "
+             "(repeatable) [default: default_rate, mean_stress, brand_trust].")] = None,
 ) -> None:
     """Draw the figures of a sweep (PNG and SVG): DPD composition over time, default / stress / trust with
-    CIs, vintage curves, trust over time, and the default-stress-trust trade-off."""
+    CIs, vintage curves, trust over time, the default-stress-trust trade-off and, in a design sweep, the
+    outcomes against each design parameter. With --x or --y: only the outcomes against the parameter."""
     from . import plots
 
     res = _load(folder)
     figdir = out if out is not None else res.root / "figures"
     try:
         base = res.baseline(baseline)
+        only_response = x is not None or bool(y)
+        if only_response:
+            plots.design_parameter(res, x)
+            plots.response_outcomes(res, y)
         _check_out(figdir)
         chosen, note = plots.select_points(res, points)
     except ScenarioError as e:
         bad_input(e)
     _need_runs(res)
     _note(res)
-    if note:
+    if note and not only_response:
         sys.stderr.write(note + "\n")
     try:
-        paths = plots.plot_all(res, figdir, chosen, baseline=base)
+        if only_response:
+            paths = plots.response(res, figdir, x, y, baseline=base)
+        else:
+            paths = plots.plot_all(res, figdir, chosen, baseline=base)
     except OSError as e:
         bad_input(ScenarioError("--out", str(figdir), f"a directory that can be written ({e.strerror or e})"))
     for p in paths:

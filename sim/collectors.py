@@ -114,7 +114,7 @@ def team(model, kind: Kind) -> Team:
     p = model.params
     key = (p.collection.collectors, p.collection.tone, p.collection.reminders.phone_capacity,
            p.collection.visits.capacity, p.population.borrowers)
-    cache = model.__dict__.setdefault("_collector_teams", {})
+    cache = model.collector_teams
     hit = cache.get(kind)
     if hit is not None and hit[0] == key:
         return hit[1]
@@ -134,6 +134,6 @@ def staff(model, kind: Kind, *, harshness=None, skill=None) -> Team:
     sk = base.skill if skill is None else np.broadcast_to(np.asarray(skill, float), base.skill.shape)
     built = Team(kind, base.headcount, base.rate, base.capacity, np.clip(harsh, 0.0, 1.0).copy(), sk.copy(),
                  base.draw)
-    cache = model.__dict__["_collector_teams"]
+    cache = model.collector_teams
     cache[kind] = (cache[kind][0], built)
     return built

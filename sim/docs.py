@@ -6,35 +6,29 @@ docs/ODD.md holds regions between marker comments::
     ...
     <!-- END GENERATED: parameters -->
 
-The regions ``parameters``, ``assumptions``, ``scenarios``, ``summary`` and ``daily`` are rebuilt from
-:mod:`sim.params`, the files in ``scenarios/`` and :mod:`sim.metrics`. The ``calibration`` region holds
-model values that take simulations to compute; it is rebuilt only on request.
+The regions ``parameters``, ``assumptions``, ``scenarios``, ``tactics``, ``summary``, ``daily`` and
+``loans`` are rebuilt from :mod:`sim.params`, the files in ``scenarios/`` and :mod:`sim.metrics`; the
+``calibration`` region (the calibration targets and the parameters fitted to them) from
+``experiments/calibration/targets.toml``. The ``validation`` region holds the model's values at those
+targets, which take a fit to compute: it is written from a fit's saved output only (``credsim
+calibrate --docs``, or ``--fit`` here). The docs never run a simulation.
 
 Usage::
 
     python -m sim.docs                 # rewrite the generated regions of docs/ODD.md in place
-    python -m sim.docs --check         # exit 1 if docs/ODD.md is out of date (CI); runs no simulation
-    python -m sim.docs --calibration   # also run the calibration runs and refill the calibration table
-
-The plain and ``--check`` forms never run a simulation and leave the calibration region as it is.
-
-Calibration runs (``CAL_RUNS``: the baseline, the baseline without its pre-due SMS, ``no_collection`` and
-``reminders_only``; 20,000 people x 730 days x 5 seeds) are built exactly as :func:`sim.run` builds
-them, through :func:`sim.run`; the on-time rate is ``1 - late_payment_rate``.
+    python -m sim.docs --check         # exit 1 if docs/ODD.md is out of date (CI)
+    python -m sim.docs --fit results/calibration/baseline/fit.json   # also rewrite the validation table
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import re
 import sys
 import tomllib
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 from pydantic import BaseModel
 
@@ -43,11 +37,14 @@ from .params import Scenario, iter_parameters
 from .scenario import SCENARIO_DIR, read_tree, shipped_scenarios
 
 ODD_PATH = Path(__file__).resolve().parent.parent / "docs" / "ODD.md"
+#: The calibration targets, the one list of them: ``credsim calibrate`` fits them and the calibration
+#: table of docs/ODD.md is generated from them (so the two cannot disagree).
+TARGETS_PATH = Path(__file__).resolve().parent.parent / "experiments" / "calibration" / "targets.toml"
 
 #: regions rebuilt by every ``python -m sim.docs`` (cheap, no simulation)
-TABLE_REGIONS = ("parameters", "assumptions", "scenarios", "tactics", "summary", "daily", "loans")
-#: the region rebuilt only by ``--calibration``
-CALIBRATION_REGION = "calibration"
+TABLE_REGIONS = ("parameters", "assumptions", "scenarios", "tactics", "summary", "daily", "loans", "calibration")
+#: the region of the fit's model values: written from a saved fit only (``credsim calibrate --docs``, ``--fit``)
+VALIDATION_REGION = "validation"
 
 BEGIN = "<!-- BEGIN GENERATED: {} -->"
 END = "<!-- END GENERATED: {} -->"
@@ -305,7 +302,8 @@ def tactics_table() -> str:
     """The tactics found in sim/tactics/, in the order they run, with what each counts."""
     from .tactics import DEFAULT, registry
 
-    hooks = ("collect", "recover", "offer", "ask", "inbound", "before_payments", "after_payments", "priority")
+    hooks = ("collect", "recover", "offer", "ask", "inbound", "before_payments", "after_payments", "priority",
+             "willingness", "screen")
     out = ["| Order | Tactic | Module | What it is | Hooks | Counters | In the default list |",
            "| --- | --- | --- | --- | --- | --- | --- |"]
     for k, (name, cls) in enumerate(registry().items(), 1):
@@ -325,6 +323,7 @@ def generated_tables() -> dict[str, str]:
         "summary": summary_table(),
         "daily": daily_table(),
         "loans": loans_table(),
+        "calibration": calibration_table(),
     }
 
 
@@ -355,16 +354,31 @@ def render(text: str, regions: dict[str, str]) -> str:
 
 
 def stale_regions(path: Path = ODD_PATH) -> list[str]:
-    """Names of the generated regions (calibration excepted) that differ from what the code gives."""
+    """Names of the generated regions (the validation region excepted) that differ from what the code gives."""
     text = path.read_text(encoding="utf-8")
     tables = generated_tables()
     return [name for name, content in tables.items() if read_region(text, name) != content.rstrip("\n")]
+
+
+def validation_mismatch(text: str, targets: Path = TARGETS_PATH) -> list[str]:
+    """Targets and fitted parameters of ``targets`` that the validation region (the fit's values) lacks:
+    if any, it holds the fit of another targets file. Empty when the file has no validation region."""
+    from . import calibrate as cal
+
+    try:
+        region = read_region(text, VALIDATION_REGION)
+    except DocsError:
+        return []
+    p = cal.load_targets(targets)
+    return ([t.title for t in p.targets if f"| {_cell(t.title)} |" not in region]
+            + [k for k in p.keys if f"| `{k}` |" not in region])
 
 
 def check(path: Path = ODD_PATH) -> tuple[bool, str]:
     """(up to date?, message). Runs no simulation."""
     try:
         stale = stale_regions(path)
+        lacks = validation_mismatch(path.read_text(encoding="utf-8"))
     except (DocsError, FileNotFoundError) as e:
         return False, str(e)
     if stale:
@@ -372,15 +386,21 @@ def check(path: Path = ODD_PATH) -> tuple[bool, str]:
             f"{path}: generated region(s) out of date: {', '.join(stale)}. "
             "Run `python -m sim.docs` to regenerate them."
         )
+    if lacks:
+        return False, (
+            f"{path}: the validation table is the fit of another targets file (it lacks {', '.join(lacks)} of "
+            f"{_repo_path(TARGETS_PATH)}). Run `credsim calibrate {_repo_path(TARGETS_PATH)} --docs`, or "
+            "`python -m sim.docs --fit FIT.json` with the fit's saved output."
+        )
     return True, f"{path}: up to date"
 
 
-def update(path: Path = ODD_PATH, *, calibration: str | None = None) -> bool:
-    """Rewrite the generated regions in place; returns True if the file changed."""
+def update(path: Path = ODD_PATH, *, validation: str | None = None) -> bool:
+    """Rewrite the generated regions in place (and the validation region, if given); True if the file changed."""
     text = path.read_text(encoding="utf-8")
     regions = generated_tables()
-    if calibration is not None:
-        regions[CALIBRATION_REGION] = calibration
+    if validation is not None:
+        regions[VALIDATION_REGION] = validation
     new = render(text, regions)
     if new != text:
         path.write_text(new, encoding="utf-8")
@@ -389,226 +409,48 @@ def update(path: Path = ODD_PATH, *, calibration: str | None = None) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# calibration
+# calibration: the targets file and the fit's saved output (the docs run no simulation)
 # ---------------------------------------------------------------------------------------------
-CAL_BORROWERS = 20_000
-CAL_DAYS = 730
-CAL_SEEDS = 5
 
 
-def _ladder_without_pre_due() -> list[dict]:
-    """The default reminder ladder without its pre-due (negative-day) steps."""
-    steps = Scenario().collection.reminders.schedule
-    return [s.model_dump() for s in steps if s.day >= 0]
+def _repo_path(path: Path) -> str:
+    path = Path(path).resolve()
+    root = TARGETS_PATH.parents[2]
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else path.as_posix()
 
 
-#: runs the calibration needs: label -> (scenario, overrides)
-CAL_RUNS: dict[str, tuple[str, dict[str, Any]]] = {
-    "baseline": ("baseline", {}),
-    "baseline_no_presms": ("baseline", {"collection.reminders.schedule": _ladder_without_pre_due()}),
-    "no_collection": ("no_collection", {}),
-    "reminders_only": ("reminders_only", {}),
-}
+def calibration_table(path: Path = TARGETS_PATH) -> str:
+    """The calibration targets of ``path`` and the parameters fitted to them, as Markdown.
 
+    The model's values are not here: they are the fit's, in the validation region (written by
+    ``credsim calibrate --docs``, or by ``python -m sim.docs --fit FIT.json`` from a saved fit).
+    """
+    from . import calibrate as cal
 
-def run_metrics(summary: dict) -> dict[str, float]:
-    """Per-run quantities of the calibration table, from a run's summary."""
-    late = summary["late_payment_rate"]
-    return {
-        "ever_30dpd_rate": summary["ever_30dpd_rate"],
-        "default_rate": summary["default_rate"],
-        "roll_30_60": summary["roll_30_60"],
-        "late_rate": late,
-        "on_time_rate": 1.0 - late,
-        "recovery_share": summary["recoveries"] / summary["credit_loss"] if summary["credit_loss"] else 0.0,
-    }
-
-
-def calibration_run(scenario, *, borrowers: int, days: int, seed: int, overrides: dict | None = None) -> dict:
-    """One calibration run through the project's one run function."""
-    from .runner import run
-
-    return run_metrics(run(scenario, borrowers=borrowers, days=days, seed=seed, overrides=overrides).summary)
-
-
-def _one_run(job: tuple[str, str, dict, int, int, int]) -> tuple[str, int, dict[str, float]]:
-    label, scenario, overrides, seed, borrowers, days = job
-    return label, seed, calibration_run(scenario, borrowers=borrowers, days=days, seed=seed, overrides=overrides)
-
-
-def calibration_seeds(n: int = CAL_SEEDS, base: int = 0) -> list[int]:
-    """The run seeds: replicate seeds of the project's sweep convention, shared by every scenario."""
-    from .rng import replicate_seed
-
-    return [replicate_seed(base, r) for r in range(n)]
-
-
-def run_calibration(
-    *, borrowers: int = CAL_BORROWERS, days: int = CAL_DAYS, seeds: int = CAL_SEEDS, workers: int | None = None,
-    log: Callable[[str], None] | None = None,
-) -> dict[str, dict[int, dict[str, float]]]:
-    """Run every calibration scenario for every seed: ``{label: {seed: metrics}}``."""
-    import os
-
-    seed_list = calibration_seeds(seeds)
-    jobs = [(label, sc, ov, s, borrowers, days) for label, (sc, ov) in CAL_RUNS.items() for s in seed_list]
-    workers = workers or max(1, min(len(jobs), os.cpu_count() or 1))
-    out: dict[str, dict[int, dict[str, float]]] = {label: {} for label in CAL_RUNS}
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for label, seed, m in pool.map(_one_run, jobs):
-            out[label][seed] = m
-            if log:
-                log(f"  {label} seed {seed}: done")
-    return out
-
-
-def mean_ci(values: list[float], rate: bool = False) -> tuple[float, float, float]:
-    """Mean and 95% confidence interval of the mean over seeds (Student t; for a rate on the logit
-    scale, see :func:`sim.analysis.mean_ci`); undefined values (NaN) are left out."""
-    from .analysis import mean_ci as ci
-
-    n, mean, lo, hi = ci([float(v) for v in values], rate=rate)
-    if n == 1:
-        return mean, mean, mean
-    return mean, lo, hi
-
-
-@dataclass(frozen=True)
-class Target:
-    what: str
-    target: str
-    source: str
-    measured: str
-    value: Callable[[dict[str, dict[int, dict[str, float]]], int], float] | None  # (results, seed) -> value
-    fmt: str = "pct"  # pct | signed_pct | number
-
-
-def _get(label: str, key: str):
-    return lambda res, seed: res[label][seed][key]
-
-
-def _rel(a: str, b: str, key: str):
-    """Relative change of ``key`` in run ``a`` against run ``b``, same seed (common random numbers)."""
-    def rel(res, seed):
-        base = res[b][seed][key]
-        return res[a][seed][key] / base - 1.0 if base else float("nan")
-
-    return rel
-
-
-TARGETS: list[Target] = [
-    Target(
-        "Ever 30+ DPD within the first year",
-        "≈ 8.07%",
-        "Home Credit Default Risk data set (Kaggle 2018): share of loans with payment difficulties (TARGET = 1)",
-        "`ever_30dpd_rate`, baseline",
-        _get("baseline", "ever_30dpd_rate"),
-    ),
-    Target(
-        "Default (charge-off) rate",
-        "below the ever-30+ rate",
-        "Follows from the above: not every loan that reaches 30 DPD is charged off",
-        "`default_rate`, baseline",
-        _get("baseline", "default_rate"),
-    ),
-    Target(
-        "Roll rate 30 → 60 DPD",
-        "plausible: 30–60%",
-        "Typical of consumer instalment portfolios (industry roll-rate tables)",
-        "`roll_30_60`, baseline",
-        _get("baseline", "roll_30_60"),
-    ),
-    Target(
-        "Pre-due SMS reminder raises on-time payment",
-        "+7 to +9% (relative)",
-        "Cadena & Schoar (2011), Remembering to pay? Reminders vs. financial incentives for loan payments, "
-        "NBER WP 17020",
-        "on-time rate (share of instalments due on current loans paid before 1 DPD) of baseline / the same "
-        "without the day −3 SMS − 1, paired by seed",
-        _rel("baseline", "baseline_no_presms", "on_time_rate"),
-        "signed_pct",
-    ),
-    Target(
-        "Reminders cut late payments",
-        "about −20% (relative)",
-        "Karlan, Morten & Zinman (2016), A personal touch in text messaging can improve microloan repayment, "
-        "Behavioral Science & Policy 1(2): personal SMS, returning clients",
-        "late-payment rate (1 − on-time rate) of `reminders_only` / that of `no_collection` − 1, paired by seed",
-        _rel("reminders_only", "no_collection", "late_rate"),
-        "signed_pct",
-    ),
-    Target(
-        "Charge-off of instalment loans",
-        "120 DPD",
-        "Regulatory loss classification (US FFIEC Uniform Retail Credit Classification policy, 2000)",
-        "parameter `loans.charge_off_dpd`",
-        None,
-    ),
-    Target(
-        "Recoveries after charge-off",
-        "16–32% of gross charge-offs",
-        "Issuers' recoveries on gross charge-offs: Federal Reserve charge-off and recovery statistics; FTC (2013), The Structure and Practices of the Debt Buying Industry",
-        "`recoveries` / `credit_loss`, baseline, cumulative over the run",
-        _get("baseline", "recovery_share"),
-    ),
-]
-
-
-def _fmt(v: float, kind: str) -> str:
-    if kind == "pct":
-        return f"{100 * v:.2f}%"
-    if kind == "signed_pct":
-        return f"{100 * v:+.1f}%"
-    return f"{v:.3g}"
-
-
-def calibration_table(results: dict | None = None, *, borrowers=CAL_BORROWERS, days=CAL_DAYS) -> str:
-    """The calibration table; model values from ``results`` (``None``: not yet computed)."""
-    seeds = list(next(iter(results.values()))) if results else []
-    head = (
-        f"Model values: mean and 95% confidence interval of the mean over {len(seeds)} seeds "
-        f"({borrowers:,} people × {days} days each; seeds {', '.join(map(str, seeds))}), "
-        f"generated by `python -m sim.docs --calibration` on {date.today().isoformat()}."
-        if results
-        else "Model values not computed yet: run `python -m sim.docs --calibration`."
-    )
+    p = cal.load_targets(path)
+    sc = p.base
     out = [
-        head,
+        f"The targets of `{_repo_path(path)}` (generated from that file by `python -m sim.docs`), fitted to "
+        f"`{sc.name}` at {sc.population.borrowers:,} people × {sc.simulation.days} days by `credsim calibrate`. "
+        "The model's values, at the default parameters and after the fit, are in the validation table below.",
         "",
-        "| Target | Target value | Source | Model value (mean [95% CI]) | Model quantity |",
-        "| --- | --- | --- | --- | --- |",
+        "| Target | Target value | Source | Model quantity |",
+        "| --- | --- | --- | --- |",
     ]
-    for t in TARGETS:
-        if t.value is None:
-            model = f"{Scenario().loans.charge_off_dpd} DPD (parameter)"
-        elif results:
-            vals = [t.value(results, s) for s in seeds]
-            m, lo, hi = mean_ci(vals, rate=t.fmt == "pct")
-            model = f"{_fmt(m, t.fmt)} [{_fmt(lo, t.fmt)}, {_fmt(hi, t.fmt)}]"
-        else:
-            model = "not computed"
-        out.append(f"| {_cell(t.what)} | {_cell(t.target)} | {_cell(t.source)} | {model} | {t.measured} |")
-    if results:
-        out.append("")
-        out.append("Supporting per-scenario means (same runs):")
-        out.append("")
-        out.append(
-            "| Run | ever 30+ DPD | default rate | roll 30→60 | on-time rate | late rate | recoveries / credit loss |"
-        )
-        out.append("| --- | --- | --- | --- | --- | --- | --- |")
-        for label, by_seed in results.items():
-            sc, ov = CAL_RUNS[label]
-            name = f"`{sc}`" + (" without the day −3 SMS" if ov else "")
-
-            def avg(k):
-                return sum(by_seed[s][k] for s in seeds) / len(seeds)
-
-            out.append(
-                f"| {name} | {_fmt(avg('ever_30dpd_rate'), 'pct')} | {_fmt(avg('default_rate'), 'pct')} | "
-                f"{_fmt(avg('roll_30_60'), 'pct')} | {_fmt(avg('on_time_rate'), 'pct')} | "
-                f"{_fmt(avg('late_rate'), 'pct')} | {_fmt(avg('recovery_share'), 'pct')} |"
-            )
+    for t in p.targets:
+        out.append(f"| {_cell(t.title)} | {_cell(cal._target_text(t))} | {_cell(t.source)} | "
+                   f"`{t.name}`: {_cell(cal.moment_definition(t.name))} |")
+    out += ["", "| Fitted parameter | Default | Search range |", "| --- | --- | --- |"]
+    for i, k in enumerate(p.keys):
+        out.append(f"| `{k}` | {p.base_values[k]:.6g} | [{p.lo[i]:g}, {p.hi[i]:g}] |")
     return "\n".join(out)
+
+
+def validation_from_fit(fit_path: Path) -> str:
+    """The validation table of a saved fit (``fit.json`` of ``credsim calibrate``), as calibrate wrote it."""
+    from . import calibrate as cal
+
+    return cal.validation_table(*cal.load_fit(fit_path))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -617,12 +459,9 @@ def calibration_table(results: dict | None = None, *, borrowers=CAL_BORROWERS, d
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sim.docs", description=__doc__.split("\n")[0])
     ap.add_argument("--check", action="store_true", help="exit 1 if docs/ODD.md is out of date; change nothing")
-    ap.add_argument("--calibration", action="store_true", help="also run the calibration simulations (slow)")
     ap.add_argument("--file", type=Path, default=ODD_PATH, help="the ODD file (default: docs/ODD.md)")
-    ap.add_argument("--borrowers", type=int, default=CAL_BORROWERS, help="people per calibration run")
-    ap.add_argument("--days", type=int, default=CAL_DAYS, help="days per calibration run")
-    ap.add_argument("--seeds", type=int, default=CAL_SEEDS, help="seeds per calibration scenario")
-    ap.add_argument("--workers", type=int, default=None, help="parallel processes for calibration runs")
+    ap.add_argument("--fit", type=Path, default=None, metavar="FIT_JSON",
+                    help="also rewrite the validation table from a saved fit (fit.json of credsim calibrate)")
     args = ap.parse_args(argv)
 
     if args.check:
@@ -630,17 +469,17 @@ def main(argv: list[str] | None = None) -> int:
         print(msg, file=sys.stdout if ok else sys.stderr)
         return 0 if ok else 1
 
-    cal = None
-    if args.calibration:
-        n = len(CAL_RUNS) * args.seeds
-        print(f"calibration: {n} runs of {args.borrowers:,} people x {args.days} days", file=sys.stderr)
-        res = run_calibration(
-            borrowers=args.borrowers, days=args.days, seeds=args.seeds, workers=args.workers,
-            log=lambda s: print(s, file=sys.stderr),
-        )
-        cal = calibration_table(res, borrowers=args.borrowers, days=args.days)
+    validation = None
+    if args.fit is not None:
+        from .scenario import ScenarioError
+
+        try:
+            validation = validation_from_fit(args.fit)
+        except ScenarioError as e:
+            print(e, file=sys.stderr)
+            return 2
     try:
-        changed = update(args.file, calibration=cal)
+        changed = update(args.file, validation=validation)
     except DocsError as e:
         print(e, file=sys.stderr)
         return 1

@@ -2,7 +2,8 @@
 
 Every executor calls the same worker function, :func:`execute_run`, which calls :func:`sim.run` and
 returns plain data (the run's Parquet files, encoded where it ran); the calling process writes each
-result as it arrives (:mod:`sim.store`). At most a few jobs per worker are in flight at once, so
+result as it arrives (:mod:`sim.store`). A calibration (:mod:`sim.calibrate`) needs only each run's
+summary: it opens the same executors with :func:`execute_summary` (:func:`open_executor`). At most a few jobs per worker are in flight at once, so
 memory stays flat however long the sweep. A run that raises, or whose worker dies, comes back as a
 failure and the sweep goes on. Executors are context managers: a Dask scheduler is connected (or the
 connection refused, :class:`ExecutorError`) before the results folder is touched.
@@ -46,6 +47,17 @@ def execute_run(job) -> dict:
                "roll": res.roll_matrix}
         return {"ok": True, "files": encode_run(job, out)}
     except Exception as e:  # noqa: BLE001 - a failing run is recorded, the sweep carries on
+        return {"ok": False, "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
+
+
+def execute_summary(job) -> dict:
+    """Run one job and return only its summary (what a calibration's objective needs); never raises."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
+            res = run(job.params, seed=job.seed)
+        return {"ok": True, "summary": res.summary}
+    except Exception as e:  # noqa: BLE001 - reported to the caller as data, like execute_run
         return {"ok": False, "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
 
 
@@ -99,8 +111,8 @@ def _bounded(submit: Callable, wait_any: Callable, jobs: list, capacity: Callabl
 
 
 @contextmanager
-def _serial(workers: int, scheduler: str | None):
-    yield lambda jobs: ((job, execute_run(job)) for job in jobs)
+def _serial(workers: int, scheduler: str | None, fn: Callable = execute_run):
+    yield lambda jobs: ((job, fn(job)) for job in jobs)
 
 
 #: The environment of local worker processes, as Dask's nanny sets it for its workers
@@ -127,8 +139,8 @@ def _worker_environ():
 
 
 @contextmanager
-def _local(workers: int, scheduler: str | None):
-    with _worker_environ(), _local_pool(workers) as execute:
+def _local(workers: int, scheduler: str | None, fn: Callable = execute_run):
+    with _worker_environ(), _local_pool(workers, fn) as execute:
         yield execute
 
 
@@ -163,7 +175,7 @@ def _exit_with_parent(parent: int) -> None:
 
 
 @contextmanager
-def _local_pool(workers: int):
+def _local_pool(workers: int, fn: Callable = execute_run):
     ctx = multiprocessing.get_context("spawn")
 
     def pool() -> ProcessPoolExecutor:
@@ -174,11 +186,11 @@ def _local_pool(workers: int):
 
     def submit(job):
         try:
-            return pools[-1].submit(execute_run, job)
+            return pools[-1].submit(fn, job)
         except BrokenProcessPool:  # a worker died (e.g. killed for memory): carry on with a new pool
             pools[-1].shutdown(wait=False, cancel_futures=True)
             pools.append(pool())
-            return pools[-1].submit(execute_run, job)
+            return pools[-1].submit(fn, job)
 
     try:
         yield lambda jobs: _bounded(submit, lambda fs: wait(fs, return_when=FIRST_COMPLETED).done, jobs,
@@ -193,7 +205,7 @@ class ExecutorError(RuntimeError):
 
 
 @contextmanager
-def _dask(workers: int, scheduler: str | None):
+def _dask(workers: int, scheduler: str | None, fn: Callable = execute_run):
     try:
         from distributed import Client
         from distributed import wait as dwait
@@ -215,7 +227,7 @@ def _dask(workers: int, scheduler: str | None):
             return 2 * last["n"]
 
         yield lambda jobs: _bounded(
-            lambda j: client.submit(execute_run, j, pure=False, key=f"credsim-{j.run_id}-{os.urandom(4).hex()}"),
+            lambda j: client.submit(fn, j, pure=False, key=f"credsim-{j.run_id}-{os.urandom(4).hex()}"),
             lambda fs: dwait(fs, return_when="FIRST_COMPLETED").done,
             jobs,
             capacity,
@@ -223,6 +235,14 @@ def _dask(workers: int, scheduler: str | None):
 
 
 EXECUTORS = {"serial": _serial, "local": _local, "dask": _dask}
+
+
+def open_executor(executor: str = "local", workers: int | None = None, scheduler: str | None = None,
+                  fn: Callable = execute_run):
+    """A context manager giving ``execute(jobs)``: an iterator of ``(job, result)`` as runs finish (not
+    in job order), ``fn(job)`` computing each result (:func:`execute_run` or :func:`execute_summary`).
+    The executor stays open, its worker processes alive, for every call until the context ends."""
+    return EXECUTORS[executor](max(1, workers or default_workers()), scheduler, fn)
 
 
 @dataclass

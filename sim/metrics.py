@@ -151,14 +151,22 @@ def snapshot(model) -> dict:
     active = int(np.count_nonzero(ppl.has_loan))
     buckets = np.bincount(np.searchsorted([30, 60, 90], d, side="right"), minlength=4)
     loans_so_far = books.initial_loans + books.originations
-    rows = np.flatnonzero(ppl.borrowers())  # gathering by index is much faster than by mask, same numbers
+    owes_co = ppl.co_balance > 0.0
+    borrower = ppl.has_loan | owes_co  # ppl.borrowers()
+    rows = np.flatnonzero(borrower)  # gathering by index is much faster than by mask, same numbers
     n_borrowers = max(len(rows), 1)
-    stress = ppl.stress[rows]
-    high = stress >= st.high_threshold
-    # among borrowers: delinquent (a loan 1+ DPD, or owing charged-off debt), or else current
-    late = (ppl.has_loan[rows] & (ppl.dpd[rows] > 0)) | (ppl.co_balance[rows] > 0.0)
-    n_high, n_late = int(np.count_nonzero(high)), int(np.count_nonzero(late))
-    late_high = int(np.count_nonzero(late & high))
+    stress = ppl.stress[rows]  # the borrowers' stress in row order (its sum is the mean's numerator)
+    # the counts on whole-array masks (cheaper than gathering more rows): high stress, and among
+    # borrowers delinquent (a loan 1+ DPD, or owing charged-off debt, so always a borrower) or else current
+    high = ppl.stress >= st.high_threshold
+    late = np.greater(ppl.dpd, 0)
+    late &= ppl.has_loan
+    late |= owes_co
+    n_late = int(np.count_nonzero(late))
+    late &= high
+    late_high = int(np.count_nonzero(late))
+    high &= borrower
+    n_high = int(np.count_nonzero(high))
     stress_counts = (late_high, n_late - late_high, n_high - late_high, len(rows) - n_late - (n_high - late_high))
     return {
         "day": model.day,

@@ -35,6 +35,9 @@ The day, in order (docs/ODD.md repeats this list; ``CreditModel.step`` is its on
 9. the IFRS 9 allowance on the day's closing book; the day's outcomes     accounting,
    are recorded                                                            metrics.snapshot
 
+Before step 1, a policy that changes today (``Scenario.changes``) takes effect
+(:meth:`CreditModel.change_policy`).
+
 The run clock starts at day 0 with the set-up. The first ``simulation.burn_in`` days (``t0``) are a
 burn-in that lets the book and people's feelings settle; the measurement window is days ``t0+1 ..
 t0 + simulation.days``, and the summary is measured over it only (:class:`sim.metrics.Window`).
@@ -50,7 +53,7 @@ from typing import Any
 import mesa
 import numpy as np
 
-from . import metrics, regulation
+from . import collectors, metrics, regulation
 from .lender import Lender
 from .mechanisms import (
     acquisition,
@@ -66,11 +69,50 @@ from .mechanisms import (
 )
 from .params import Scenario
 from .rng import Streams
-from .scenario import load_scenario, with_overrides
+from .scenario import load_scenario, timeline, with_overrides
 from .state import CYCLE, LoanLedger
 from .tactics import Tactics
 
 EMPTY = np.zeros(0, np.int64)
+
+#: Every attribute of the model that mechanisms, tactics, the lender, the accounts and the metrics read
+#: or set, with its meaning. ``CreditModel.__init__`` creates each one (nothing creates one elsewhere;
+#: mechanisms may only update them), and tests/test_structure.py checks both.
+SHARED: dict[str, str] = {
+    # the run
+    "params": "the run's validated scenario (sim.params.Scenario); a policy change may replace it mid-run",
+    "seed": "the run's seed: every random stream derives from it (sim.rng)",
+    "streams": "the named random streams (sim.rng.Streams)",
+    "day": "the day being stepped (0: the set-up)",
+    "t0": "the last day of the burn-in: the measurement window is days t0 + 1 .. days",
+    "days": "the last day stepped (burn-in plus window)",
+    # who and what
+    "people": "everyone's state as arrays (sim.state.People)",
+    "lender": "the lender (sim.lender.Lender): books, capacities, provisions",
+    "tactics": "the collection tactics, active or not (sim.tactics.Tactics)",
+    "ledger": "one record per ended loan (sim.state.LoanLedger)",
+    "next_loan_id": "the id the next loan originated gets",
+    "pay_groups": "people by pay offset: pay_groups[k] are paid on the days with day % 30 == k",
+    "score_threshold": "underwriting approves credit scores at or above this (set by population.create)",
+    "collector_teams": "the collector teams built so far, by kind, with their parameters (sim.collectors.team)",
+    "contact_history": "recent contacts per person, for the contact rules (sim.regulation.History)",
+    "contact_log": "None, or a list that collects every contact: (day, channel, attempted, talked)",
+    "stress_levels": "everyone's stress level, updated where it changed (sim.mechanisms.stress.Levels)",
+    # the day's shared state
+    "macro": "today's macro conditions (sim.mechanisms.macro.Conditions), set at step 1",
+    "prompted_yesterday": "people a message made think again yesterday: they reconsider paying today",
+    "billed_today": "rows whose instalment fell due today (loans.bill, step 4)",
+    "promised_today": "people whose promise to pay falls due today (tactic promises, step 4)",
+    "prev_delinquent": "rows with arrears after step 4 (refreshed at charge-off); the next day's step 4 finds cures in it",
+    "talk": "the conversations of the contact being made, for the tactics' hooks (sim.tactics.pipeline.Talk), or None",
+    "visit_queue": "loans waiting for a visit at the end of the day (tactic visits)",
+    "applications_today": "applications made today (step 8)",
+    "originations_today": "loans originated today (step 8)",
+    # observation
+    "datacollector": "Mesa's DataCollector of the daily series (sim.metrics.model_reporters)",
+    "snapshot": "the day's outcomes (sim.metrics.snapshot, step 9)",
+    "window": "what the summary gathers over the measurement window (sim.metrics.Window)",
+}
 
 
 def build_scenario(scenario: str | Path | Scenario = "baseline", borrowers=None, days=None, overrides=None) -> Scenario:
@@ -105,6 +147,7 @@ class CreditModel(mesa.Model):
         **dotted: Any,
     ):
         seed = 0 if rng is None else int(rng)
+        # Every attribute mechanisms and tactics share is declared in SHARED (above) and created here.
         super().__init__(rng=seed)
         self.params = build_scenario(scenario, borrowers, days, {**(overrides or {}), **dotted})
         self.seed = seed
@@ -113,6 +156,8 @@ class CreditModel(mesa.Model):
         self.t0 = self.params.simulation.burn_in  # the measurement window starts at the end of day t0
         self.days = self.t0 + self.params.simulation.days  # days stepped: burn-in, then the window
         self.macro = macro.conditions(self.params, -self.t0)
+        #: policies that change on a given day (``changes``): model day -> the scenario in force from then
+        self.policy_changes = {self.t0 + day: sc for day, sc in timeline(self.params)}
         self.next_loan_id = 0
         self.ledger = LoanLedger()
         self._stress_events: list[tuple[np.ndarray, float]] = []
@@ -124,6 +169,9 @@ class CreditModel(mesa.Model):
         self.prev_delinquent = EMPTY
         self.applications_today = self.originations_today = self.visit_queue = 0
         self.stress_levels = stress.Levels()  # everyone's stress level, updated where it changed
+        self.score_threshold = 0.0  # set by population.create
+        self.talk = None  # set by sim.tactics.pipeline during a contact
+        self.collector_teams: dict = {}  # filled by sim.collectors.team
 
         self.lender = Lender(self)
         self.people = population.create(self)
@@ -144,6 +192,8 @@ class CreditModel(mesa.Model):
         self.datacollector.collect(self)
         self.window = metrics.Window(self)
         self.window.observe(self)
+        if 0 in self.policy_changes:  # window day 0 without a burn-in is the set-up day: in force from day 1
+            self.change_policy(self.policy_changes.pop(0))
 
     # ---- what mechanisms report during the day ----
     def experience(self, idx: np.ndarray, *, stress=0.0, quality=None, weight=0.0) -> None:
@@ -180,6 +230,8 @@ class CreditModel(mesa.Model):
         t = self.day
         self.prompted_yesterday = np.concatenate(self._prompts) if self._prompts else EMPTY
         self._prompts = []
+        if t in self.policy_changes:  # a policy that changes today applies from the start of the day
+            self.change_policy(self.policy_changes[t])
 
         macro.step(self, t)  # 1
         income.step(self, t)  # 2
@@ -201,6 +253,21 @@ class CreditModel(mesa.Model):
         self.window.observe(self)
         if self.day >= self.days:
             self.running = False
+
+    def change_policy(self, params: Scenario) -> None:
+        """From now on the model runs under ``params`` (validated; see ``Scenario.changes``). Mechanisms
+        read ``self.params`` when they act; what was derived from it at set-up is derived again here:
+        which tactics are active, the call and visit capacities, the approval threshold, the attention
+        floor and the stress levels. Collector teams rebuild themselves when their parameters change
+        (:func:`sim.collectors.team`)."""
+        self.params = params
+        self.tactics.refresh(self)
+        self.lender.call_capacity = collectors.capacity(params, "call")
+        self.lender.visit_capacity = collectors.capacity(params, "field")
+        n = self.people.n
+        self.score_threshold = float(np.quantile(self.people.score, params.acquisition.cutoff)) if n else 0.0
+        self.people.attention_floor = params.repayment.attention_floor
+        self.stress_levels.reset()
 
     def summary(self) -> dict:
         return metrics.summary(self)

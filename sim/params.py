@@ -14,7 +14,7 @@ Conventions
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, create_model, field_validator, model_validator
 
@@ -284,6 +284,11 @@ class Simulation(Section):
     burn_in: int = P(365, "days", "Days simulated before the measurement window, so the loan book and feelings settle from their day-0 set-up; nothing in the summary is measured over them. The run steps burn_in + days days.", ge=0, le=36_500)
 
 
+class Change(Section):
+    day: int = P(..., "day", "Day of the measurement window (the recession's clock: 0 is the last burn-in day) from whose start the new settings apply.", ge=0, le=36_500)
+    set: dict[str, Any] = P({}, "dotted keys", "The parameters that change, as dotted keys with their new values (as --set takes them), on top of the scenario as it stood before.")
+
+
 class Scenario(Section):
     """A complete, validated parameter set. Scenario files hold partial copies of it."""
 
@@ -304,6 +309,7 @@ class Scenario(Section):
     trust: Trust = section(Trust, "Trust in the brand and word of mouth.")
     acquisition: Acquisition = section(Acquisition, "Applications and underwriting.")
     lender: Lender = section(Lender, "Lender economics.")
+    changes: list[Change] = Field(default_factory=list, description="Policies that change on a given day: each [[changes]] table sets dotted parameters from the start of its day of the measurement window (sim/scenario.py, timeline).")
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "Scenario":
@@ -326,6 +332,9 @@ class Scenario(Section):
         if "settlement" in self.collection.tactics and self.collection.settlement.min_dpd >= co:
             raise ValueError(f"collection.settlement.min_dpd: a settlement is offered on a loan not yet charged off, "
                              f"below loans.charge_off_dpd ({co}), got {self.collection.settlement.min_dpd}")
+        if "bureau" in self.collection.tactics and self.collection.bureau.report_dpd >= co:
+            raise ValueError(f"collection.bureau.report_dpd: a loan is reported delinquent before it is charged off, "
+                             f"below loans.charge_off_dpd ({co}), got {self.collection.bureau.report_dpd}")
         return self
 
 

@@ -194,6 +194,8 @@ def _describe(err: dict) -> tuple[str, str]:
                          'tactics = ["reminders", "promises", "recovery"] for no visits')
         return loc, "unknown parameter (see docs/ODD.md for the parameter list)"
     got = err.get("input")
+    if kind == "missing":
+        return loc, "a value (required)"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         return loc or "(top level)", f"a table of parameters, got {got!r}"
     text = msg[0].lower() + msg[1:] if msg else kind
@@ -226,12 +228,66 @@ def validate_tree(tree: dict, source: str, strict: bool = False) -> Scenario:
     """Validate a full or partial tree. ``strict``: no coercion ("yes" is not a bool, 100.0 not an int)."""
     _check_finite(tree, source)
     try:
-        return Scenario.model_validate(tree, strict=strict)
+        scenario = Scenario.model_validate(tree, strict=strict)
     except ValidationError as e:
         found = [_describe(err) for err in e.errors()]
         first = ScenarioError(source, *found[0])
         first.more = [ScenarioError(source, loc, text) for loc, text in found[1:]]
         raise first from None
+    if scenario.changes:
+        timeline(scenario, source, strict)  # every change valid on top of the ones before it
+    return scenario
+
+
+#: Parameters a change during the run may not set (``[[changes]]``): they are used once, at set-up
+#: (who is in the market, their lasting traits, the run's length), or measure the run rather than
+#: steer it (the npv's discount rate).
+FIXED = ("name", "description", "changes", "simulation", "population", "shocks.benefit_share",
+         "shocks.benefit_concentration", "repayment.willingness_sd", "stress.baseline",
+         "stress.baseline_concentration", "trust.prior", "trust.prior_concentration", "acquisition.score_noise",
+         "lender.discount_rate")
+
+
+def _fixed(path: str) -> bool:
+    return any(path == f or path.startswith(f + ".") for f in FIXED)
+
+
+def timeline(scenario: Scenario, source: str = "changes", strict: bool = False) -> list[tuple[int, Scenario]]:
+    """The scenario's ``changes`` as (day of the window, the validated scenario in force from that day).
+
+    Each change applies its dotted keys on top of the scenario as it stood before it (the file's own
+    settings, then the earlier changes). Days are those of the measurement window, 0 ..
+    ``simulation.days``, each later than the one before. A problem is one :class:`ScenarioError`
+    naming ``changes.K.day`` or ``changes.K.set.KEY``."""
+    from .params import iter_parameters
+
+    if not scenario.changes:
+        return []
+    current = scenario.model_copy(update={"changes": []})
+    before = {path: value for path, _, value, _, _ in iter_parameters(current)}
+    out, last = [], None
+    for k, change in enumerate(scenario.changes):
+        days = scenario.simulation.days
+        if change.day > days:
+            raise ScenarioError(source, f"changes.{k}.day", f"a day of the measurement window, 0..simulation.days "
+                                                            f"({days}), got {change.day}")
+        if last is not None and change.day <= last:
+            raise ScenarioError(source, f"changes.{k}.day", f"a day later than changes.{k - 1}.day ({last}), "
+                                                            f"got {change.day}")
+        if not change.set:
+            raise ScenarioError(source, f"changes.{k}.set", "at least one dotted parameter and its new value")
+        try:
+            current = with_overrides(current, change.set, source, strict=strict)
+        except ScenarioError as e:
+            raise ScenarioError(source, f"changes.{k}.set.{e.key}", e.expected) from None
+        now = {path: value for path, _, value, _, _ in iter_parameters(current)}
+        moved = [path for path in now if now[path] != before[path] and _fixed(path)]
+        if moved:
+            raise ScenarioError(source, f"changes.{k}.set.{moved[0]}", "a parameter that may change during the run; "
+                                "this one is fixed once the run has started (see docs/ODD.md, Policies that change)")
+        before, last = now, change.day
+        out.append((change.day, current))
+    return out
 
 
 def _sets(tree: Any, parts: list[str]) -> bool:

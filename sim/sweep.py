@@ -207,11 +207,12 @@ def _spec_problem(errors: list[dict]) -> tuple[str, str]:
     return _describe(err)
 
 
-def read_spec(path: str | Path) -> SweepSpec:
+def read_spec(path: str | Path, changes: dict[str, Any] | None = None) -> SweepSpec:
+    """Read and validate a spec; ``changes`` replace its top-level keys first (e.g. ``{"replicates": 2}``)."""
     path = Path(path)
     if not path.is_file():
         raise ScenarioError(path, "file", "an existing sweep spec file")
-    raw = read_toml(path)
+    raw = {**read_toml(path), **(changes or {})}
     try:
         spec = SweepSpec.model_validate(raw, strict=False)
     except ValidationError as e:
@@ -295,13 +296,15 @@ def _check_label(spec_path: Path, i: int, label: str) -> None:
                                             f"got {len(label)}")
 
 
-def plan(spec_path: str | Path, allow_large: bool = False) -> Plan:
+def plan(spec_path: str | Path, allow_large: bool = False, changes: dict[str, Any] | None = None) -> Plan:
     """Read and validate a spec and every run it implies. Raises :class:`ScenarioError` on any problem.
 
     A plan of more than ``MAX_RUNS`` runs is refused (before it is built) unless ``allow_large``.
+    ``changes`` replace top-level keys of the spec (``borrowers``, ``days``, ``replicates``, ...) as if
+    the file said so: the plan, its hash and its manifest are those of the changed spec.
     """
     spec_path = Path(spec_path)
-    spec = read_spec(spec_path)
+    spec = read_spec(spec_path, changes)
     types = _leaf_types()
     entries = _entries(spec, spec_path)
     if not entries:

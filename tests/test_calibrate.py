@@ -156,6 +156,39 @@ def test_validation_table_is_written_and_put_in_the_docs(recovery):
 # --------------------------------------------------------------------------- the objective, moments, the file
 
 
+def test_docs_read_the_fit_from_its_saved_output(recovery, tmp_path):
+    """The validation table is rebuilt from fit.json exactly as credsim calibrate wrote it, and only
+    while the targets file is the one fitted: a changed targets file is refused."""
+    from sim import docs
+    from sim.scenario import ScenarioError
+
+    written = (recovery.out / "validation.md").read_text(encoding="utf-8").rstrip("\n")
+    assert docs.validation_from_fit(recovery.out / "fit.json") == written
+    assert "| `repayment.intercept` |" in written
+    changed = tmp_path / "targets.toml"
+    changed.write_text(recovery.targets.read_text(encoding="utf-8").replace("sd = 0.005", "sd = 0.006"), encoding="utf-8")
+    doc = json.loads((recovery.out / "fit.json").read_text())
+    doc["targets_file"] = str(changed)
+    (tmp_path / "fit.json").write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(ScenarioError, match="targets_sha256"):
+        docs.validation_from_fit(tmp_path / "fit.json")
+
+
+def test_one_replicate_gives_no_interval_and_says_so():
+    """One behaviour everywhere: an interval from one replicate is NaN with a warning, never zero width
+    (calibration, docs and sweeps share sim.analysis.mean_ci)."""
+    from sim import analysis, docs
+
+    assert cal.mean_ci is analysis.mean_ci and not hasattr(docs, "mean_ci")
+    with pytest.warns(analysis.SingleReplicateWarning):
+        n, m, lo, hi = cal.mean_ci([0.2], rate=True)
+    assert n == 1 and m == 0.2 and math.isnan(lo) and math.isnan(hi)
+    with pytest.warns(analysis.SingleReplicateWarning):
+        assert cal._ci_text([0.2], True) == "20.00%"  # the mean alone: no interval
+    lo2 = cal.mean_ci([0.2, 0.2], rate=True)[2]
+    assert lo2 == 0.2  # identical values: a zero-width interval, from two replicates
+
+
 def test_objective_weights_and_one_sided_targets():
     t = [cal.TargetSpec(name="ever_30dpd_rate", value=0.08, sd=0.01),
          cal.TargetSpec(name="roll_30_60", value=0.5, weight=4.0),
@@ -193,6 +226,38 @@ def test_parameters_may_be_nested_tables(tmp_path):
     assert p.keys == ["shocks.job_loss_rate", "collection.recovery.pay_prob"]
     base = sim.load_scenario("baseline").shocks.job_loss_rate
     assert list(p.start) == [base, 0.1]  # no start: the base scenario's value
+
+
+def test_runner_runs_through_the_sweep_executor_whatever_the_workers(tmp_path, monkeypatch):
+    """calibrate.Runner hands its runs to sim.execute (serial with one worker, local worker processes
+    with two); the objective and every replicate's moment are the same either way, and equal to sim.run's."""
+    import sim.execute
+
+    f = tmp_path / "t.toml"
+    f.write_text('scenario = "baseline"\nborrowers = 300\ndays = 60\nreplicates = 2\n'
+                 '[[targets]]\nname = "late_payment_rate"\nvalue = 0.1\nsd = 0.01\n'
+                 '[[targets]]\nname = "brand_trust"\nvalue = 0.5\nsd = 0.01\n'
+                 '[parameters]\n"repayment.intercept" = { min = 0.5, max = 3.5, start = 1.5 }\n', encoding="utf-8")
+    problem = cal.load_targets(f)
+    opened = []
+    real = sim.execute.open_executor
+
+    def spy(executor="local", workers=None, scheduler=None, fn=sim.execute.execute_run):
+        opened.append((executor, workers, fn.__name__))
+        return real(executor, workers, scheduler, fn)
+
+    monkeypatch.setattr(sim.execute, "open_executor", spy)
+    u = problem.to_unit(np.array([2.0]))
+    fits = []
+    for workers in (1, 2):
+        with cal.Runner(workers) as r:
+            f_ = cal.Objective(problem, r)
+            fits.append((f_(u), f_.history[0].replicates))
+    assert opened == [("serial", 1, "execute_summary"), ("local", 2, "execute_summary")]
+    assert fits[0] == fits[1] and math.isfinite(fits[0][0])
+    direct = [sim.run("baseline", borrowers=300, days=60, seed=s, overrides={"repayment.intercept": 2.0}).summary
+              for s in problem.seeds]
+    assert fits[0][1]["late_payment_rate"] == [d["late_payment_rate"] for d in direct]
 
 
 # --------------------------------------------------------------------------- bad targets files

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 import shutil
+import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import sim.model
@@ -69,23 +71,51 @@ def test_check_passes():
     assert docs.main(["--check"]) == 0
 
 
-def test_every_parameter_is_a_table_row_with_unit_and_default(text):
+def parameter_table(text) -> dict[str, list[str]]:
     rows = {}
     for line in docs.read_region(text, "parameters").splitlines():
         if line.startswith("| `"):
             c = cells(line)
             rows[c[0].strip("`")] = c
-    defaults = Scenario()
+    return rows
+
+
+def test_parameter_table_has_known_rows(text):
+    """A few rows written by hand from the parameter declarations."""
+    rows = parameter_table(text)
+    assert rows["loans.charge_off_dpd"][:3] == ["`loans.charge_off_dpd`", "DPD", "`120`"]
+    assert rows["collection.visits.start_dpd"][:3] == ["`collection.visits.start_dpd`", "DPD", "`30`"]
+    assert rows["education.enabled"][:3] == ["`education.enabled`", "flag", "`false`"]
+    assert rows["products.cash.annual_rate"][2] == "`0.3`" and rows["products.pos.annual_rate"][2] == "`0.12`"
+    assert rows["collection.tactics"][2] == '`["reminders", "visits", "promises", "recovery"]`'
+    assert rows["collection.reminders.schedule[].channel"][1] == "sms\\|phone"
+    assert rows["loans.charge_off_dpd"][4] == "≥ 30, ≤ 720"
+
+
+def test_parameter_table_read_back_is_the_default_scenario(text):
+    """Every parameter has a row; its default, read back as TOML, rebuilds the default scenario; its
+    unit and description are those of the parameter tree."""
+    rows = parameter_table(text)
+    tree: dict = {}
+    declared = {}
     for path, unit, _default, description, *_ in iter_parameters():
+        declared[path] = (unit, description)
         assert path in rows, f"{path} has no row in the parameter table"
-        value = docs._walk(defaults, path)
-        if isinstance(value, list):
-            value = [v.model_dump() if hasattr(v, "model_dump") else v for v in value]
-        assert rows[path][1] == docs.render_unit(unit), path
-        assert rows[path][2] == docs.render_default(value), path
-        assert rows[path][3] == docs._cell(description), path
+        cell = rows[path][2]
+        assert cell.startswith("`") and cell.endswith("`"), path
+        raw = cell[1:-1].replace("\\|", "|")
+        value = None if raw == "None" else tomllib.loads("v = " + raw)["v"]  # None: unset (derived)
+        node = tree
+        *parents, leaf = path.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+        assert rows[path][1] == (unit.replace("|", "\\|") if unit else "—"), path
+        assert rows[path][3].replace("\\|", "|") == " ".join(description.split("\n")), path
+    assert Scenario.model_validate(tree) == Scenario()
+    assert Scenario.model_validate(tree).model_dump() == Scenario().model_dump()
     documented = {p for p in rows if "[]" not in p}
-    assert documented == {p for p, *_ in iter_parameters()}, "the table lists parameters that no longer exist"
+    assert documented == set(declared), "the table lists parameters that no longer exist"
 
 
 def test_every_summary_key_is_defined(text):
@@ -93,7 +123,7 @@ def test_every_summary_key_is_defined(text):
     defined = {cells(line)[0].strip("`"): cells(line)[1] for line in region.splitlines() if line.startswith("| `")}
     for key, definition in metrics.SUMMARY.items():
         assert key in defined, f"summary key {key} is not defined in ODD.md"
-        assert defined[key] == docs._cell(definition)
+        assert defined[key].replace("\\|", "|") == " ".join(definition.split("\n")), key
     assert list(defined) == metrics.SUMMARY_KEYS
 
 
@@ -127,23 +157,52 @@ def test_check_detects_a_stale_file(tmp_path):
     assert docs.check(copy)[0]
 
 
-def test_plain_update_keeps_the_calibration_block(tmp_path):
+def test_plain_update_keeps_the_validation_block(tmp_path):
     copy = tmp_path / "ODD.md"
     shutil.copy(ODD, copy)
-    text = docs.replace_region(copy.read_text(encoding="utf-8"), "calibration", "hand-made numbers")
-    text = docs.replace_region(text, "daily", "stale")
+    kept = docs.read_region(copy.read_text(encoding="utf-8"), "validation")
+    text = docs.replace_region(copy.read_text(encoding="utf-8"), "daily", "stale")
     copy.write_text(text)
     docs.update(copy)
     new = copy.read_text(encoding="utf-8")
-    assert docs.read_region(new, "calibration") == "hand-made numbers"
+    assert docs.read_region(new, "validation") == kept  # the fit's values: only from a saved fit
     assert docs.read_region(new, "daily") == docs.daily_table()
 
 
-def test_calibration_table_names_every_target(text):
+def test_calibration_table_is_the_targets_file(text):
+    """The calibration region lists the targets, sources and fitted parameters of targets.toml, the one
+    list of them: the docs keep no copy (and run no calibration of their own)."""
+    import tomllib
+
+    raw = tomllib.loads(docs.TARGETS_PATH.read_text(encoding="utf-8"))
     region = docs.read_region(text, "calibration")
-    for t in docs.TARGETS:
-        assert docs._cell(t.what) in region
-    assert "Home Credit" in region and "Cadena" in region and "Karlan" in region
+    for t in raw["targets"]:
+        assert f"| {docs._cell(t['label'])} |" in region and docs._cell(t["source"]) in region
+        assert f"`{t['name']}`" in region
+    for k in raw["parameters"]:
+        assert f"| `{k}` |" in region
+    assert not hasattr(docs, "TARGETS") and not hasattr(docs, "run_calibration")
+
+
+def test_docs_and_targets_file_cannot_disagree(tmp_path, monkeypatch):
+    """A target added to targets.toml makes --check fail, until the docs are regenerated and the fit is
+    redone (the validation table must hold every target and fitted parameter)."""
+    targets = tmp_path / "targets.toml"
+    text = docs.TARGETS_PATH.read_text(encoding="utf-8")
+    targets.write_text(text.replace("[parameters]", '[[targets]]\nname = "cure_rate"\nlabel = "A new target"\n'
+                                    'value = 0.5\nsd = 0.1\nsource = "a new study"\n\n[parameters]', 1),
+                       encoding="utf-8")
+    copy = tmp_path / "ODD.md"
+    shutil.copy(ODD, copy)
+    monkeypatch.setattr(docs, "TARGETS_PATH", targets)
+    monkeypatch.setattr(docs.calibration_table, "__defaults__", (targets,))
+    monkeypatch.setattr(docs.validation_mismatch, "__defaults__", (targets,))
+    ok, msg = docs.check(copy)
+    assert not ok and "calibration" in msg
+    assert docs.main(["--file", str(copy)]) == 0
+    assert "| A new target |" in docs.read_region(copy.read_text(encoding="utf-8"), "calibration")
+    ok, msg = docs.check(copy)
+    assert not ok and "validation table" in msg and "A new target" in msg
 
 
 # ---- structure and content ----------------------------------------------------------------
@@ -247,26 +306,59 @@ def test_every_parameter_is_named_in_the_model_description(text):
     assert not missing, f"parameters not described in parts 2, 5-7: {missing}"
 
 
-def test_worked_visit_numbers_follow_the_defaults(text):
-    """Part 7 quotes what one completed visit does at the default and the humane harshness."""
-    from sim.scenario import load_scenario
+def worked_visit(text: str, lead: str) -> dict[str, float]:
+    """The numbers part 7 quotes for one completed visit, after ``lead``."""
+    para = " ".join(part(text, 7).split()).replace("−", "-")
+    snippet = para[para.index(lead) :][:220]
+    snippet = snippet.split(";", 1)[0] if lead.startswith("With") else snippet
+    num = r"([+-]?\d*\.?\d+)"
+    found = {}
+    for key, pattern in {
+        "harshness": rf"harshness {num}",
+        "stress": rf"stress {num}",
+        "delta": rf"\({num} from",
+        "from": rf"from {num}\)",
+        "complaint": rf"complaint(?: probability)? {num}",
+        "diagnosis": rf"diagnosis(?: probability)? {num}",
+    }.items():
+        m = re.search(pattern, snippet)
+        assert m, f"{key} not quoted after {lead!r}: {snippet}"
+        found[key] = float(m.group(1))
+    return found
 
-    for sc, lead in ((Scenario(), "With the default harshness"), (load_scenario("humane_visits"), "`humane_visits`")):
-        h = sc.collection.tone.harshness
-        stress = sc.stress.visit + sc.stress.visit_harsh * h
-        tr = sc.trust
-        shown = tr.visit_quality + (tr.harsh_visit_quality - tr.visit_quality) * h
-        trust = tr.learning_rate * tr.visit_weight * (shown - tr.prior)  # from a person at the mean prior
-        complaint = sc.trust.complaint_prob * h
-        diagnosis = sc.collection.tone.diagnoses_hardship * (1.0 - h)
-        para = " ".join(part(text, 7).split())
-        start = para.index(lead)
-        snippet = para[start : start + 200]
-        assert f"harshness {h:g}" in snippet
-        assert f"stress {stress:.3g}" in snippet, snippet
-        assert f"{shown:.2g}" in snippet, snippet
-        assert f"{trust:+.3g}".replace("-", "−") in snippet or f"{trust:.3g}".replace("-", "−") in snippet, snippet
-        assert f"{complaint:.3g}" in snippet and f"{diagnosis:.3g}" in snippet, snippet
+
+@pytest.mark.parametrize("scenario,lead", [("baseline", "With the default harshness"),
+                                           ("humane_visits", "`humane_visits` harshness")])
+def test_worked_visit_numbers_are_what_a_visit_does(text, scenario, lead):
+    """Part 7 quotes what one completed visit does: make that visit and compare."""
+    from sim import CreditModel, collectors
+    from sim.mechanisms import trust
+
+    quoted = worked_visit(text, lead)
+    m = CreditModel(scenario=scenario, borrowers=600, days=10, rng=3,
+                    overrides={"simulation.burn_in": 0, "collection.tactics": ["visits"],
+                               "population.address_unverifiable": 0.0, "collection.visits.verify_prob": 1.0})
+    h = quoted["harshness"]
+    assert h == m.params.collection.tone.harshness
+    collectors.staff(m, "field", harshness=h, skill=0.0)  # the collector of the scenario's tone
+    ppl = m.people
+    i = int(np.flatnonzero(~ppl.has_loan & ~ppl.banned)[0])
+    ppl.has_loan[i], ppl.loan_id[i], ppl.instalment[i], ppl.balance[i] = True, 10**6, 300.0, 1800.0
+    ppl.principal_share[i], ppl.next_due[i] = 0.8, m.day + 20
+    ppl.amount_due[i], ppl.dpd[i] = 300.0, 40
+    ppl.stress[i] = ppl.contact_load[i] = 0.0  # no avoidance: the collector meets the borrower
+    ppl.trust[i] = ppl.trust_prior[i] = quoted["from"]
+    m.prev_delinquent = np.array([i])
+    m._drain_experiences()
+    m.tactics["visits"].collect(m.day)
+    assert m.lender.books.visits_completed == 1
+    (si, sv), (ti, tq, tw) = m._drain_experiences()
+    assert sv[si == i].sum() == pytest.approx(quoted["stress"], abs=5e-4)
+    trust.step(m, m.day, ti, tq, tw)
+    assert ppl.trust[i] - quoted["from"] == pytest.approx(quoted["delta"], abs=5e-5)
+    visit = m.tactics["visits"].channels()["visit"]
+    assert visit.complaint == pytest.approx(quoted["complaint"], abs=5e-4)
+    assert visit.diagnose == pytest.approx(quoted["diagnosis"], abs=5e-3)
 
 
 def test_stream_table_lists_exactly_the_streams(text):

@@ -179,7 +179,7 @@ def test_lost_applications_follow_the_application_formula_at_prior_trust(model_f
     ppl.trust[:] = ppl.trust_prior
     at_prior = acquisition.rate(m, idx)  # the same formula, evaluated at the prior
     ppl.trust[:] = saved
-    accounting.applications_at_prior(m, idx, now)
+    accounting.applications_at_prior(m, idx, now, acquisition.elasticity(m, idx), acquisition.CLOCK_GROUPS)
     lost = b.expected_applications_prior - b.expected_applications
     assert lost == pytest.approx(acquisition.CLOCK_GROUPS * (at_prior - now).sum())
     assert lost > 0

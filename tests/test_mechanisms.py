@@ -60,8 +60,8 @@ def test_attention_raises_willingness(model_factory):
 
 
 def test_missed_instalment_ages_and_payment_cures(model_factory):
-    m = model_factory()
-    i = give_loan(m, free_row(m), next_due=m.day + 1)
+    m = model_factory(**{"loans.fee_dpd": 5, "loans.late_fee_share": 0.1})
+    i = give_loan(m, free_row(m), next_due=m.day + 1)  # 6 instalments of 300, the first due on day 1
     m.people.cash[i] = m.people.reserved[i] = 0.0
     m.prev_delinquent = m.people.delinquent()
     for t in range(m.day + 1, m.day + 8):
@@ -69,15 +69,42 @@ def test_missed_instalment_ages_and_payment_cures(model_factory):
         loans.bill(m, t)
         loans.update(m, t, np.zeros(0, np.int64))
     assert m.people.amount_due[i] == pytest.approx(300.0)
-    assert m.people.dpd[i] == 6
+    assert m.people.dpd[i] == 6  # day 7, due on day 1
+    assert m.people.fees[i] == pytest.approx(30.0)  # 10 % of the instalment, at 5 DPD
     t = m.day + 1
     m.day = t
+    fee_income = m.lender.books.fee_income
     paid = loans.pay(m, np.array([i]), np.array([1e9]))
     m.people.cash[i] = 0.0
     loans.update(m, t, np.array([i]))
-    assert paid[0] == pytest.approx(300.0 + m.people.fees[i] + paid[0] - 300.0)
+    assert paid[0] == pytest.approx(330.0)  # the missed instalment, then the fee
+    assert m.people.balance[i] == pytest.approx(1500.0) and m.people.fees[i] == 0.0
+    assert m.lender.books.fee_income - fee_income == pytest.approx(30.0)
     assert m.people.dpd[i] == 0 and m.people.amount_due[i] == 0.0
     assert m.lender.books.cures >= 1
+
+
+def test_dpd_counts_days_since_the_oldest_unpaid_instalment_fell_due(model_factory):
+    """Instalments of 300 due on days 1 and 31, both unpaid; then 300, 150 and 150 paid on days 41-43.
+    Payments clear the oldest instalment first, so DPD is counted from day 1, then from day 31."""
+    m = model_factory()
+    p = m.people
+    i = give_loan(m, free_row(m), next_due=1)
+    p.cash[i], p.reserved[i] = 1e6, 0.0
+    m.prev_delinquent = p.delinquent()
+    nobody = np.zeros(0, np.int64)
+    seen = {}
+    for t, pay in [*((t, 0.0) for t in range(1, 41)), (41, 300.0), (42, 150.0), (43, 150.0)]:
+        m.day = t
+        loans.bill(m, t)
+        if pay:
+            loans.pay(m, np.array([i]), np.array([pay]))
+        loans.update(m, t, np.array([i]) if pay else nobody)
+        seen[t] = int(p.dpd[i])
+    assert [seen[t] for t in (1, 2, 30, 31, 40)] == [0, 1, 29, 30, 39]
+    assert seen[41] == 10  # the day-1 instalment is paid: the oldest unpaid fell due on day 31
+    assert seen[42] == 11  # half of the day-31 instalment is still unpaid
+    assert seen[43] == 0 and p.amount_due[i] == 0.0
 
 
 def test_late_fee_charged_once_at_fee_dpd(model_factory):
@@ -298,16 +325,25 @@ def test_underwriting_cutoff_declines_low_scores(model_factory):
 
 
 def test_education_raises_literacy_at_origination(model_factory):
-    m = model_factory("education")
-    rows = np.flatnonzero(~m.people.has_loan & ~m.people.banned & ~m.people.educated)[:20]
-    lit = m.people.literacy[rows].copy()
-    und = m.people.understanding[rows].copy()
-    loans.originate(m, rows, m.day)
-    assert np.all(m.people.literacy[rows] > lit) and np.all(m.people.understanding[rows] > und)
-    assert m.lender.books.education_cost == pytest.approx(20 * m.params.education.cost)
-    lit2 = m.people.literacy[rows].copy()
+    m = model_factory("education", **{"acquisition.cutoff": 0.0, "acquisition.application_rate": 50.0})
+    ppl = m.people
+    free = ~ppl.has_loan & ~ppl.banned & ~ppl.educated & (ppl.cooldown_until <= 1)
+    lit, und, bias = ppl.literacy.copy(), ppl.understanding.copy(), ppl.present_bias.copy()
+    cost0 = m.lender.books.education_cost
+    acquisition.step(m, 1)  # step 8: applications, underwriting, origination (everyone approved)
+    new = free & ppl.has_loan
+    assert 20 < new.sum() < free.sum()  # one clock group applies today
+    ed = m.params.education
+    gain = ed.literacy_gain * (1.0 - lit[new])  # closes that share of the gap to 1
+    assert ppl.literacy[new] == pytest.approx(lit[new] + gain)
+    assert np.all(ppl.understanding[new] > und[new])
+    assert ppl.present_bias[new] == pytest.approx(bias[new] * (1.0 - ed.present_bias_reduction))
+    assert np.array_equal(ppl.literacy[~new], lit[~new])  # nobody else
+    assert m.lender.books.education_cost - cost0 == pytest.approx(new.sum() * ed.cost)
+    rows = np.flatnonzero(new)
+    lit2 = ppl.literacy[rows].copy()
     education.at_origination(m, rows)  # once only
-    assert np.array_equal(lit2, m.people.literacy[rows])
+    assert np.array_equal(lit2, ppl.literacy[rows])
 
 
 def test_early_contact_channel_brings_calls(model_factory):

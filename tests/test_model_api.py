@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import mesa
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -90,23 +91,53 @@ def test_a_scenario_anywhere_can_extend_a_shipped_one(tmp_path):
     assert sc.collection.visits.start_dpd == 45 and sc.name == "mine"
 
 
-def test_vintage_curves_are_cumulative_and_agree_with_the_ledger():
-    from sim.state import CHARGED_OFF
+def test_vintage_curves_of_a_hand_built_book():
+    """Window from day 11 (t0 = 10), run to day 110; cohorts of 30 origination days. Cohort 0 (days
+    11-40) is seen for months 0-2, cohort 1 (41-70) for 0-1, cohort 2 (71-100) for month 0 only."""
+    from types import SimpleNamespace
 
-    m = sim.CreditModel(scenario="recession", borrowers=3000, days=400, rng=4, overrides={"simulation.burn_in": 0})
-    for _ in range(400):
-        m.step()
     from sim.metrics import vintages
+    from sim.state import ACTIVE, CHARGED_OFF, LEDGER_FIELDS, REPAID, LoanLedger, People
 
-    v = vintages(m)
+    book = [  # (orig_day, end_day, outcome)
+        (5, 20, CHARGED_OFF),  # booked in the burn-in: in no cohort
+        (11, 50, CHARGED_OFF),  # cohort 0, 39 days on book: month 1
+        (20, 45, CHARGED_OFF),  # cohort 0, 25 days: month 0
+        (40, 60, REPAID),  # cohort 0
+        (35, 100, CHARGED_OFF),  # cohort 0, 65 days: month 2
+        (41, 80, CHARGED_OFF),  # cohort 1, 39 days: month 1
+        (70, 110, ACTIVE),  # cohort 1
+        (100, 105, CHARGED_OFF),  # cohort 2, 5 days: month 0
+        (105, 110, ACTIVE),  # cohort 3: not yet a whole month old
+    ]
+    chunk = {k: np.zeros(len(book), v) for k, v in LEDGER_FIELDS.items()}
+    chunk["loan_id"] = np.arange(len(book))
+    for k, (orig, end, outcome) in enumerate(book):
+        chunk["orig_day"][k], chunk["end_day"][k], chunk["outcome"][k] = orig, end, outcome
+    model = SimpleNamespace(t0=10, day=110, people=People(0), ledger=LoanLedger([chunk]))
+    v = vintages(model)
+    got = {(int(r.cohort), int(r.months_on_book)): (int(r.loans), r.charged_off) for r in v.itertuples()}
+    assert got == {(0, 0): (4, 0.25), (0, 1): (4, 0.5), (0, 2): (4, 0.75),
+                   (1, 0): (2, 0.0), (1, 1): (2, 0.5),
+                   (2, 0): (1, 1.0)}
+
+
+def test_vintage_curves_agree_with_the_loan_table():
+    r = sim.run("recession", borrowers=3000, days=400, seed=4, overrides={"simulation.burn_in": 0})
+    v, loans = r.vintages, r.loans
     assert not v.empty
-    for _, g in v.groupby("cohort"):
-        assert (g["charged_off"].diff().dropna() >= 0).all()  # cumulative
+    booked = loans[loans["orig_day"] > 0]
+    cohort = (booked["orig_day"] - 1) // 30
+    for c, g in v.groupby("cohort"):
+        mine = booked[cohort == c]
+        assert (g["loans"] == len(mine)).all()
         assert g["months_on_book"].tolist() == list(range(len(g)))
-    led = m.ledger.table(m.people, m.day)
-    c0 = (led["orig_day"] > 0) & (led["orig_day"] <= 30)  # cohort 0: booked on window days 1..30
-    last = v[v.cohort == 0].iloc[-1]
-    months = (led["end_day"][c0] - led["orig_day"][c0]) // 30
-    share = ((led["outcome"][c0] == CHARGED_OFF) & (months <= last["months_on_book"])).mean()
-    assert last["loans"] == c0.sum()
-    assert last["charged_off"] == pytest.approx(share) and share > 0
+        curve = g["charged_off"].to_numpy()
+        assert (np.diff(curve) >= 0).all()  # cumulative
+        assert curve[-1] <= (mine["outcome"] == "charged_off").mean() + 1e-12  # bounded by the final share
+        # the share charged off within m + 1 months, counted loan by loan from the table
+        for m_on_book, share in zip(g["months_on_book"], curve):
+            within = sum(1 for o, e, out in zip(mine["orig_day"], mine["end_day"], mine["outcome"])
+                         if out == "charged_off" and e - o < 30 * (m_on_book + 1))
+            assert share == pytest.approx(within / len(mine))
+    assert v["charged_off"].max() > 0

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import accounting
-from . import loans
+from . import education, loans
 
 QUALITY_LIMIT = 2.0
 CLOCK_GROUPS = 7  #: a person's application clock is advanced every this many days
@@ -34,11 +34,12 @@ def elasticity(model, idx) -> np.ndarray:
     return np.maximum(acq.trust_elasticity + acq.careful_elasticity * q, 0.0)
 
 
-def rate(model, idx) -> np.ndarray:
-    """Applications per day of the people in ``idx`` at their current trust."""
+def rate(model, idx, e=None) -> np.ndarray:
+    """Applications per day of the people in ``idx`` at their current trust (``e``: their
+    :func:`elasticity`, if already known)."""
     acq = model.params.acquisition
     ratio = np.maximum(model.people.trust[idx], 1e-9) / acq.reference_trust
-    return acq.application_rate / 365.0 * np.exp(elasticity(model, idx) * np.log(ratio))
+    return acq.application_rate / 365.0 * np.exp((elasticity(model, idx) if e is None else e) * np.log(ratio))
 
 
 def threshold(model, idx) -> np.ndarray:
@@ -52,16 +53,17 @@ def start_clocks(model) -> None:
     ppl = model.people
     everyone = np.arange(ppl.n)
     ppl.app_threshold[:] = threshold(model, everyone)
-    model.clock_groups = [everyone[g::CLOCK_GROUPS] for g in range(CLOCK_GROUPS)]
 
 
 def step(model, t) -> None:
     """Step 8 of the day."""
     ppl, books = model.people, model.lender.books
-    group = model.clock_groups[t % CLOCK_GROUPS]
-    could = group[~ppl.has_loan[group] & ~ppl.banned[group] & (ppl.cooldown_until[group] <= t)]
-    now = rate(model, could)
-    accounting.applications_at_prior(model, could, now)  # the counterfactual of lost business
+    g = t % CLOCK_GROUPS  # group g is rows g, g + CLOCK_GROUPS, ...: strided views, no gather
+    rows = slice(g, None, CLOCK_GROUPS)
+    could = g + CLOCK_GROUPS * np.flatnonzero(~ppl.has_loan[rows] & ~ppl.banned[rows] & (ppl.cooldown_until[rows] <= t))
+    e = elasticity(model, could)
+    now = rate(model, could, e)
+    accounting.applications_at_prior(model, could, now, e, CLOCK_GROUPS)  # the counterfactual of lost business
     ppl.app_hazard[could] += CLOCK_GROUPS * now
     apply = could[ppl.app_hazard[could] >= ppl.app_threshold[could]]
     ppl.app_hazard[apply] = 0.0
@@ -69,6 +71,7 @@ def step(model, t) -> None:
     ppl.app_threshold[apply] = threshold(model, apply)
     books.applications += len(apply)
     model.applications_today = len(apply)
-    approved = apply[ppl.score[apply] >= model.score_threshold]
+    approved = model.tactics.screen(apply[ppl.score[apply] >= model.score_threshold], t)  # bureau: records refused
     model.originations_today = len(approved)
     loans.originate(model, approved, t)
+    education.at_origination(model, approved)

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import regulation
 from ..state import CASH, CHARGED_OFF, CYCLE, DPD_MILESTONES, POS, REPAID
-from . import causes, education
+from . import causes
 
 EPS = 1e-6
 MIN_RATE = 1e-9  #: monthly rates below this are lent interest-free (see annuity)
@@ -85,10 +85,9 @@ def originate(model, idx, t, *, first_due=None, rng=None, new_business=True) -> 
     ppl.attention_day[idx] = t
 
     books.disbursed += float(principal.sum())
-    if new_business:
+    if new_business:  # the caller educates new borrowers (acquisition.step: education.at_origination)
         books.originations += len(idx)
         books.origination_cost += p.lender.origination_cost * len(idx)
-        education.at_origination(model, idx)
     else:
         books.initial_loans += len(idx)
 
@@ -203,9 +202,9 @@ def update(model, t, paid_idx) -> None:
     broken = late[ppl.on_plan[late] & (dpd >= p.collection.plans.break_dpd)]
     ppl.on_plan[broken] = False
     books.plans_broken += len(broken)
-    from ..tactics import plans  # here: sim.tactics imports this module
-
-    plans.progress(model, t)  # qualifying payments on a plan; a completed plan is a cure
+    # qualifying payments on a plan; a completed plan is a cure (sim.tactics.plans.progress, reached
+    # through the model: sim.tactics imports this module)
+    model.tactics["plans"].progress(t)
 
     done = paid_idx[(ppl.balance[paid_idx] <= 0.0) & (ppl.fees[paid_idx] <= 0.0)]
     books.repaid_loans += len(done)

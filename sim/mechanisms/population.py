@@ -39,24 +39,24 @@ def create(model) -> People:
     n = pop.borrowers
     people = People(n)
 
-    people.income = pop.income_median * rng.lognormal(0.0, pop.income_sigma, n)
+    people.income[:] = pop.income_median * rng.lognormal(0.0, pop.income_sigma, n)
     informal = rng.random(n) < pop.informal_share
     people.volatility = np.where(informal, pop.informal_volatility, pop.income_volatility)
-    people.benefit = _beta(rng, sh.benefit_share, n, sh.benefit_concentration)
+    people.benefit[:] = _beta(rng, sh.benefit_share, n, sh.benefit_concentration)
     has_other = rng.random(n) < pop.other_debt_share
     people.other_dsti = np.where(has_other, _beta(rng, pop.other_dsti_mean, n, pop.other_dsti_concentration), 0.0)
-    people.other_first = rng.random(n) < pop.other_priority
+    people.other_first[:] = rng.random(n) < pop.other_priority
     # start unemployment at its steady state for normal times
     monthly_loss = sh.job_loss_rate / 12.0
     u0 = monthly_loss * sh.unemployment_months / (1.0 + monthly_loss * sh.unemployment_months)
     people.employed = rng.random(n) >= u0
-    people.pay_offset = rng.integers(0, CYCLE, n).astype(np.int32)
-    people.cash = pop.savings_months * people.income * rng.lognormal(0.0, 1.0, n)
+    people.pay_offset[:] = rng.integers(0, CYCLE, n).astype(np.int32)
+    people.cash[:] = pop.savings_months * people.income * rng.lognormal(0.0, 1.0, n)
 
-    people.present_bias = _beta(rng, pop.present_bias_mean, n)
-    people.literacy = _beta(rng, pop.literacy_mean, n)
-    people.understanding = np.clip(people.literacy - pop.understanding_gap + rng.normal(0.0, 0.1, n), 0.0, 1.0)
-    people.will_re = rng.normal(0.0, p.repayment.willingness_sd, n) if p.repayment.willingness_sd > 0 else np.zeros(n)
+    people.present_bias[:] = _beta(rng, pop.present_bias_mean, n)
+    people.literacy[:] = _beta(rng, pop.literacy_mean, n)
+    people.understanding[:] = np.clip(people.literacy - pop.understanding_gap + rng.normal(0.0, 0.1, n), 0.0, 1.0)
+    people.will_re[:] = rng.normal(0.0, p.repayment.willingness_sd, n) if p.repayment.willingness_sd > 0 else np.zeros(n)
     people.address_ok = rng.random(n) >= pop.address_unverifiable
     people.age = 18.0 + rng.gamma(2.0, (pop.age_mean - 18.0) / 2.0, n)
     people.place = rng.integers(0, pop.places, n).astype(np.int32)
@@ -95,7 +95,8 @@ def network(model, people: People) -> np.ndarray:
     if k == 0 or n < 2:
         return np.zeros((n, 0), np.int32)
     age_band = np.floor((people.age - 18.0) / 5.0)
-    similarity = age_band + 0.3 * np.tanh(_z(np.log(people.income))) + rng.normal(0.0, 0.3, n)
+    income = np.ascontiguousarray(people.income)  # a packed field (sim.state): log of a contiguous copy, as ever
+    similarity = age_band + 0.3 * np.tanh(_z(np.log(income))) + rng.normal(0.0, 0.3, n)
     order = np.lexsort((similarity, people.place))
     pos = np.empty(n, np.int64)
     pos[order] = np.arange(n)

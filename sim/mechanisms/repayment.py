@@ -15,7 +15,8 @@ At a decision:
   other creditors to this lender (never the food money);
 * **willingness** is a logistic function of attention to the loan (decays; contacts restore it),
   financial literacy, understanding of what lateness costs, present bias, stress (avoidance),
-  trust in the lender, recent collection pressure, a promise falling due today, and a lasting
+  trust in the lender, recent collection pressure, a promise falling due today, what the active
+  tactics put at stake (a credit-bureau report, :mod:`sim.tactics.bureau`), and a lasting
   personal effect (``willingness_sd``): people differ, and the same people stay late;
 * a willing borrower who can pay everything owed does; one who cannot may **stop paying and hope
   things improve** (probability ``sigmoid(hope_intercept + hope_stress_weight * stress)``), or else
@@ -56,6 +57,7 @@ def willingness(model, idx, t) -> np.ndarray:
         + rp.trust_weight * (ppl.trust[idx] - prm.trust.prior)
         + rp.pressure_weight * ppl.pressure_now(idx, t, rp.pressure_halflife)
         + prm.collection.promises.commitment * (ppl.promise_day[idx] == t)
+        + model.tactics.willingness(idx, t)  # what active tactics put at stake (bureau reporting); 0 if none
     )
     return _sigmoid(z)
 

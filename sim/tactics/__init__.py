@@ -12,7 +12,9 @@ section ``collection.<name>``. A tactic is one module in this package that defin
 * hooks, all optional: ``collect`` (step 6, before charge-off), ``recover`` (step 6, after
   charge-off), ``offer`` and ``ask`` (inside a conversation, before and after the borrower's own
   response), ``inbound`` (a borrower called the lender), ``before_payments`` / ``after_payments``
-  (step 4), ``priority`` (who gets scarce contacts first).
+  (step 4), ``priority`` (who gets scarce contacts first), ``willingness`` (a logit term the tactic adds to
+  borrowers' willingness to pay, :func:`sim.mechanisms.repayment.willingness`), ``screen`` (which approved
+  applicants underwriting still refuses, :mod:`sim.mechanisms.acquisition`).
 
 Every outbound contact a tactic makes goes through :func:`sim.tactics.pipeline.contact`: regulation,
 capacity in priority order, cost, reach (a message or a conversation) and the conversation's
@@ -73,6 +75,12 @@ class Tactic:
     def priority(self, idx: np.ndarray, t: int) -> np.ndarray | None:
         return None
 
+    def willingness(self, idx: np.ndarray, t: int) -> np.ndarray | float:
+        return 0.0
+
+    def screen(self, idx: np.ndarray, t: int) -> np.ndarray:
+        return idx
+
 
 def _overrides(cls, hook: str) -> bool:
     return getattr(cls, hook) is not getattr(Tactic, hook)
@@ -110,7 +118,7 @@ class Tactics:
         self.active = [t for t in self.all.values() if t.active]
         self._hooks = {h: [t for t in self.active if _overrides(type(t), h)]
                        for h in ("before_payments", "after_payments", "collect", "recover", "offer", "ask",
-                                 "inbound", "priority")}
+                                 "inbound", "priority", "willingness", "screen")}
 
     def __getitem__(self, name: str) -> Tactic:
         return self.all[name]
@@ -129,6 +137,19 @@ class Tactics:
             if key is not None:
                 return key
         return None
+
+    def willingness(self, idx: np.ndarray, t: int) -> np.ndarray | float:
+        """The logit terms the active tactics add to the willingness to pay of ``idx`` (0.0 if none)."""
+        z = 0.0
+        for tac in self._hooks["willingness"]:
+            z = z + tac.willingness(idx, t)
+        return z
+
+    def screen(self, idx: np.ndarray, t: int) -> np.ndarray:
+        """The approved applicants ``idx`` that no active tactic refuses."""
+        for tac in self._hooks["screen"]:
+            idx = tac.screen(idx, t)
+        return idx
 
     def counts(self) -> dict[str, float]:
         """Every tactic's counters, flat (counter names are unique across tactics)."""

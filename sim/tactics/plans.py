@@ -82,6 +82,11 @@ class FlexiblePlans(Tactic):
             found = diagnosed(m, idx, t, channel) if self.p.require_hardship else idx
             offer(m, np.union1d(found, false_hardship(m, idx, t)), t)
 
+    def progress(self, t) -> None:
+        """After the day's payments, active or not (loans may still be on a plan): :func:`progress`.
+        :func:`sim.mechanisms.loans.update` calls it through the model."""
+        progress(self.model, t)
+
     def inbound(self, idx, t) -> None:
         if self.p.on_early_contact:
             m = self.model
