@@ -52,7 +52,6 @@ seeds, held-out targets marked).
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import math
@@ -68,6 +67,7 @@ import pandas as pd
 from pydantic import Field, ValidationError
 
 from . import calibrate as cal
+from .analysis import mean_ci
 from .rng import replicate_seed, seed_sequence
 from .scenario import ScenarioError, load_scenario, with_overrides
 
@@ -146,12 +146,6 @@ def load(path: str | Path) -> AbcProblem:
 # ---------------------------------------------------------------------------------------------
 # running particles through the executor
 # ---------------------------------------------------------------------------------------------
-def _summary(out: dict) -> dict:
-    """The summary of a run from :func:`sim.execute.execute_run`'s encoded files."""
-    row = pd.read_parquet(io.BytesIO(out["files"]["summaries"])).iloc[0].to_dict()
-    return {k: (None if v is None or (isinstance(v, float) and math.isnan(v)) else v) for k, v in row.items()}
-
-
 class RunFailed(RuntimeError):
     """A model run failed (its error comes from the worker)."""
 
@@ -184,7 +178,7 @@ class Batches:
             if not out["ok"]:
                 raise RunFailed(f"a model run failed ({out['error']})")
             i, r = index[job.run_id]
-            summaries[i][r] = _summary(out)
+            summaries[i][r] = out["summary"]
         self.runs += len(jobs)
         return [cal.replicate_moments(targets or p.targets, s) for s in summaries]
 
@@ -546,7 +540,7 @@ def fit_document(post: Posterior, val: Validation) -> dict:
     def vsum(values: dict[str, list[float]]) -> dict:
         res = {}
         for name, vs in values.items():
-            m, lo, hi = cal.mean_ci(vs, rate=name in cal.RATE_KEYS) if vs else (math.nan,) * 3
+            _n, m, lo, hi = mean_ci([float(v) for v in vs], rate=name in cal.RATE_KEYS) if vs else (0,) + (math.nan,) * 3
             res[name] = {"mean": cal._json_num(m), "ci95": [cal._json_num(lo), cal._json_num(hi)],
                          "values": [cal._json_num(v) for v in vs]}
         return res
@@ -656,8 +650,8 @@ def command(targets: Path, out: Path | None, workers: int | None, scheduler: str
     """``credsim calibrate TARGETS --method abc``: bad input is one line and exit 2, before anything is written."""
     import typer
 
-    from .cli import _check_out, bad_input
-    from .execute import EXECUTORS, ExecutorError, default_workers
+    from .cli_common import _check_out, bad_input
+    from .execute import ExecutorError, default_workers, execute_summary, open_executor
 
     try:
         ap = load(targets)
@@ -679,7 +673,7 @@ def command(targets: Path, out: Path | None, workers: int | None, scheduler: str
     kind = "dask" if scheduler else ("local" if n > 1 else "serial")
     sc, spec = p.base, ap.abc
     try:
-        with EXECUTORS[kind](n, scheduler) as execute:
+        with open_executor(kind, n, scheduler, fn=execute_summary) as execute:
             log(f"calibrate '{p.name}' by ABC-SMC: {len(p.keys)} parameter(s), {len(ap.fitted_targets)} fitted and "
                 f"{len(p.targets) - len(ap.fitted_targets)} held-out target(s) on '{sc.name}'; {spec.population} "
                 f"particles x {spec.generations} generation(s), {len(p.seeds)} replicate(s) of "
