@@ -17,14 +17,17 @@ A targets file (TOML) names a base scenario, the run size, the targets and the p
     relation = "="                 # "=" (default), "<=" or ">=": a one-sided (soft) target
     label = "Ever 30+ DPD within the first year"     # optional, for the tables
     source = "Home Credit Default Risk data set (Kaggle 2018)"
+    holdout = false                # true: not fitted, only reported (validation of a fit on the others)
 
     [parameters]                   # dotted parameter names -> search range and start
-    "shocks.job_loss_rate" = { min = 0.05, max = 0.4, start = 0.15 }
+    "shocks.job_loss_rate" = { min = 0.05, max = 0.4, start = 0.15 }   # min, max: default the documented range
 
     [optimizer]                    # optional
     method = "nelder-mead"         # nelder-mead | powell | differential-evolution
     max_evaluations = 40           # hard budget of objective evaluations
     tolerance = 0.005              # parameter tolerance, as a share of each parameter's range
+
+    [abc]                          # optional: settings of --method abc (see sim/abc.py)
 
 The objective is the weighted sum of squared distances between the targets and the mean over
 replicates of the simulated moments. Every evaluation runs the same replicate seeds (common random
@@ -146,6 +149,7 @@ class TargetSpec(_Spec):
     relation: Literal["=", "<=", ">="] = Field("=", description="'<=' / '>=': only a model value beyond it counts.")
     label: str = Field("", description="What the target is, for the tables (default: the moment's name).")
     source: str = Field("", description="Where the figure comes from.")
+    holdout: bool = Field(False, description="Held back from the fit; reported as validation.")
 
     @field_validator("value", "sd", "weight")
     @classmethod
@@ -186,8 +190,8 @@ class TargetSpec(_Spec):
 
 
 class ParamSpec(_Spec):
-    min: float
-    max: float
+    min: float | None = Field(None, description="Default: the parameter's documented lower bound.")
+    max: float | None = Field(None, description="Default: the parameter's documented upper bound.")
     start: float | None = Field(None, description="Where the search starts (default: the base scenario's value).")
 
     @field_validator("min", "max", "start")
@@ -197,9 +201,11 @@ class ParamSpec(_Spec):
 
     @model_validator(mode="after")
     def _order(self) -> "ParamSpec":
-        if not self.max > self.min:
+        if self.min is not None and self.max is not None and not self.max > self.min:
             raise ValueError(f"min < max, got min = {self.min!r}, max = {self.max!r}")
-        if self.start is not None and not self.min <= self.start <= self.max:
+        lo = -math.inf if self.min is None else self.min
+        hi = math.inf if self.max is None else self.max
+        if self.start is not None and not lo <= self.start <= hi:
             raise ValueError(f"start within [min, max], got {self.start!r}")
         return self
 
@@ -227,6 +233,7 @@ class CalibrationSpec(_Spec):
     targets: list[TargetSpec] = Field(min_length=1)
     parameters: dict[str, ParamSpec] = Field(min_length=1)
     optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec)
+    abc: dict[str, Any] = Field(default_factory=dict, description="Settings of --method abc, checked by sim.abc.")
 
     @field_validator("name")
     @classmethod
@@ -257,6 +264,19 @@ def _describe_spec(err: dict) -> tuple[str, str]:
     elif loc.startswith("parameters.") and err["type"] in ("model_type", "model_attributes_type", "dict_type"):
         text = f"a table {{min = ..., max = ..., start = ...}}, got {err.get('input')!r}"
     return loc, text
+
+
+def documented_range(key: str) -> tuple[float | None, float | None]:
+    """The ``ge``/``le`` (or ``gt``/``lt``) bounds a parameter is declared with in sim/params.py (None: open)."""
+    model: Any = Scenario
+    *sections, leaf = key.split(".")
+    for part in sections:
+        model = model.model_fields[part].annotation
+    lo = hi = None
+    for m in model.model_fields[leaf].metadata:
+        lo = getattr(m, "ge", getattr(m, "gt", lo))
+        hi = getattr(m, "le", getattr(m, "lt", hi))
+    return lo, hi
 
 
 def _parameter_types() -> dict[str, Any]:
@@ -364,6 +384,15 @@ def load_targets(path: str | Path) -> Problem:
             node = node[part]
         base_values[k] = float(node)
         p = spec.parameters[k]
+        if p.min is None or p.max is None:
+            doc_lo, doc_hi = documented_range(k)
+            for bound, v in (("min", doc_lo), ("max", doc_hi)):
+                if getattr(p, bound) is None:
+                    if v is None:
+                        raise ScenarioError(path, f"{where}.{bound}", "a number: the parameter has no documented bound there")
+                    setattr(p, bound, float(v))
+            if not p.max > p.min:
+                raise ScenarioError(path, where, f"min < max, got min = {p.min!r}, max = {p.max!r}")
         for bound in ("min", "max", "start"):
             v = getattr(p, bound)
             if v is None:
@@ -455,6 +484,8 @@ def objective(targets: Sequence[TargetSpec], means: dict[str, float]) -> float:
     """Weighted sum of squared distances; infinite if a moment is undefined."""
     total = 0.0
     for t in targets:
+        if t.holdout:  # reported, not fitted
+            continue
         m = means[t.name]
         if not math.isfinite(m):
             return float("inf")

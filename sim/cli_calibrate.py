@@ -28,11 +28,27 @@ def calibrate(
     odd: Annotated[
         Optional[Path], typer.Option("--odd", metavar="FILE", help="The ODD file --docs writes (default: docs/ODD.md).")
     ] = None,
+    method: Annotated[
+        str, typer.Option("--method", help="msm: simulated moments (a point estimate); abc: ABC-SMC (a posterior, sim/abc.py).")
+    ] = "msm",
+    scheduler: Annotated[
+        Optional[str], typer.Option("--scheduler", metavar="ADDRESS", help="--method abc: run on this Dask scheduler.")
+    ] = None,
 ) -> None:
     """Fit the parameters of TARGETS to its target figures; write calibrated.toml, fit.json, validation.md."""
     from . import calibrate as cal
     from .docs import ODD_PATH
 
+    if method not in ("msm", "abc"):
+        bad_input(ScenarioError("--method", method, "msm or abc"))
+    if method == "abc":
+        if docs:
+            bad_input(ScenarioError("--docs", "--method abc", "--docs only with --method msm"))
+        from .abc import command
+
+        return command(targets, out, workers, scheduler)
+    if scheduler is not None:
+        bad_input(ScenarioError("--scheduler", scheduler, "only with --method abc"))
     odd_path = odd or ODD_PATH
     try:
         problem = cal.load_targets(targets)

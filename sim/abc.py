@@ -1,0 +1,705 @@
+"""Bayesian calibration by approximate Bayesian computation, sequential Monte Carlo (pyabc's ABC-SMC).
+
+``credsim calibrate TARGETS.toml --method abc`` reads the same targets file as the method of simulated
+moments (:mod:`sim.calibrate`: base scenario, run size, replicates, seed, targets, parameters) and an
+optional ``[abc]`` table::
+
+    [abc]
+    population = 40          # particles per generation
+    generations = 4          # generations of the SMC (stop earlier if epsilon reaches min_epsilon)
+    min_epsilon = 0.0        # stop when the acceptance threshold is at or below this distance
+    max_evaluations = 0      # no new generation once this many particles have been simulated (0: no limit)
+    seed = 0                 # seed of the sampler's draws (proposals), not of the model runs
+    estimate = "mean"        # what calibrated.toml holds: "mean" (posterior mean) or "map"
+    borrowers = 5000         # optional: the run size of ABC, where it differs from the file's (MSM's)
+    days = 730
+    replicates = 2           # replicate seeds replicate_seed(seed, r), r < replicates; validation after them
+
+- **Prior**: independent uniforms over each fitted parameter's ``min..max`` (the documented range of the
+  parameter in sim/params.py where the targets file gives none; the loader checks both lie inside it).
+- **Simulation**: every particle runs the targets file's ``replicates`` with the same seeds
+  (``sim.rng.replicate_seed(seed, r)``, common random numbers); its summary statistics are the targets'
+  moments, each the mean over the replicates.
+- **Distance**: the square root of the MSM objective, ``sqrt(sum_i w_i * residual_i^2)`` with
+  ``w_i = 1 / sd_i^2`` (one-sided targets count only beyond their bound), so both methods agree on what
+  "close" means and epsilon reads in standard deviations. Held-out targets (``holdout = true``) are left
+  out of the distance and reported in validation.md only.
+- **SMC**: pyabc's ABCSMC with its defaults otherwise: the adaptive median epsilon (each generation's
+  threshold is the weighted median distance of the previous one; the first from a calibration sample of
+  the prior), a multivariate normal perturbation kernel, importance weights prior / proposal.
+- **Execution**: ``_ExecutorSampler`` (:func:`_sampler_class`), a pyabc sampler that evaluates a batch of particles at a time
+  through :mod:`sim.execute` (this process, local worker processes, or a Dask scheduler). pyabc's own
+  samplers each run one particle per task and draw proposals in the workers; this one draws every
+  proposal in this process, in order, and sends each particle's replicates as separate runs, so a
+  generation's work spreads over all workers and the result does not depend on how many there are.
+- **Reproducibility**: pyabc draws from NumPy's global random state. The sampler reseeds it at the start
+  of every generation from ``[abc] seed`` and the generation index, proposes particles in batches whose
+  size depends only on what was accepted so far, and keeps the first ``population`` accepted in proposal
+  order. So the same targets file gives the same posterior with any number of workers, and a run killed
+  and resumed gives the same generations as one that was not killed.
+- **Resume**: pyabc's history database ``abc.db`` (SQLite) in the output folder holds every finished
+  generation; run the same command again and it continues from the last finished generation (raise
+  ``generations`` to go further). A changed problem (anything but ``generations``, ``min_epsilon``,
+  ``max_evaluations`` and ``estimate``) is refused: use another ``--out``.
+
+Outputs: ``posterior.parquet`` (every generation's particles: parameters, normalised weight, distance,
+moments), ``calibrated.toml`` (the base scenario with the posterior mean, or the MAP, of each parameter),
+``fit.json`` (settings, posterior summaries, epsilon per generation, evaluations, seeds, versions) and
+``validation.md`` (each target, the model at the estimate and at the base with 95% intervals over fresh
+seeds, held-out targets marked).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, ValidationError
+
+from . import calibrate as cal
+from .analysis import mean_ci
+from .rng import replicate_seed, seed_sequence
+from .scenario import ScenarioError, load_scenario, with_overrides
+
+DB_NAME = "abc.db"
+STATE_NAME = "abc_problem.json"
+
+
+# ---------------------------------------------------------------------------------------------
+# settings
+# ---------------------------------------------------------------------------------------------
+class AbcSpec(cal._Spec):
+    population: int = Field(40, ge=2, le=100_000, description="Particles per generation.")
+    generations: int = Field(4, ge=1, le=1000, description="Generations of the SMC.")
+    min_epsilon: float = Field(0.0, ge=0.0, description="Stop once epsilon is at or below this distance.")
+    max_evaluations: int = Field(0, ge=0, description="No new generation after this many particles simulated (0: no limit).")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed of the sampler's proposals (not of the runs).")
+    estimate: Literal["mean", "map"] = Field("mean", description="What calibrated.toml holds.")
+    borrowers: int | None = Field(None, ge=10, le=20_000_000, description="People per run (default: the file's).")
+    days: int | None = Field(None, ge=1, description="Days per run (default: the file's).")
+    replicates: int | None = Field(None, ge=1, le=10_000, description="Replicates per particle (default: the file's).")
+
+    @property
+    def estimate_text(self) -> str:
+        return "posterior mean" if self.estimate == "mean" else "MAP (the particle of highest posterior density)"
+
+
+#: settings that may change between a run and its resumption
+RESUMABLE = ("generations", "min_epsilon", "max_evaluations", "estimate")
+
+
+@dataclass
+class AbcProblem:
+    problem: cal.Problem
+    abc: AbcSpec
+
+    @property
+    def fitted_targets(self) -> list[cal.TargetSpec]:
+        return [t for t in self.problem.targets if not t.holdout]
+
+    def fingerprint(self) -> str:
+        """What the posterior depends on: the targets file's content but the resumable settings, and the base."""
+        spec = self.problem.spec.model_dump(mode="json")
+        spec["abc"] = {k: v for k, v in self.abc.model_dump(mode="json").items() if k not in RESUMABLE}
+        spec.pop("description", None)
+        spec.pop("validation_replicates", None)
+        doc = {"spec": spec, "base": self.problem.base.model_dump(mode="json"),
+               "lo": self.problem.lo.tolist(), "hi": self.problem.hi.tolist()}
+        return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+def load(path: str | Path) -> AbcProblem:
+    """The targets file with its ``[abc]`` table; :class:`ScenarioError` (one line) on any problem."""
+    problem = cal.load_targets(path)
+    try:
+        spec = AbcSpec.model_validate(problem.spec.abc, strict=True)
+    except ValidationError as e:
+        loc, text = cal._describe_spec(e.errors()[0])
+        if e.errors()[0]["type"] == "extra_forbidden":
+            text = f"unknown key in [abc] (one of {', '.join(AbcSpec.model_fields)})"
+        raise ScenarioError(problem.path, f"abc.{loc}", text) from None
+    if not any(not t.holdout for t in problem.targets):
+        raise ScenarioError(problem.path, "targets", "at least one target that is not held out (holdout = false)")
+    size = {k: v for k, v in (("population.borrowers", spec.borrowers), ("simulation.days", spec.days)) if v is not None}
+    if size:
+        try:
+            problem.base = with_overrides(problem.base, size, source=str(problem.path))
+        except ScenarioError as e:
+            raise ScenarioError(problem.path, "abc.borrowers" if "borrowers" in e.key else "abc.days", e.expected) from None
+    if spec.replicates is not None:
+        r0, n_val = spec.replicates, len(problem.validation_seeds)
+        problem.seeds = [replicate_seed(problem.spec.seed, r) for r in range(r0)]
+        problem.validation_seeds = [replicate_seed(problem.spec.seed, r0 + r) for r in range(n_val)]
+    return AbcProblem(problem, spec)
+
+
+# ---------------------------------------------------------------------------------------------
+# running particles through the executor
+# ---------------------------------------------------------------------------------------------
+class RunFailed(RuntimeError):
+    """A model run failed (its error comes from the worker)."""
+
+
+class Batches:
+    """Runs lists of parameter sets, each with the problem's replicate seeds, through an executor."""
+
+    def __init__(self, problem: cal.Problem, execute: Callable):
+        self.problem, self.execute = problem, execute
+        self.runs = 0
+        self._n = 0
+
+    def moments(self, points: list[dict[str, float]], seeds: list[int] | None = None,
+                targets: list[cal.TargetSpec] | None = None) -> list[dict[str, list[float]]]:
+        """Per point, each target moment's value in every replicate (seeds: the fit's by default)."""
+        from .sweep import Job
+
+        p = self.problem
+        seeds = p.seeds if seeds is None else seeds
+        jobs, index = [], {}
+        for i, over in enumerate(points):
+            sc = with_overrides(p.base, over, source=str(p.path)) if over else p.base
+            for r, s in enumerate(seeds):
+                self._n += 1
+                job = Job(f"abc-{self._n}", p.base.name, i, r, s, sc)
+                index[job.run_id] = (i, r)
+                jobs.append(job)
+        summaries: list[list[dict | None]] = [[None] * len(seeds) for _ in points]
+        for job, out in self.execute(jobs):
+            if not out["ok"]:
+                raise RunFailed(f"a model run failed ({out['error']})")
+            i, r = index[job.run_id]
+            summaries[i][r] = out["summary"]
+        self.runs += len(jobs)
+        return [cal.replicate_moments(targets or p.targets, s) for s in summaries]
+
+
+def distance(targets: list[cal.TargetSpec], means: dict[str, float]) -> float:
+    """sqrt of the MSM objective over ``targets`` (the fitted ones): epsilon in standard deviations."""
+    f = cal.objective(targets, means)
+    return math.sqrt(f) if math.isfinite(f) else math.inf
+
+
+def _generation_seed(seed: int, t: int) -> np.ndarray:
+    return seed_sequence(seed, "abc", t + 1).generate_state(4)
+
+
+def _sampler_class():
+    from pyabc.sampler import Sampler
+
+    class _ExecutorSampler(Sampler):
+        """Evaluates a generation's particles in batches through a :class:`Batches`.
+
+        pyabc hands the sampler ``simulate_one``, which draws a proposal, simulates it and accepts or
+        rejects it. Each particle of a batch is first proposed with the model in *record* mode (it
+        notes the parameters and returns no statistics); the batch's runs then go to the executor
+        together; then each particle is proposed again from the same random state, now with its
+        statistics, and pyabc accepts or rejects it as usual. The batch size depends only on the
+        acceptances so far in the generation, never on the workers.
+        """
+
+        def __init__(self, model, abc: AbcSpec, log: Callable[[str], None] | None, total: int):
+            super().__init__()
+            self.model, self.abc, self.log, self.total = model, abc, log, total
+            self.started = time.monotonic()
+            self.evaluations = 0
+            self.pending_line: str | None = None  # a generation's line waits until pyabc has stored it
+
+        def flush(self) -> None:
+            if self.pending_line and self.log:
+                self.log(self.pending_line)
+            self.pending_line = None
+
+        def sample_until_n_accepted(self, n, simulate_one, t, *, max_eval=np.inf, all_accepted=False,
+                                    ana_vars=None):
+            self.flush()  # the previous generation is in the database by now
+            np.random.seed(_generation_seed(self.abc.seed, t))
+            sample = self._create_empty_sample()
+            kept: list = []
+            simulated = accepted = 0
+            while len(kept) < n and simulated < max_eval:
+                need = n - len(kept)
+                # the acceptance rate so far (a Laplace estimate): batches big enough to finish in a
+                # round or two, at most 2 x the population, so few simulations go beyond the last needed
+                rate = (accepted + 1) / (simulated + 2)
+                size = need if all_accepted or not simulated else int(min(2 * n, math.ceil(need / rate)))
+                if math.isfinite(max_eval):
+                    size = int(max(1, min(size, max_eval - simulated)))
+                states, self.model.pending = [], []
+                self.model.recording = True
+                for _ in range(size):
+                    states.append(np.random.get_state())
+                    simulate_one()
+                self.model.recording = False
+                end_state = None
+                self.model.fill(self.model.pending)
+                for st in states:
+                    np.random.set_state(st)
+                    particle = simulate_one()
+                    end_state = np.random.get_state()
+                    simulated += 1
+                    if particle.accepted:
+                        accepted += 1
+                        if len(kept) < n:
+                            kept.append(particle)
+                            sample.append(particle)
+                    elif len(kept) < n:
+                        sample.append(particle)
+                np.random.set_state(end_state)
+                self.model.cache.clear()
+            self.nr_evaluations_ = simulated
+            self.evaluations += simulated
+            if len(kept) < n:
+                sample.ok = False
+            if self.log:
+                elapsed = time.monotonic() - self.started
+                if all_accepted:
+                    self.log(f"prior sample: {simulated} particles ({elapsed:.0f} s)")
+                else:
+                    eps = simulate_one.keywords["eps"](t) if hasattr(simulate_one, "keywords") else float("nan")
+                    self.pending_line = (f"generation {t + 1}/{self.total}: epsilon {eps:.4g}, accepted {accepted} of "
+                             f"{simulated} simulated ({100 * accepted / max(simulated, 1):.0f}%), {len(kept)} particles kept, "
+                             f"{self.evaluations} evaluated in all ({elapsed:.0f} s)")
+            return sample
+
+    return _ExecutorSampler
+
+
+def _model_class():
+    import pyabc
+
+    class _Model(pyabc.Model):
+        """The credsim model as pyabc sees it: parameters -> the targets' moments (means over replicates)."""
+
+        def __init__(self, ap: AbcProblem, batches: Batches):
+            super().__init__("credsim")
+            self.ap, self.batches = ap, batches
+            self.keys = ap.problem.keys
+            self.recording = False
+            self.pending: list[tuple] = []
+            self.cache: dict[tuple, dict] = {}
+            self.history: list[dict] = []  # every particle simulated: parameters and moments
+
+        def _key(self, pars) -> tuple:
+            return tuple(float(pars[k]) for k in self.keys)
+
+        def fill(self, keys: list[tuple]) -> None:
+            todo = list(dict.fromkeys(k for k in keys if k not in self.cache))
+            points = [dict(zip(self.keys, (float(f"{v:.10g}") for v in k))) for k in todo]
+            for k, reps in zip(todo, self.batches.moments(points)):
+                self.cache[k] = {name: cal._mean(v) for name, v in reps.items()}
+
+        def sample(self, pars):
+            k = self._key(pars)
+            if self.recording:
+                self.pending.append(k)
+                return {t.name: math.nan for t in self.ap.problem.targets}
+            return dict(self.cache[k])
+
+    return _Model
+
+
+# ---------------------------------------------------------------------------------------------
+# the run
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Posterior:
+    ap: AbcProblem
+    particles: pd.DataFrame  # every generation: generation, particle, params..., weight, distance, moments...
+    generations: list[dict]  # t, epsilon, evaluations, acceptance_rate
+    evaluations: int  # particles simulated, the prior sample included
+    runs: int  # model runs in this session (particles x replicates, plus validation)
+    started: str
+    seconds: float
+    resumed_from: int  # generations found in the database at the start
+    stop: str
+    estimate: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def last(self) -> pd.DataFrame:
+        return self.particles[self.particles.generation == self.particles.generation.max()]
+
+
+def weighted_quantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
+    """Quantile of a weighted sample: the smallest value whose weighted empirical distribution reaches q."""
+    order = np.argsort(x, kind="stable")
+    x, w = np.asarray(x, float)[order], np.asarray(w, float)[order]
+    cdf = np.cumsum(w) / w.sum()
+    return float(x[min(int(np.searchsorted(cdf, q - 1e-12, side="left")), len(x) - 1)])
+
+
+def summarise(ap: AbcProblem, last: pd.DataFrame) -> dict[str, dict[str, float]]:
+    w = last.weight.to_numpy()
+    out = {}
+    for i, k in enumerate(ap.problem.keys):
+        x = last[k].to_numpy()
+        mean = float(np.sum(w * x) / np.sum(w))
+        sd = float(math.sqrt(max(np.sum(w * (x - mean) ** 2) / np.sum(w), 0.0)))
+        out[k] = {"mean": mean, "sd": sd, "q025": weighted_quantile(x, w, 0.025),
+                  "q975": weighted_quantile(x, w, 0.975), "prior_mean": float((ap.problem.lo[i] + ap.problem.hi[i]) / 2),
+                  "prior_sd": float((ap.problem.hi[i] - ap.problem.lo[i]) / math.sqrt(12))}
+    return out
+
+
+def map_estimate(ap: AbcProblem, last: pd.DataFrame) -> dict[str, float]:
+    """The particle at which a weighted Gaussian kernel density of the last generation is highest."""
+    from scipy.stats import gaussian_kde
+
+    p = ap.problem
+    u = np.array([(last[k].to_numpy() - lo) / (hi - lo) for k, lo, hi in zip(p.keys, p.lo, p.hi)])
+    w = last.weight.to_numpy()
+    try:
+        dens = gaussian_kde(u, weights=w)(u)
+        best = int(np.argmax(dens))
+    except (np.linalg.LinAlgError, ValueError):  # degenerate (e.g. all particles equal): the heaviest one
+        best = int(np.argmax(w))
+    return {k: float(last[k].to_numpy()[best]) for k in p.keys}
+
+
+def _problem_state(out: Path, ap: AbcProblem) -> None:
+    """Refuse to resume a database made for another problem; start afresh where none finished."""
+    db, state = out / DB_NAME, out / STATE_NAME
+    fp = ap.fingerprint()
+    if state.exists():
+        try:
+            old = json.loads(state.read_text(encoding="utf-8")).get("fingerprint")
+        except (OSError, ValueError):
+            old = None
+        if db.exists() and old != fp:
+            raise ScenarioError("--out", str(out), f"a folder without another ABC run: its {DB_NAME} was made for a "
+                                                   f"different problem (targets file changed); use another --out or "
+                                                   f"remove {DB_NAME}")
+    elif db.exists():
+        raise ScenarioError("--out", str(out), f"a folder without another ABC run: it holds {DB_NAME} but no "
+                                               f"{STATE_NAME}; use another --out or remove {DB_NAME}")
+
+
+def check_out(out: Path, ap: AbcProblem) -> None:
+    """Before anything is run or written: the output folder can take this run (or resume it)."""
+    _problem_state(out, ap)
+
+
+def _history_generations(db: Path) -> int:
+    """Finished generations in ``db`` (0 if none, or no database)."""
+    if not db.exists():
+        return 0
+    import pyabc
+
+    try:
+        max_t = pyabc.History(f"sqlite:///{db.resolve()}", _id=1, create=False).max_t
+    except Exception:  # noqa: BLE001 - a database with no run in it (killed while being created)
+        return 0
+    return max(0, int(max_t) + 1) if max_t is not None else 0
+
+
+def run(ap: AbcProblem, out: Path, execute: Callable, log: Callable[[str], None] | None = None) -> tuple[Posterior, Batches]:
+    """Run (or resume) the ABC-SMC into ``out``; return the posterior."""
+    import pyabc
+
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    t0 = time.monotonic()
+    p, spec = ap.problem, ap.abc
+    out.mkdir(parents=True, exist_ok=True)
+    db = out / DB_NAME
+    done = _history_generations(db)
+    if done == 0 and db.exists():
+        db.unlink()  # killed before its first generation: nothing to keep
+    (out / STATE_NAME).write_text(json.dumps({"fingerprint": ap.fingerprint(), "targets_file": str(p.path)}) + "\n",
+                                  encoding="utf-8")
+    batches = Batches(p, execute)
+    model = _model_class()(ap, batches)
+    sampler = _sampler_class()(model, spec, log, spec.generations)
+    prior = pyabc.Distribution(**{k: pyabc.RV("uniform", float(lo), float(hi - lo))
+                                  for k, lo, hi in zip(p.keys, p.lo, p.hi)})
+    fitted = ap.fitted_targets
+
+    def dist(x: dict, x0: dict) -> float:
+        return distance(fitted, x)
+
+    level = logging.getLogger("ABC").level
+    logging.getLogger("ABC").setLevel(logging.WARNING)
+    try:
+        smc = pyabc.ABCSMC(model, prior, dist, population_size=spec.population, sampler=sampler,
+                           eps=pyabc.MedianEpsilon())
+        url = f"sqlite:///{db.resolve()}"
+        if done:
+            smc.load(url, 1)
+            if log:
+                log(f"resuming from {db}: {done} generation(s) done")
+        else:
+            smc.new(url, {t.name: t.value for t in p.targets})
+        stop = "generations reached"
+        left = spec.generations - done
+        if left > 0:
+            history = smc.run(minimum_epsilon=spec.min_epsilon, max_nr_populations=left,
+                              max_total_nr_simulations=spec.max_evaluations or np.inf)
+        else:
+            history = smc.history
+        sampler.flush()
+    finally:
+        logging.getLogger("ABC").setLevel(level)
+    n_gen = int(history.max_t) + 1
+    pops = history.get_all_populations()
+    pops = pops[pops.t >= 0]
+    eps = dict(zip(pops.t, pops.epsilon))
+    if n_gen < spec.generations:
+        if eps and eps[n_gen - 1] <= spec.min_epsilon:
+            stop = f"epsilon at or below min_epsilon ({spec.min_epsilon:g})"
+        else:
+            stop = "evaluation budget reached" if spec.max_evaluations else "sampling stopped"
+    rows, gens = [], []
+    for t in range(n_gen):
+        pop = history.get_population(t=t)
+        parts = pop.particles
+        wsum = sum(pt.weight for pt in parts)
+        for j, pt in enumerate(parts):
+            rows.append({"generation": t, "particle": j, **{k: float(pt.parameter[k]) for k in p.keys},
+                         "weight": float(pt.weight / wsum), "distance": float(pt.distance),
+                         **{f"moment.{name}": float(v) for name, v in pt.sum_stat.items()}})
+        n_sim = int(pops.loc[pops.t == t, "samples"].iloc[0])
+        gens.append({"generation": t, "epsilon": float(eps[t]), "evaluations": n_sim, "particles": len(parts),
+                     "acceptance_rate": len(parts) / n_sim if n_sim else None})
+    particles = pd.DataFrame(rows)
+    post = Posterior(ap, particles, gens, int(history.total_nr_simulations), batches.runs, started,
+                     time.monotonic() - t0, done, stop)
+    last = post.last
+    post.estimate = ({k: v["mean"] for k, v in summarise(ap, last).items()} if spec.estimate == "mean"
+                     else map_estimate(ap, last))
+    post.estimate = {k: cal._round(v) for k, v in post.estimate.items()}
+    return post, batches
+
+
+# ---------------------------------------------------------------------------------------------
+# validation and outputs
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Validation:
+    seeds: list[int]
+    fitted: dict[str, list[float]]
+    base: dict[str, list[float]]
+
+
+def validate(ap: AbcProblem, estimate: dict[str, float], batches: Batches) -> Validation:
+    """The estimate and the base scenario, each run with the fresh validation seeds."""
+    seeds = ap.problem.validation_seeds
+    if not seeds:
+        empty = {t.name: [] for t in ap.problem.targets}
+        return Validation([], empty, dict(empty))
+    fit, base = batches.moments([dict(estimate), {}], seeds=seeds)
+    return Validation(seeds, fit, base)
+
+
+def calibrated_toml(post: Posterior, out: Path) -> str:
+    ap, p = post.ap, post.ap.problem
+    sc = p.base
+    last = post.generations[-1]
+    lines = [
+        f"# Written by `credsim calibrate {p.path.as_posix()} --method abc` on {post.started}.",
+        f"# The {ap.abc.estimate_text} of the ABC-SMC posterior: {len(post.generations)} generation(s) of "
+        f"{ap.abc.population} particles, final epsilon {last['epsilon']:.4g},",
+        f"# {sc.population.borrowers:,} people x {sc.simulation.days} days, {len(p.seeds)} replicates per particle. "
+        "See fit.json, posterior.parquet and validation.md beside this file.",
+        f"extends = {cal._toml_value(cal.extends_reference(p.base_path, out))}",
+        f"name = {cal._toml_value(sc.name + '_calibrated')}",
+        f"description = {cal._toml_value(f'{sc.description} (ABC posterior {ap.abc.estimate}, {p.path.name})'.strip())}",
+    ]
+    tables: dict[str, list[tuple[str, float]]] = {}
+    for k, v in post.estimate.items():
+        section, _, leaf = k.rpartition(".")
+        tables.setdefault(section, []).append((leaf, v))
+    for section, items in tables.items():
+        lines.append("")
+        if section:
+            lines.append(f"[{section}]")
+        for leaf, v in items:
+            lines.append(f"{leaf} = {cal._toml_value(float(v))}")
+    return "\n".join(lines) + "\n"
+
+
+def _pyabc_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pyabc")
+    except PackageNotFoundError:  # pragma: no cover
+        return "not installed"
+
+
+def fit_document(post: Posterior, val: Validation) -> dict:
+    ap, p = post.ap, post.ap.problem
+    summ = summarise(ap, post.last)
+    def vsum(values: dict[str, list[float]]) -> dict:
+        res = {}
+        for name, vs in values.items():
+            _n, m, lo, hi = mean_ci([float(v) for v in vs], rate=name in cal.RATE_KEYS) if vs else (0,) + (math.nan,) * 3
+            res[name] = {"mean": cal._json_num(m), "ci95": [cal._json_num(lo), cal._json_num(hi)],
+                         "values": [cal._json_num(v) for v in vs]}
+        return res
+
+    return {
+        "method": "abc-smc",
+        "estimate": ap.abc.estimate_text,
+        "name": p.name,
+        "targets_file": str(p.path),
+        "targets_sha256": hashlib.sha256(p.path.read_bytes()).hexdigest(),
+        "spec": p.spec.model_dump(mode="json"),
+        "settings": {
+            **ap.abc.model_dump(mode="json"),
+            "library": f"pyabc {_pyabc_version()} (ABCSMC)",
+            "prior": "independent uniform over each parameter's [min, max]",
+            "distance": "sqrt(sum over fitted targets of ((model - value) / sd)^2), one-sided targets only beyond "
+                        "their bound: the square root of the MSM objective",
+            "epsilon": "pyabc MedianEpsilon (weighted median of the previous generation's distances)",
+            "transition": "pyabc MultivariateNormalTransition",
+            "sampler": "sim.abc ExecutorSampler (batches through sim.execute)",
+            "replicates": len(p.seeds),
+            "history_db": DB_NAME,
+        },
+        "base_scenario": {"name": p.base.name, "file": str(p.base_path),
+                          "borrowers": p.base.population.borrowers, "days": p.base.simulation.days},
+        "parameters": {k: {"base": p.base_values[k], "min": float(p.lo[i]), "max": float(p.hi[i]),
+                           "prior": "uniform", **summ[k], "calibrated": post.estimate[k]}
+                       for i, k in enumerate(p.keys)},
+        "generations": post.generations,
+        "stop": post.stop,
+        "evaluations": post.evaluations,
+        "runs_this_session": post.runs,
+        "resumed_from_generation": post.resumed_from,
+        "targets": [{**t.model_dump(mode="json"), "definition": cal.moment_definition(t.name)} for t in p.targets],
+        "seeds": p.seeds,
+        "validation": {"seeds": val.seeds, "calibrated": vsum(val.fitted), "base": vsum(val.base)},
+        "started": post.started,
+        "seconds": round(post.seconds, 2),
+        "versions": {**cal._versions(), "pyabc": _pyabc_version()},
+        "command": " ".join(sys.argv),
+    }
+
+
+def validation_table(post: Posterior, val: Validation) -> str:
+    ap, p = post.ap, post.ap.problem
+    sc = p.base
+    summ = summarise(ap, post.last)
+    n = len(val.seeds)
+    g = post.generations[-1]
+    out = [
+        f"Calibration `{p.name}` (`{p.path.as_posix()}`) by ABC-SMC (pyabc), generated by `credsim calibrate "
+        f"--method abc` on {post.started[:10]}: {len(p.keys)} parameter(s) of `{sc.name}`, {len(post.generations)} "
+        f"generation(s) of {ap.abc.population} particles ({post.stop}), {post.evaluations} particles simulated with "
+        f"{len(p.seeds)} replicate(s) each at {sc.population.borrowers:,} people × {sc.simulation.days} days (common "
+        f"random numbers); final epsilon {g['epsilon']:.4g} (distance in standard deviations). The calibrated "
+        f"scenario holds the {ap.abc.estimate_text}.",
+        "",
+        "| Parameter | Base value | Prior (uniform) | Posterior mean | Posterior sd | 95% credible interval | Calibrated |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for i, k in enumerate(p.keys):
+        s = summ[k]
+        out.append(f"| `{k}` | {p.base_values[k]:.6g} | [{p.lo[i]:g}, {p.hi[i]:g}] | {s['mean']:.4g} | {s['sd']:.3g} | "
+                   f"[{s['q025']:.4g}, {s['q975']:.4g}] | {post.estimate[k]:.6g} |")
+    out += [
+        "",
+        f"Model values: mean and 95% confidence interval of the mean over {n} fresh replicate(s) (seeds "
+        f"`replicate_seed({p.spec.seed}, r)`, r = {len(p.seeds)}..{len(p.seeds) + n - 1}, none used by the fit), the "
+        "base scenario and the calibrated one with the same seeds. Held-out targets were not in the distance: "
+        "they test the fit.",
+        "",
+        "| Target | Role | Target value | Source | Base scenario | Calibrated | Model quantity |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for t in p.targets:
+        pct = cal.is_percent(t.name)
+        base = cal._ci_text(val.base[t.name], pct) if n else "n/a"
+        fit = cal._ci_text(val.fitted[t.name], pct) if n else "n/a"
+        out.append(f"| {cal._cell(t.title)} | {'held out' if t.holdout else 'fitted'} | {cal._cell(cal._target_text(t))} | "
+                   f"{cal._cell(t.source)} | {base} | {fit} | `{t.name}` |")
+    return "\n".join(out)
+
+
+def write_outputs(post: Posterior, val: Validation, out: Path) -> list[Path]:
+    """posterior.parquet, calibrated.toml, fit.json, validation.md (each written to a temporary name first)."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "posterior.parquet", out / "calibrated.toml", out / "fit.json", out / "validation.md"]
+
+    def put(path: Path, write: Callable[[Path], None]) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        write(tmp)
+        tmp.replace(path)
+
+    put(paths[0], lambda f: post.particles.to_parquet(f, index=False))
+    put(paths[1], lambda f: f.write_text(calibrated_toml(post, out), encoding="utf-8"))
+    load_scenario(paths[1])  # must be a valid scenario
+    put(paths[2], lambda f: f.write_text(json.dumps(fit_document(post, val), indent=2, allow_nan=False) + "\n",
+                                          encoding="utf-8"))
+    put(paths[3], lambda f: f.write_text(validation_table(post, val) + "\n", encoding="utf-8"))
+    return paths
+
+
+# ---------------------------------------------------------------------------------------------
+# the command
+# ---------------------------------------------------------------------------------------------
+def command(targets: Path, out: Path | None, workers: int | None, scheduler: str | None) -> None:
+    """``credsim calibrate TARGETS --method abc``: bad input is one line and exit 2, before anything is written."""
+    import typer
+
+    from .cli_common import _check_out, bad_input
+    from .execute import ExecutorError, default_workers, execute_summary, open_executor
+
+    try:
+        ap = load(targets)
+        p = ap.problem
+        out_dir = out if out is not None else Path("results") / "calibration" / f"{p.name}_abc"
+        _check_out(out_dir)
+        check_out(out_dir, ap)
+    except ScenarioError as e:
+        bad_input(e)
+    try:
+        import pyabc  # noqa: F401
+    except ImportError:  # pragma: no cover - depends on the extra
+        bad_input(ScenarioError("--method", "abc", "pyabc installed: pip install 'credsim[calibration]'"))
+
+    def log(line: str) -> None:
+        typer.echo(line, err=True)
+
+    n = max(1, workers or default_workers())
+    kind = "dask" if scheduler else ("local" if n > 1 else "serial")
+    sc, spec = p.base, ap.abc
+    try:
+        with open_executor(kind, n, scheduler, fn=execute_summary) as execute:
+            log(f"calibrate '{p.name}' by ABC-SMC: {len(p.keys)} parameter(s), {len(ap.fitted_targets)} fitted and "
+                f"{len(p.targets) - len(ap.fitted_targets)} held-out target(s) on '{sc.name}'; {spec.population} "
+                f"particles x {spec.generations} generation(s), {len(p.seeds)} replicate(s) of "
+                f"{sc.population.borrowers:,} people x {sc.simulation.days} days per particle; "
+                f"{'dask ' + scheduler if scheduler else f'{n} worker(s)'} -> {out_dir}")
+            post, batches = run(ap, out_dir, execute, log)
+            log(f"{post.stop}: {len(post.generations)} generation(s), {post.evaluations} particles simulated "
+                f"({post.seconds:.0f} s)")
+            for k, s in summarise(ap, post.last).items():
+                log(f"  {k}: posterior mean {s['mean']:.4g}, sd {s['sd']:.3g}, 95% [{s['q025']:.4g}, {s['q975']:.4g}]")
+            t1 = time.monotonic()
+            if p.validation_seeds:
+                log(f"validation: the {spec.estimate_text} and the base scenario, {len(p.validation_seeds)} fresh "
+                    "replicate(s) each")
+            val = validate(ap, post.estimate, batches)
+            if p.validation_seeds:
+                log(f"validation done ({time.monotonic() - t1:.0f} s)")
+    except ExecutorError as e:
+        bad_input(ScenarioError("--scheduler", scheduler or "", str(e)))
+    except RunFailed as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
+    try:
+        paths = write_outputs(post, val, out_dir)
+    except OSError as e:
+        bad_input(ScenarioError("--out", str(out_dir), f"a directory that can be written ({e.strerror or e})"))
+    typer.echo(validation_table(post, val))
+    typer.echo("")
+    typer.echo(f"wrote {', '.join(str(x) for x in paths)}")
