@@ -44,7 +44,11 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=730)
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--trust-decomposition", action="store_true",
+                    help="instead: where the noise of humane_visits - baseline in brand_trust comes from")
     a = ap.parse_args()
+    if a.trust_decomposition:
+        return trust_decomposition(a)
     seeds = range(1, a.seeds + 1)
     arms = {
         "no_collection": ("no_collection", ()),
@@ -95,6 +99,33 @@ def main() -> None:
     print("| --- | --- | --- |")
     for f, what, now in rows:
         print(f"| {f} | {what} | {now} |")
+
+
+#: Finding 7's decomposition: the pair humane_visits - baseline with one channel switched off in both arms.
+VARIANTS = {
+    "as shipped": (),
+    "collectors all alike": (("collection.collectors.harshness_sd", 0.0), ("collection.collectors.skill_sd", 0.0)),
+    "visits teach no trust": (("trust.visit_weight", 0.0),),
+    "applications ignore trust": (("acquisition.trust_elasticity", 0.0), ("acquisition.careful_elasticity", 0.0)),
+}
+
+
+def trust_decomposition(a) -> None:
+    """Paired and unpaired SD of the brand_trust difference humane_visits - baseline per variant."""
+    seeds = range(1, a.seeds + 1)
+    jobs = [(sc, s, a.borrowers, a.days, ov) for ov in VARIANTS.values() for sc in ("humane_visits", "baseline")
+            for s in seeds]
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(a.workers, mp_context=ctx) as pool:
+        out = dict(pool.map(_run, jobs))
+    print(f"{a.borrowers:,} borrowers x {a.days} days after the default burn-in, seeds 1..{a.seeds} (paired)\n")
+    print("| variant (both arms) | trust difference | paired SD | unpaired SD | ratio |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, ov in VARIANTS.items():
+        x, y = (np.array([out[(sc, s, tuple(sorted(ov)))]["brand_trust"] for s in seeds])
+                for sc in ("humane_visits", "baseline"))
+        paired, unpaired = (x - y).std(ddof=1), np.sqrt(x.var(ddof=1) + y.var(ddof=1))
+        print(f"| {name} | {(x - y).mean():+.4f} | {paired:.4f} | {unpaired:.4f} | {unpaired / paired:.1f} |")
 
 
 if __name__ == "__main__":

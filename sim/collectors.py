@@ -18,10 +18,11 @@ sets: harshness ``collection.tone.harshness + incentive_harshness x incentive`` 
 (spread ``skill_sd``). A change of strategy mid-run moves every collector by the same amount: the
 same people, retrained or paid differently.
 
-Each day the contacts that pass capacity are dealt to the collectors round-robin, in a random order of
-the people (per-person stream ``collectors``), the part-timer dropping out once their share is dealt:
-no collector makes more contacts than they can, the day's work is spread evenly, and who meets whom
-does not depend on the queue's order.
+Each day the contacts that pass capacity are shared out as if dealt round-robin, the part-timer
+dropping out once their share is dealt: no collector makes more contacts than they can and the day's
+work is spread evenly. Each collector's share goes to a contiguous run of the people in a random order
+(per-person stream ``collectors``), so who meets whom does not depend on the queue's order, and a
+person's collector follows their own number rather than how many others are contacted that day.
 """
 
 from __future__ import annotations
@@ -59,18 +60,29 @@ class Team:
         n = len(idx)
         if n == 0 or self.size == 0:
             return np.zeros(n, np.int64)
-        # the work is dealt round-robin, in a random order of the people (so the same person draws the
-        # same number under any strategy); the part-timer drops out once their share is dealt
+        # each collector's share of the day's work (the part-timer drops out once their share is dealt)
+        # goes to a contiguous run of people in the order of their per-person number: a person's
+        # collector follows their own number, about floor(u x size), and not how many others are
+        # contacted that day (common random numbers: one more contact moves only the people at the
+        # runs' edges, where a rank-based round-robin would move everyone after them)
+        load = self._loads(n)
         order = np.argsort(self.draw.uniform(idx, t, _SLOT[self.kind]), kind="stable")
-        k = np.empty(n, np.int64)
-        k[order] = np.arange(n)
+        owner = np.empty(n, np.int64)
+        owner[order] = np.repeat(np.arange(self.size), load)
+        return owner
+
+    def _loads(self, n: int) -> np.ndarray:
+        """Contacts of each collector when ``n`` are made: dealt one each in turn, the part-timer
+        leaving once their share is dealt (no collector over their capacity, the rest even)."""
         part = self.capacity - (self.size - 1) * self.rate  # slots of the last collector
         full = part * self.size  # slots dealt while everyone is in
-        owner = k % self.size
-        if self.size > 1:
-            late = k >= full
-            owner[late] = (k[late] - full) % (self.size - 1)
-        return owner
+        load = np.full(self.size, min(n, full) // self.size, np.int64)
+        load[: min(n, full) % self.size] += 1
+        if n > full:
+            extra = n - full
+            load[: self.size - 1] += extra // (self.size - 1)
+            load[: extra % (self.size - 1)] += 1
+        return load
 
 
 def _setting(params, kind: Kind) -> tuple[float | None, float, float]:

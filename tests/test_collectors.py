@@ -285,3 +285,25 @@ def test_the_cli_refuses_a_negative_headcount(tmp_path):
     assert out.exit_code == 2
     line = out.output.strip()
     assert "\n" not in line and "s.toml" in line and "collection.collectors.field_collectors" in line
+
+
+def test_one_more_contact_moves_only_the_people_at_the_edges_of_the_shares():
+    """Common random numbers in the assignment: a person's collector follows their own number, so one
+    more contact on the day moves at most one person per boundary between two collectors' shares
+    (size - 1), not everyone dealt after the newcomer, as a rank-based round-robin would."""
+    m = _model(borrowers=2000, **{"collection.collectors.call_agents": 30.0,
+                                  "collection.collectors.calls_per_agent": 8})
+    team = collectors.team(m, "call")
+    assert team.size == 30 and team.capacity == 240
+    rng = np.random.default_rng(5)
+    for t in (3, 4, 5):
+        day = np.sort(rng.choice(2000, 201, replace=False))
+        base, newcomer = np.delete(day, 100), day[100]
+        before = team.assign(base, t)
+        after = team.assign(day, t)
+        moved = int((after[np.flatnonzero(day != newcomer)] != before).sum())
+        assert moved <= team.size - 1
+        # and the same person on another day, among other people, meets the collector their number says
+        other = np.sort(rng.choice(np.setdiff1d(np.arange(2000), day), 100, replace=False))
+        mixed = np.union1d(base, other)
+        assert (team.assign(mixed, t)[np.isin(mixed, base)] == before).mean() > 0.5
