@@ -4,9 +4,11 @@
 VENV   := .venv
 STAMP  := $(VENV)/.credsim-setup
 
-# Extra arguments: make compare ARGS="--replicates 4 --out results/compare4"   make test PYTEST_ARGS="-n auto -m 'not slow'"
+# Extra arguments: make compare ARGS="--replicates 4 --out results/compare4"   make test PYTEST_ARGS="-m 'not slow'"
 ARGS ?=
 PYTEST_ARGS ?=
+# the suite runs on every core, a test file per worker (module fixtures are built once); PYTEST_PARALLEL= for one process
+PYTEST_PARALLEL ?= -n auto --dist loadfile
 
 .PHONY: setup browser test compare experiments lock clean-results help
 .DEFAULT_GOAL := help
@@ -29,7 +31,7 @@ browser:
 	bash scripts/setup-browser.sh
 
 test: $(STAMP) browser
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 compare: $(STAMP)
 	$(VENV)/bin/python experiments/compare_strategies.py $(ARGS)
