@@ -46,6 +46,11 @@ def sweep(
         bool, typer.Option("--allow-code-change",
                            help="Resume a sweep whose finished runs ran other model code (recorded in manifest.json).")
     ] = False,
+    extend: Annotated[
+        bool, typer.Option("--extend",
+                           help="Add replicates or scenarios to a finished sweep in DIR: only the new runs run, "
+                                "the extension is recorded in manifest.json; a spec that changes anything else is refused.")
+    ] = False,
 ) -> None:
     """Run every scenario x design point x replicate of SPEC into DIR; a rerun skips finished runs."""
     from .execute import ExecutorError, default_workers, run_sweep
@@ -58,7 +63,7 @@ def sweep(
         plan = make_plan(spec, allow_large=allow_large)
         _check_out(out)
         store = ResultStore(out)
-        store.check(plan, allow_code_change=allow_code_change)
+        store.check(plan, allow_code_change=allow_code_change, extend=extend)
     except ScenarioError as e:
         bad_input(e)
     except DifferentSweep as e:
@@ -91,7 +96,7 @@ def sweep(
                    f"redone: {', '.join(run_ids[:5])}{' ...' if len(run_ids) > 5 else ''}", err=True)
 
     kwargs = dict(executor=executor, workers=n_workers, scheduler=scheduler, on_start=on_start, on_result=on_result,
-                  on_damaged=on_damaged, allow_code_change=allow_code_change)
+                  on_damaged=on_damaged, allow_code_change=allow_code_change, extend=extend)
     try:
         if _interactive():
             with _sweep_progress() as bar:

@@ -269,6 +269,7 @@ def run_sweep(
     on_start: Callable[[int, int], None] | None = None,
     on_damaged: Callable[[list[str]], None] | None = None,
     allow_code_change: bool = False,
+    extend: bool = False,
 ) -> Outcome:
     """Run every job of ``plan`` not yet finished in ``store``; write each result as it comes.
 
@@ -278,7 +279,7 @@ def run_sweep(
     only when there is something to run. ``on_start(total, skipped)`` is called once,
     ``on_result(job, ok)`` after each run is stored.
     """
-    store.check(plan, allow_code_change=allow_code_change)
+    store.check(plan, allow_code_change=allow_code_change, extend=extend)
     with store.lock():
         return _run_locked(plan, store, executor, workers, scheduler, on_result, on_start, on_damaged)
 

@@ -215,6 +215,22 @@ def encode_run(job, out: dict) -> dict[str, bytes]:
     return files
 
 
+def extension(manifest: dict, plan) -> dict | None:
+    """What ``plan`` adds to the sweep recorded in ``manifest`` when it only adds replicates or
+    scenarios: every recorded run keeps its id, seed and parameters (run ids and seeds depend on the
+    scenario's label, the design point and the replicate number only). None if it changes anything else."""
+    old, new = manifest.get("spec") or {}, plan.spec.model_dump(mode="json")
+    differs = {k for k in set(old) | set(new) if old.get(k) != new.get(k)}
+    if not differs <= {"replicates", "scenarios", "description"} or new.get("replicates", 1) < old.get("replicates", 1):
+        return None
+    old_trees = manifest.get("scenarios") or {}
+    new_trees = json.loads(json.dumps(plan.scenario_trees, default=str))
+    if any(new_trees.get(label) != tree for label, tree in old_trees.items()):
+        return None  # a recorded scenario removed or changed
+    return {"replicates": [old.get("replicates", 1), new.get("replicates", 1)],
+            "scenarios_added": sorted(set(new_trees) - set(old_trees))}
+
+
 class ResultStore:
     def __init__(self, root: str | Path):
         self.root = Path(root)
@@ -290,19 +306,28 @@ class ResultStore:
             os.close(fd)
 
     # ---- a sweep's life ----
-    def check(self, plan, allow_code_change: bool = False) -> None:
+    def check(self, plan, allow_code_change: bool = False, extend: bool = False) -> None:
         """Refuse a folder that holds another sweep's results, or results of other model code
-        (unless ``allow_code_change``): raises DifferentSweep."""
+        (unless ``allow_code_change``): raises DifferentSweep. With ``extend``, a spec that only adds
+        replicates or scenarios to the recorded sweep is accepted (:meth:`extension`); :meth:`begin`
+        records the extension in the manifest."""
         try:
             m = self.manifest()
         except (OSError, ValueError):
             raise DifferentSweep(f"{self.root} has an unreadable manifest.json") from None
+        self._extension = None
         if m is not None and m.get("spec_hash") != plan.spec_hash:
-            raise DifferentSweep(
-                f"{self.root} holds the results of a different sweep ('{m.get('name', '?')}' from "
-                f"{m.get('spec_file', '?')}, spec hash {str(m.get('spec_hash', '?'))[:12]}; this spec "
-                f"{plan.spec_path} has hash {plan.spec_hash[:12]})"
-            )
+            added = extension(m, plan)
+            if extend and added is not None:
+                self._extension = added
+            else:
+                hint = ("; --extend adds replicates or scenarios only, and this spec changes more" if extend else
+                        "; to add replicates or scenarios to it, pass --extend" if added is not None else "")
+                raise DifferentSweep(
+                    f"{self.root} holds the results of a different sweep ('{m.get('name', '?')}' from "
+                    f"{m.get('spec_file', '?')}, spec hash {str(m.get('spec_hash', '?'))[:12]}; this spec "
+                    f"{plan.spec_path} has hash {plan.spec_hash[:12]}){hint}"
+                )
         if m is None and self.root.exists() and any(p.name != LOCK_NAME for p in self.root.iterdir()):
             raise DifferentSweep(f"{self.root} exists and is not a sweep's results folder")
         recorded = (m or {}).get("code_hash")
@@ -338,6 +363,9 @@ class ResultStore:
             "executor": executor,
             "started": previous.get("started", now()),
             "sessions": [*previous.get("sessions", []), session],
+            "extensions": [*previous.get("extensions", []),
+                           *([{"time": now(), "from_spec_hash": previous.get("spec_hash"), "to_spec_hash": plan.spec_hash,
+                               **self._extension}] if getattr(self, "_extension", None) else [])],
             "finished": None,
             "runs_finished": len(self.finished()),
             "runs_failed": len(self.failed()),

@@ -768,3 +768,42 @@ def test_a_full_disk_is_one_line_and_keeps_the_finished_runs(tmp_path, monkeypat
     assert res.exit_code == 0, res.output
     assert "1 runs done, 2 already finished" in res.stdout
     assert_complete(out, make_plan(spec))
+
+
+def test_extend_adds_replicates_and_scenarios_and_only_runs_the_new_runs(tmp_path):
+    small = write_spec(tmp_path, "a.toml", TINY_SPEC.replace("replicates = 2", "replicates = 1"))
+    out = tmp_path / "out"
+    assert runner.invoke(app, ["sweep", str(small), "--out", str(out), "--serial"]).exit_code == 0
+    first = ResultStore(out).finished()
+    assert len(first) == 1
+    before = _snapshot(out)
+
+    bigger = write_spec(tmp_path, "b.toml", TINY_SPEC + '    scenarios = [{file = "baseline"}, {file = "reminders_only"}]\n')
+    res = credsim("sweep", bigger, "--out", out, "--serial")  # without --extend: refused, with a hint
+    assert res.returncode == 2 and "different sweep" in one_line(res.stderr) and "--extend" in res.stderr
+    assert _snapshot(out) == before
+
+    res = credsim("sweep", bigger, "--out", out, "--serial", "--extend")
+    assert res.returncode == 0, res.stderr
+    assert "resuming: 1 of 4 runs already finished" in res.stderr
+    store = ResultStore(out)
+    assert len(store.finished()) == 4 and first <= store.finished()
+    m = store.manifest()
+    (ext,) = m["extensions"]
+    assert ext["replicates"] == [1, 2] and ext["scenarios_added"] == ["reminders_only"]
+    assert m["spec_hash"] == make_plan(bigger).spec_hash
+
+    # the extended sweep holds exactly what the bigger sweep computes in one go
+    whole = tmp_path / "whole"
+    assert runner.invoke(app, ["sweep", str(bigger), "--out", str(whole), "--serial"]).exit_code == 0
+    for run_id in store.finished():
+        a = pd.read_parquet(out / "summaries" / f"{run_id}.parquet")
+        b = pd.read_parquet(whole / "summaries" / f"{run_id}.parquet")
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+    # --extend is not a licence to change anything else
+    other = write_spec(tmp_path, "c.toml", TINY_SPEC.replace("days = 20", "days = 25"))
+    before = _snapshot(out)
+    res = credsim("sweep", other, "--out", out, "--serial", "--extend")
+    assert res.returncode == 2 and "changes more" in one_line(res.stderr)
+    assert _snapshot(out) == before
