@@ -35,8 +35,9 @@ def settle(model, idx, t) -> None:
     ppl = model.people
     cash, reserved, since = ppl.cash[idx], ppl.reserved[idx], ppl.settled_day[idx]
     # people already settled today have nothing to pay (except clearing rounding dust below zero)
-    todo = (since < t) | (cash < 0.0) | (reserved < 0.0)
-    if not todo.all():
+    todo = since < t
+    if not todo.all():  # the rounding-dust test only matters when someone was settled already
+        todo |= (cash < 0.0) | (reserved < 0.0)
         idx, cash, reserved, since = idx[todo], cash[todo], reserved[todo], since[todo]
     if len(idx) == 0:
         return
