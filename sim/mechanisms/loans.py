@@ -69,6 +69,7 @@ def originate(model, idx, t, *, first_due=None, rng=None, new_business=True) -> 
     ppl.instalment[idx] = inst
     ppl.balance[idx] = inst * term
     ppl.principal_share[idx] = principal / (inst * term)
+    model.lender.provisions.opened(idx)  # the allowance does not compare principal shares daily
     ppl.amount_due[idx] = 0.0
     ppl.fees[idx] = 0.0
     ppl.next_due[idx] = first_due_day(model, idx, t, rng) if first_due is None else first_due
