@@ -72,7 +72,8 @@ def impulses(model, t) -> None:
     u = rng.random(len(cand))
     buy = cand[u < (ppl.present_bias[cand] / pop.present_bias_mean) / max_ratio]
     settle(model, buy, t)
-    spend(ppl, buy, pop.impulse_size * ppl.cash[buy], use_reserved=False)
+    cash = ppl.cash[buy]  # spend() of free cash, gathering it once (the rows are unique)
+    ppl.cash[buy] = cash - np.minimum(pop.impulse_size * cash, cash)
 
 
 def set_aside(model, idx, t) -> None:
