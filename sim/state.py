@@ -161,7 +161,7 @@ class People:
     # ---- lazily decaying quantities ----
     @staticmethod
     def _decayed(level, day, t, halflife, floor=0.0):
-        return floor + np.maximum(level - floor, 0.0) * np.exp2(-(t - day) / halflife)
+        return floor + np.maximum(level - floor, 0.0) * np.exp2((day - t) / halflife)  # day - t == -(t - day), exactly
 
     #: attention never falls below this share (people do remember they have a loan)
     attention_floor = 0.0

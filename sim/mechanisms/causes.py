@@ -29,7 +29,8 @@ JOB_LOSS, EMERGENCY, OVER_INDEBTED, SPENDING, MISUNDERSTOOD_CODE, STRATEGIC = ra
 def classify(model, idx, t) -> np.ndarray:
     """The cause code of each borrower in ``idx`` on day ``t``."""
     ppl = model.people
-    short = np.isin(ppl.last_decision[idx], (UNABLE, PAID_PART, HOPED))
+    last = ppl.last_decision[idx]
+    short = (last == UNABLE) | (last == PAID_PART) | (last == HOPED)  # np.isin, without its set machinery
     other_monthly = ppl.other_dsti[idx] * ppl.income[idx]
     return np.select(
         [
@@ -48,4 +49,5 @@ def assign(model, idx, t) -> None:
     """Loans in ``idx`` reached 30 DPD for the first time today."""
     ppl = model.people
     idx = idx[ppl.cause[idx] < 0]
-    ppl.cause[idx] = classify(model, idx, t)
+    if len(idx):
+        ppl.cause[idx] = classify(model, idx, t)

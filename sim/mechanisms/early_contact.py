@@ -38,8 +38,9 @@ def step(model, t) -> None:
     u = model.streams.person.early_contact.uniform(idx, t)
     base = ec.channel_prob if ec.channel else ec.base_prob
     prob = base * (ppl.literacy[idx] + ppl.trust[idx]) * (1.0 - conversations.avoidance(model, idx, t))
-    short = foresee_shortfall(model, idx, t, h)
-    callers = idx[short & (u < prob)]
+    spending.settle(model, idx, t)  # everyone foreseeing is settled, as foresee_shortfall would
+    maybe = idx[u < prob]  # only they can call: project the cash of those alone (settling them again is a no-op)
+    callers = maybe[foresee_shortfall(model, maybe, t, h)]
     if len(callers) == 0:
         return
     model.lender.books.early_contacts += len(callers)

@@ -46,6 +46,8 @@ def job_loss(model, t) -> None:
     ppl, sh, st = model.people, model.params.shocks, model.params.stress
     hit = sample_rows(model.streams.shocks, ppl.n, sh.job_loss_rate / 365.0 * model.macro.job_loss)
     lost = hit[ppl.employed[hit]]
+    if len(lost) == 0:  # nothing below acts on an empty selection (a common day in a small market)
+        return
     spending.settle(model, lost, t)
     ppl.employed[lost] = False
     population.set_spending_rates(model, ppl, lost)
@@ -60,6 +62,8 @@ def reemployment(model, t) -> None:
     out = np.flatnonzero(~ppl.employed)
     hazard = model.macro.reemployment / (sh.unemployment_months * CYCLE)
     back = out[model.streams.shocks.random(len(out)) < hazard]
+    if len(back) == 0:
+        return
     spending.settle(model, back, t)
     ppl.employed[back] = True
     population.set_spending_rates(model, ppl, back)
@@ -71,6 +75,8 @@ def emergencies(model, t) -> None:
     rng = model.streams.shocks
     hit = sample_rows(rng, ppl.n, sh.emergency_rate / 365.0 * model.macro.emergency)
     cost = rng.exponential(1.0, len(hit)) * sh.emergency_cost_months * ppl.income[hit]
+    if len(hit) == 0:
+        return
     spending.settle(model, hit, t)
     spending.spend(ppl, hit, cost, use_reserved=True)
     ppl.hardship_until[hit] = np.maximum(ppl.hardship_until[hit], t + HARDSHIP_AFTER_SHOCK)

@@ -69,6 +69,7 @@ def originate(model, idx, t, *, first_due=None, rng=None, new_business=True) -> 
     ppl.instalment[idx] = inst
     ppl.balance[idx] = inst * term
     ppl.principal_share[idx] = principal / (inst * term)
+    model.lender.provisions.opened(idx)  # the allowance does not compare principal shares daily
     ppl.amount_due[idx] = 0.0
     ppl.fees[idx] = 0.0
     ppl.next_due[idx] = first_due_day(model, idx, t, rng) if first_due is None else first_due
@@ -146,21 +147,23 @@ def bill(model, t) -> None:
 def pay(model, idx, amount) -> np.ndarray:
     """Borrowers in ``idx`` pay up to ``amount``: arrears first, then fees. Returns what was paid."""
     ppl, books = model.people, model.lender.books
-    to_due = np.minimum(amount, ppl.amount_due[idx])
-    to_fees = np.minimum(amount - to_due, ppl.fees[idx])
+    # each array gathered once, updated on the copy and written back once (the rows are unique)
+    due, fees, reserved = ppl.amount_due[idx], ppl.fees[idx], ppl.reserved[idx]
+    to_due = np.minimum(amount, due)
+    to_fees = np.minimum(amount - to_due, fees)
     paid = to_due + to_fees
     # the money leaves the person: the set-aside money first, then cash
-    from_reserved = np.minimum(paid, ppl.reserved[idx])
-    ppl.reserved[idx] -= from_reserved
+    from_reserved = np.minimum(paid, reserved)
+    ppl.reserved[idx] = reserved - from_reserved
     ppl.cash[idx] -= paid - from_reserved
     ppl.paid_total[idx] += paid
 
-    ppl.amount_due[idx] -= to_due
-    ppl.balance[idx] -= to_due
-    ppl.fees[idx] -= to_fees
-    for arr in (ppl.amount_due, ppl.balance, ppl.fees):
-        small = idx[arr[idx] < EPS]
-        arr[small] = 0.0
+    due -= to_due
+    balance = ppl.balance[idx] - to_due
+    fees -= to_fees
+    for arr, left in ((ppl.amount_due, due), (ppl.balance, balance), (ppl.fees, fees)):
+        left[left < EPS] = 0.0
+        arr[idx] = left
     share = ppl.principal_share[idx]
     books.received += float(paid.sum())
     books.principal_repaid += float((to_due * share).sum())

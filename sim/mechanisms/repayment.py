@@ -83,7 +83,7 @@ def deciders(model, t) -> np.ndarray:
     ppl = model.people
     pay_group = model.pay_groups[t % CYCLE]
     groups = [model.billed_today, pay_group[ppl.has_loan[pay_group]], model.prompted_yesterday, model.promised_today]
-    idx = np.sort(np.concatenate(groups))
+    idx = np.sort(np.concatenate(groups), kind="stable")  # merges the sorted groups (timsort): much faster than quicksort
     if len(idx) == 0:
         return idx
     idx = idx[np.concatenate(([True], idx[1:] != idx[:-1]))]  # unique (cheaper than np.unique here)

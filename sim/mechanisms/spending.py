@@ -35,8 +35,9 @@ def settle(model, idx, t) -> None:
     ppl = model.people
     cash, reserved, since = ppl.cash[idx], ppl.reserved[idx], ppl.settled_day[idx]
     # people already settled today have nothing to pay (except clearing rounding dust below zero)
-    todo = (since < t) | (cash < 0.0) | (reserved < 0.0)
-    if not todo.all():
+    todo = since < t
+    if not todo.all():  # the rounding-dust test only matters when someone was settled already
+        todo |= (cash < 0.0) | (reserved < 0.0)
         idx, cash, reserved, since = idx[todo], cash[todo], reserved[todo], since[todo]
     if len(idx) == 0:
         return
@@ -71,7 +72,8 @@ def impulses(model, t) -> None:
     u = rng.random(len(cand))
     buy = cand[u < (ppl.present_bias[cand] / pop.present_bias_mean) / max_ratio]
     settle(model, buy, t)
-    spend(ppl, buy, pop.impulse_size * ppl.cash[buy], use_reserved=False)
+    cash = ppl.cash[buy]  # spend() of free cash, gathering it once (the rows are unique)
+    ppl.cash[buy] = cash - np.minimum(pop.impulse_size * cash, cash)
 
 
 def set_aside(model, idx, t) -> None:

@@ -92,24 +92,29 @@ def contact(model, t: int, ch: Channel, idx: np.ndarray, *, capacity: int | None
             key: np.ndarray | None = None) -> Contacted:
     """Contact ``idx`` on channel ``ch`` (see the module docstring for the order)."""
     allowed, breaches = regulation.admit(model, t, ch, idx)
-    take = np.arange(len(idx)) if allowed is None else np.flatnonzero(allowed)  # positions in idx
+    take = None if allowed is None else np.flatnonzero(allowed)  # positions in idx (None: all, in order)
     if key is not None:
+        if take is None:
+            take = np.arange(len(idx))
         own = model.tactics.priority(idx[take], t)
         take = take[np.argsort(key[take] if own is None else own, kind="stable")]
-    if capacity is not None:
-        take = take[:capacity]
-    idx = idx[take]
+    if capacity is not None and capacity < len(idx if take is None else take):
+        take = (np.arange(len(idx)) if take is None else take)[:capacity]
+    if take is not None:
+        idx = idx[take]
+        breaches = {rule: mask[take] for rule, mask in breaches.items()}
     if len(idx) == 0:
         return Contacted(EMPTY, EMPTY)
     books = model.lender.books
     setattr(books, ch.count, getattr(books, ch.count) + len(idx))
     setattr(books, ch.cost_line, getattr(books, ch.cost_line) + ch.cost * len(idx))
-    regulation.record(model, t, ch, idx, {rule: mask[take] for rule, mask in breaches.items()})
+    regulation.record(model, t, ch, idx, breaches)
     if ch.reach == "message":
         conversations.message(model, idx, t, attention=ch.message_attention, stress=ch.message_stress)
         _log(model, t, ch, idx, EMPTY)
         return Contacted(idx, EMPTY)
-    owner = collectors.team(model, ch.team).assign(idx, t) if ch.team else None
+    team = collectors.team(model, ch.team) if ch.team else None
+    owner = team.assign(idx, t) if team is not None else None
     draw = getattr(model.streams.person, ch.stream)
     u = draw.uniform(idx, t, ch.slot)
     complains = ch.complaint > 0.0 or ch.per_harshness.get("complaint", 0.0) > 0.0
@@ -119,8 +124,9 @@ def contact(model, t: int, ch: Channel, idx: np.ndarray, *, capacity: int | None
     if ch.needs_address:
         reached &= model.people.address_ok[idx]
     if ch.reach == "call":
-        regulation.missed(model, t, ch, idx[~reached])
-        conversations.message(model, idx[~reached], t, attention=ch.message_attention, stress=ch.message_stress)
+        unanswered = idx[~reached]
+        regulation.missed(model, t, ch, unanswered)
+        conversations.message(model, unanswered, t, attention=ch.message_attention, stress=ch.message_stress)
     talk = idx[reached]
     _log(model, t, ch, idx, talk)
     if ch.reached:
@@ -136,7 +142,7 @@ def contact(model, t: int, ch: Channel, idx: np.ndarray, *, capacity: int | None
                           np.broadcast_to(fx["diagnose"], talk.shape)[order])
     converse(model, talk, t, ch)
     model.talk = None
-    harsh = None if owner is None else collectors.team(model, ch.team).harshness[owner[reached]]
+    harsh = None if owner is None else team.harshness[owner[reached]]
     return Contacted(idx, talk, harsh)
 
 
