@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
-from sim import analysis  # noqa: E402
+from sim import analysis, plots  # noqa: E402
 from sim.analysis import KEY_OUTCOMES  # noqa: E402
 
 #: The one definition of the strategy comparison.
@@ -53,7 +53,7 @@ def wide(table: pd.DataFrame, res) -> pd.DataFrame:
     ``<key>_diff_low``, ``<key>_diff_high`` for each outcome, and ``n`` (finished runs)."""
     n = res.summaries.groupby("scenario").size() if len(res.summaries) else pd.Series(dtype=int)
     rows = []
-    for name in res.scenarios:
+    for name in plots.scenario_order(res):  # baseline first, then the groups of strategies
         t = table[table["scenario"] == name].set_index("outcome")
         row = {"scenario": name}
         for k in COLUMNS:
@@ -81,7 +81,7 @@ def plot(table: pd.DataFrame, daily: pd.DataFrame, args, out: Path) -> list[Path
     import matplotlib.pyplot as plt
 
     names = list(table["scenario"])
-    colors = {n: plt.get_cmap("tab10")(i % 10) for i, n in enumerate(names)}
+    colors = plots.strategy_colors(names)  # each strategy its own colour, the same in every figure
     y = np.arange(len(names))
     fig, axes = plt.subplots(2, 2, figsize=(13, 9), layout="constrained")
     bars = [
@@ -178,7 +178,7 @@ def main(argv=None) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from sim.cli_results import _json_doc, _print_tables
+    from sim.cli_results import _in_order, _json_doc, _print_tables
     from sim.execute import run_sweep
     from sim.scenario import ScenarioError
     from sim.store import DifferentSweep, ResultStore, code_hash, git_commit, versions
@@ -227,7 +227,7 @@ def main(argv=None) -> int:
     res = analysis.load(folder)
     base = res.baseline("baseline" if "baseline" in res.scenarios else None)
     keys = [k for k in COLUMNS if k in res.outcomes]
-    table = analysis.compare(res, base, keys)  # what `credsim compare OUT/sweep` shows
+    table = _in_order(analysis.compare(res, base, keys), res, base)  # what `credsim compare OUT/sweep` shows
     _print_tables(res, table, base, keys)
 
     args.out.mkdir(parents=True, exist_ok=True)

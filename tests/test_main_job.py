@@ -64,6 +64,12 @@ def test_the_main_job_compares_every_shipped_strategy(main_job):
     assert doc["provenance"]["spec_file"] == "experiments/strategies.toml"
     assert doc["provenance"]["spec"]["borrowers"] == TINY["borrowers"] and doc["provenance"]["code_hash"]
     assert "baseline" in proc.stdout  # the table
+    # rows in the figures' logical order, not alphabetical: baseline, then the groups of strategies
+    from sim.plots import STRATEGY_ORDER
+    rows = list(summary.scenario)
+    assert rows[0] == "baseline" and rows == sorted(rows, key=lambda n: (n != "baseline", STRATEGY_ORDER.index(n)))
+    assert rows.index("no_collection") < rows.index("reminders_only") < rows.index("recession") == len(rows) - 1
+    assert proc.stdout.index("no_collection") < proc.stdout.index("bureau_reporting")  # the printed table too
 
 
 def test_make_compare_is_credsim_sweep_of_the_one_definition(main_job, tmp_path):
