@@ -264,8 +264,7 @@ class CreditModel(mesa.Model):
         self.tactics.refresh(self)
         self.lender.call_capacity = collectors.capacity(params, "call")
         self.lender.visit_capacity = collectors.capacity(params, "field")
-        n = self.people.n
-        self.score_threshold = float(np.quantile(self.people.score, params.acquisition.cutoff)) if n else 0.0
+        self.score_threshold = population.score_threshold(self.people.score, params.acquisition.cutoff)
         self.people.attention_floor = params.repayment.attention_floor
         self.stress_levels.reset()
 

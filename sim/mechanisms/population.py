@@ -80,10 +80,15 @@ def create(model) -> People:
     )
     people.quality = -_z(risk)
     people.score = people.quality + p.acquisition.score_noise * rng.normal(0.0, 1.0, n)
-    model.score_threshold = float(np.quantile(people.score, p.acquisition.cutoff)) if n else 0.0
+    model.score_threshold = score_threshold(people.score, p.acquisition.cutoff)
 
     people.neighbors = network(model, people)
     return people
+
+
+def score_threshold(score: np.ndarray, cutoff: float) -> float:
+    """The lowest credit score underwriting approves: the ``cutoff`` quantile of the market's scores."""
+    return float(np.quantile(score, cutoff)) if len(score) else 0.0
 
 
 def network(model, people: People) -> np.ndarray:
