@@ -116,6 +116,147 @@ def test_solara_assets_are_installed_locally():
         assert (cdn / needed).is_file(), f"{cdn / needed} missing: install the solara-assets package (make setup)"
 
 
+def _panel_html(element) -> str:
+    """The HTML a panel element draws (rendered without a browser)."""
+    import solara
+
+    box, rc = solara.render(element, handle_error=False)
+    out, todo = [], [box]
+    while todo:
+        w = todo.pop(0)
+        out.append(getattr(w, "unsafe_innerHTML", "") or "")
+        todo.extend(c for c in (getattr(w, "children", None) or []) if not isinstance(c, str))
+    rc.close()
+    return "".join(out)
+
+
+def test_panels_drawn_during_a_step_see_a_whole_day():
+    """SolaraViz steps in a thread while the page redraws. Hold a step half-way through recording the
+    day (some series have the new day, the others not yet) and draw every panel from another thread:
+    they must draw a whole day, and without an error."""
+    import threading
+
+    from sim import app
+
+    m = app.AppModel(borrowers=400, rng=3)
+    for _ in range(5):
+        m.step()
+    dc = m.datacollector
+    halfway, go = threading.Event(), threading.Event()
+
+    def pause(model):
+        halfway.set()
+        assert go.wait(60)
+        return 0
+
+    keys = list(dc.model_reporters)
+    mid = len(keys) // 2
+    dc.model_reporters = {**{k: dc.model_reporters[k] for k in keys[:mid]}, "zz_pause": pause,
+                          **{k: dc.model_reporters[k] for k in keys[mid:]}}
+    dc.model_vars = {**{k: dc.model_vars[k] for k in keys[:mid]}, "zz_pause": [0] * len(dc.model_vars["day"]),
+                     **{k: dc.model_vars[k] for k in keys[mid:]}}
+    stepper = threading.Thread(target=m.step)
+    stepper.start()
+    assert halfway.wait(60)
+    drawn, failed = {}, []
+
+    def draw():
+        try:
+            for c in app.COMPONENTS:
+                drawn[c.__name__] = _panel_html(c(m))
+        except Exception as e:  # noqa: BLE001 - recorded and asserted below
+            failed.append(repr(e))
+
+    drawer = threading.Thread(target=draw)
+    drawer.start()
+    drawer.join(1.0)  # give it the chance to draw the half-written day (it must wait instead)
+    go.set()
+    stepper.join(60)
+    drawer.join(60)
+    assert not failed, failed
+    assert set(drawn) == {c.__name__ for c in app.COMPONENTS}
+    errors = [k for k, h in drawn.items() if "credsim-panel-error" in h]
+    assert not errors, errors
+    assert "credsim-day'>6<" in drawn["StatusPanel"]
+    v = m.view()
+    assert v.day == 6 and {len(s) for s in v.series.values()} == {7} and len(v.cure) == 7
+
+
+def test_a_panel_that_fails_shows_one_line_and_the_others_draw(monkeypatch):
+    from sim import app
+
+    m = app.AppModel(borrowers=300, rng=1)
+    m.step()
+
+    def broken(*a, **k):
+        raise ValueError("operands could not be broadcast together\n  File /abs/path.py, line 1")
+
+    monkeypatch.setattr(app, "svg_chart", broken)
+    html = _panel_html(app.DpdPanel(m))  # must not raise
+    assert "credsim-panel-error" in html and "could not be drawn on day 1" in html
+    assert "/abs/path.py" not in html  # one line, no traceback
+    assert "credsim-day'>1<" in _panel_html(app.StatusPanel(m))  # a panel without charts still draws
+
+
+def test_play_stops_at_the_last_day_whatever_the_render_interval():
+    """SolaraViz plays ``render_interval`` steps at a time and only then looks at ``running``."""
+    from sim import app
+
+    m = app.AppModel(borrowers=200, days=20, rng=1)
+    last = m.days
+    assert last > 100  # the burn-in counts too
+    while m.running:
+        for _ in range(100):  # what Mesa's do_step does with render interval 100
+            m.step()
+    assert m.day == last
+    v = m.view()
+    assert v.series["day"][-1] == last and len(v.series["day"]) == last + 1 and len(v.cure) == last + 1
+    status = _panel_html(app.StatusPanel(m))
+    assert f"credsim-day'>{last}</span> of {last} " in status and "(finished)" in status
+
+
+def test_cdn_misses_are_not_fetched(monkeypatch, tmp_path):
+    """The server serves the installed assets; a path it does not have is a 404 at once, never a
+    request to the internet (whatever the path looks like)."""
+    import requests
+    from solara.server import cdn_helper, settings
+
+    import sim.app  # noqa: F401 - importing the app is what the server does first
+
+    asked = []
+    monkeypatch.setattr(requests, "get", lambda url, *a, **k: asked.append(url))
+    for path in ["..\\..\\etc\\passwd", "no-such-package@1.0.0/x.js", "requirejs@2.3.6/not-there.js"]:
+        with pytest.raises(Exception):
+            cdn_helper.get_path(Path(settings.assets.proxy_cache_dir), path)
+    assert not asked
+    have = cdn_helper.get_path(Path(settings.assets.proxy_cache_dir), "requirejs@2.3.6/require.js")
+    assert have.is_file()
+
+
+def test_severity_left_as_the_strategy_follows_the_strategy_on_reset(tmp_path):
+    from mesa.visualization.solara_viz import _build_model_init_kwargs
+
+    from sim import app
+
+    deep = tmp_path / "deep.toml"
+    deep.write_text('extends = "{}"\nname = "deep"\n[macro.recession]\nenabled = true\nseverity = 1.7\n'.format(
+        (ROOT / "scenarios/baseline.toml").as_posix()))
+    params = app.model_params("baseline", 300)
+    assert params["severity"]["value"] == app.STRATEGY
+    first = app.initial_model(params)
+    assert first.params.macro.recession.severity == 1.0
+    values = {k: v["value"] for k, v in params.items()}
+
+    def reset(**changed):
+        kw = _build_model_init_kwargs(first, {**values, **changed}, add_scenario_when_empty=True,
+                                      require_model_accepts_scenario=True)
+        return type(first)(**kw).params.macro.recession
+
+    assert reset(strategy=str(deep)).severity == 1.7  # the strategy's own severity
+    assert reset(strategy=str(deep), severity="0.5").severity == 0.5  # unless the lever is moved
+    assert reset(recession="on", severity="1.25").severity == 1.25
+
+
 # --------------------------------------------------------------------------- in the browser
 
 
