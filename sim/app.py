@@ -32,6 +32,7 @@ from typing import Any
 import ipyvuetify as v
 import mesa
 import numpy as np
+import reacton.core
 import solara
 import traitlets
 from mesa.visualization import SolaraViz
@@ -253,10 +254,27 @@ class AppModel(CreditModel):
         # "Use Threads"): a step holds this lock, and the panels read a View taken under it
         self.lock = threading.Lock()
         self._view: View | None = None
+        self.render_context: Any = None  # the session's, set by the panels when they draw
+
+    def _wait_for_the_page(self) -> None:
+        """Let a redraw under way in another thread finish before the next day starts.
+
+        SolaraViz plays in a thread of its own and asks for a redraw after every step; when a redraw
+        runs elsewhere (a lever moved, "Use Threads"), a day that ends during it asks for one more
+        pass, and a play interval shorter than a pass makes that endless: the renderer gives up with
+        "Too many renders triggered" and the page is replaced by the traceback. Waiting for the pass
+        in progress (at most a few seconds) keeps one redraw per day at most."""
+        rc = self.render_context
+        lock = getattr(rc, "thread_lock", None)
+        if lock is None or getattr(rc, "_lock_thread", None) is threading.current_thread():
+            return
+        if lock.acquire(timeout=5.0):
+            lock.release()
 
     def step(self) -> None:
         """One day; past the last day, nothing (SolaraViz steps ``render_interval`` days at a time
         and does not look at ``running`` in between)."""
+        self._wait_for_the_page()
         with self.lock:
             if self.day >= self.days:
                 self.running = False
@@ -485,6 +503,7 @@ def guarded(kind: str, title: str) -> Callable:
             update_counter.get()
             view = None
             try:
+                model.render_context = reacton.core.get_render_context(required=False)
                 view = model.view()
                 return draw(view)
             except Exception as e:  # an error boundary: log it, show one line, keep the page
@@ -739,6 +758,7 @@ def BorrowersPanel(model):
     selected, set_selected = solara.use_state(-1)
     view = None
     try:
+        model.render_context = reacton.core.get_render_context(required=False)
         view = model.view()
         return _borrowers(model, view, selected, set_selected)
     except Exception as e:  # the error boundary, as for the other panels (guarded)
