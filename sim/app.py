@@ -149,6 +149,19 @@ def lever_overrides(
     return out
 
 
+def seed_of(text: int | str | None) -> int:
+    """The seed typed in the app (a whole number, 0 or more; blank: 0)."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return 0
+    try:
+        seed = int(str(text).strip().replace(",", "").replace("_", ""))
+    except ValueError:
+        raise ValueError(f"Seed: expected a whole number (0 or more), got {text!r}") from None
+    if seed < 0:
+        raise ValueError(f"Seed: expected a whole number (0 or more), got {text!r}")
+    return seed
+
+
 def _cure_rate(model) -> float:
     books = model.lender.books
     return books.cures / books.delinquency_episodes if books.delinquency_episodes else 0.0
@@ -217,7 +230,7 @@ class AppModel(CreditModel):
         strategy: str = "baseline",
         borrowers: int | None = None,
         days: int | None = None,
-        rng: int | None = 0,
+        rng: int | str | None = 0,
         reminders: str = STRATEGY,
         visits_from: str = STRATEGY,
         tone: str = STRATEGY,
@@ -244,7 +257,7 @@ class AppModel(CreditModel):
             borrowers=None if borrowers is None else int(borrowers),
             days=days,
             overrides=overrides,
-            rng=0 if rng is None else int(rng),
+            rng=seed_of(rng),
         )
         self.strategy = str(strategy)
         self.levers = overrides
@@ -851,7 +864,7 @@ def model_params(scenario: str | None = None, borrowers: int | None = None) -> d
         "severity": select("Recession severity (if on)", SEVERITIES),
         "borrowers": {"type": "SliderInt", "label": "Borrowers (people in the market)", "value": borrowers,
                       "min": 200, "max": 20_000, "step": 200},
-        "rng": {"type": "SliderInt", "label": "Seed", "value": 0, "min": 0, "max": 99, "step": 1},
+        "rng": {"type": "InputText", "label": "Seed (a whole number, typed)", "value": "0"},
     }
 
 
@@ -875,6 +888,9 @@ def Page():
 
 
 CSS = """
+/* every slider shows its value, not only while it is dragged */
+.v-slider__thumb-label-container { display: block !important; }
+.v-input__slider { margin-top: 18px; }
 .credsim-panel-title { font-weight: 500; font-size: 14px; margin: 2px 0 2px 0; }
 .credsim-panel svg { display: block; }
 """

@@ -257,6 +257,18 @@ def test_severity_left_as_the_strategy_follows_the_strategy_on_reset(tmp_path):
     assert reset(recession="on", severity="1.25").severity == 1.25
 
 
+def test_the_seed_is_typed_and_any_whole_number():
+    from sim import app
+
+    params = app.model_params("baseline", 300)
+    assert params["rng"]["type"] == "InputText"
+    assert app.initial_model({**params, "rng": "123456"}).seed == 123456
+    assert app.seed_of(" 7 ") == 7 and app.seed_of("") == 0
+    for bad in ["abc", "-1", "1.5"]:
+        with pytest.raises(ValueError, match="Seed: expected a whole number"):
+            app.seed_of(bad)
+
+
 # --------------------------------------------------------------------------- in the browser
 
 
@@ -607,3 +619,17 @@ def test_cdn_misses_are_fast_404s(server):
         assert r.status == 200
     with urllib.request.urlopen(server, timeout=60) as r:
         assert r.status == 200
+
+
+@pytest.mark.browser
+def test_sliders_show_their_values(browser, server):
+    s = Session(browser, server).open()
+    try:
+        for label in ["Play Interval (ms)", "Render Interval (steps)", "Borrowers (people in the market)"]:
+            field = s.page.locator(".v-input").filter(has=s.page.get_by_text(label, exact=True))
+            shown = field.locator(".v-slider__thumb-label")
+            shown.wait_for(state="visible", timeout=10_000)
+            assert shown.inner_text().strip() == field.get_by_role("slider").get_attribute("aria-valuenow"), label
+        s.check_clean()
+    finally:
+        s.close()
