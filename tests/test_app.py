@@ -167,9 +167,16 @@ def test_panels_drawn_during_a_step_see_a_whole_day():
         except Exception as e:  # noqa: BLE001 - recorded and asserted below
             failed.append(repr(e))
 
+    asked, whole_day = threading.Event(), m.view
+
+    def view():
+        asked.set()
+        return whole_day()
+
+    m.view = view
     drawer = threading.Thread(target=draw)
     drawer.start()
-    drawer.join(1.0)  # give it the chance to draw the half-written day (it must wait instead)
+    assert asked.wait(60)  # the drawer is at the model while the day is half written (it must wait)
     go.set()
     stepper.join(60)
     drawer.join(60)
