@@ -19,16 +19,20 @@ Settings read from the environment when the module is imported (``credsim viz`` 
 from __future__ import annotations
 
 import html
+import logging
 import math
 import os
-from collections.abc import Sequence
-from functools import cached_property
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property, wraps
 from pathlib import Path
 from typing import Any
 
 import ipyvuetify as v
 import mesa
 import numpy as np
+import reacton.core
 import solara
 import traitlets
 from mesa.visualization import SolaraViz
@@ -46,6 +50,21 @@ DEFAULT_BORROWERS = 10_000
 #: People shown in the borrower picture (a sample of the social network)
 SAMPLE = 300
 STRATEGY = "strategy"  #: a lever left as the strategy (scenario) sets it
+
+
+def serve_installed_assets_only() -> None:
+    """Solara's server serves ``/_solara/cdn/`` from the installed assets (``solara-assets``) and, for
+    a file it does not have, would fetch the path from the internet (retrying, with back-off, in one
+    of its few threads). The app needs nothing it does not have: a miss is an immediate 404."""
+    from solara.server import cdn_helper
+
+    def not_installed(url: str) -> bytes:
+        raise FileNotFoundError(f"not among the installed assets: {url}")
+
+    cdn_helper.fetch_from_cdn = not_installed
+
+
+serve_installed_assets_only()  # the server imports the app before it serves a page
 
 # --------------------------------------------------------------------------- levers
 
@@ -71,6 +90,8 @@ PLAN_ELIGIBILITY = {
     "anyone, any DPD": (False, 720),
 }
 ON_OFF = ["off", "on"]
+#: severity choices: a choice, not a slider, so it can be left as the strategy sets it, and shows its value
+SEVERITIES = ["0", "0.25", "0.5", "0.75", "1", "1.25", "1.5", "1.75", "2"]
 
 
 def _with_tactic(tactics: list[str], name: str, on: bool) -> list[str]:
@@ -89,7 +110,7 @@ def lever_overrides(
     plan_eligibility: str = STRATEGY,
     education: str = STRATEGY,
     recession: str = STRATEGY,
-    severity: float | None = None,
+    severity: float | str | None = STRATEGY,
 ) -> dict[str, Any]:
     """Dotted parameter overrides for the app's levers (a lever at ``"strategy"`` sets nothing).
 
@@ -121,16 +142,77 @@ def lever_overrides(
         out["education.enabled"] = education == "on"
     if recession != STRATEGY:
         out["macro.recession.enabled"] = recession == "on"
-    if severity is not None:
+    if severity is not None and severity != STRATEGY:
         out["macro.recession.severity"] = float(severity)
     if chosen != list(tactics):
         out["collection.tactics"] = chosen
     return out
 
 
+def seed_of(text: int | str | None) -> int:
+    """The seed typed in the app (a whole number, 0 or more; blank: 0)."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return 0
+    try:
+        seed = int(str(text).strip().replace(",", "").replace("_", ""))
+    except ValueError:
+        raise ValueError(f"Seed: expected a whole number (0 or more), got {text!r}") from None
+    if seed < 0:
+        raise ValueError(f"Seed: expected a whole number (0 or more), got {text!r}")
+    return seed
+
+
 def _cure_rate(model) -> float:
     books = model.lender.books
     return books.cures / books.delinquency_episodes if books.delinquency_episodes else 0.0
+
+
+STRESS_BINS = np.linspace(0.0, 1.0, 21)
+
+
+@dataclass(frozen=True)
+class View:
+    """A copy of what the panels show, taken between two days (:meth:`AppModel.view`).
+
+    The panels never read the live model: a step half-done in another thread would give them series
+    of different lengths, or today's arrays with yesterday's counts."""
+
+    day: int
+    days: int
+    t0: int
+    running: bool
+    seed: int
+    strategy: str
+    n: int
+    params: Any
+    snapshot: dict[str, Any]
+    series: dict[str, np.ndarray]
+    cure: np.ndarray
+    stress_counts: np.ndarray
+    stress_n: int
+    stress_mean: float
+    sample: tuple[np.ndarray, np.ndarray, np.ndarray]
+    states: np.ndarray
+    stress: np.ndarray
+    trust: np.ndarray
+    dpd: np.ndarray
+
+    @classmethod
+    def of(cls, model: AppModel) -> View:
+        p = model.people
+        stress = p.stress[p.borrowers()]
+        people = model.sample[0]
+        return cls(
+            day=int(model.day), days=int(model.days), t0=int(model.t0), running=bool(model.running),
+            seed=int(model.seed), strategy=model.strategy, n=int(p.n), params=model.params,
+            snapshot=dict(model.snapshot),
+            series={k: np.array(v, float) for k, v in model.datacollector.model_vars.items()},
+            cure=np.array(model.app_collector.model_vars["cure_rate"], float),
+            stress_counts=np.histogram(stress, bins=STRESS_BINS)[0],
+            stress_n=int(stress.size), stress_mean=float(stress.mean()) if stress.size else 0.0,
+            sample=model.sample, states=loan_states(model, people),
+            stress=p.stress[people].copy(), trust=p.trust[people].copy(), dpd=p.dpd[people].copy(),
+        )
 
 
 class AppModel(CreditModel):
@@ -148,7 +230,7 @@ class AppModel(CreditModel):
         strategy: str = "baseline",
         borrowers: int | None = None,
         days: int | None = None,
-        rng: int | None = 0,
+        rng: int | str | None = 0,
         reminders: str = STRATEGY,
         visits_from: str = STRATEGY,
         tone: str = STRATEGY,
@@ -156,7 +238,7 @@ class AppModel(CreditModel):
         plan_eligibility: str = STRATEGY,
         education: str = STRATEGY,
         recession: str = STRATEGY,
-        severity: float | None = None,
+        severity: float | str | None = STRATEGY,
         scenario: Any = None,
     ):
         overrides = lever_overrides(
@@ -175,16 +257,55 @@ class AppModel(CreditModel):
             borrowers=None if borrowers is None else int(borrowers),
             days=days,
             overrides=overrides,
-            rng=0 if rng is None else int(rng),
+            rng=seed_of(rng),
         )
         self.strategy = str(strategy)
         self.levers = overrides
         self.app_collector = mesa.DataCollector(model_reporters={"cure_rate": _cure_rate})
         self.app_collector.collect(self)
+        # SolaraViz steps the model in a thread of its own while the page redraws (a lever moved,
+        # "Use Threads"): a step holds this lock, and the panels read a View taken under it
+        self.lock = threading.Lock()
+        self._view: View | None = None
+        self.render_context: Any = None  # the session's, set by the panels when they draw
+
+    def _wait_for_the_page(self) -> None:
+        """Let a redraw under way in another thread finish before the next day starts.
+
+        SolaraViz plays in a thread of its own and asks for a redraw after every step; when a redraw
+        runs elsewhere (a lever moved, "Use Threads"), a day that ends during it asks for one more
+        pass, and a play interval shorter than a pass makes that endless: the renderer gives up with
+        "Too many renders triggered" and the page is replaced by the traceback. Waiting for the pass
+        in progress (at most a few seconds) keeps one redraw per day at most."""
+        rc = self.render_context
+        lock = getattr(rc, "thread_lock", None)
+        if lock is None or getattr(rc, "_lock_thread", None) is threading.current_thread():
+            return
+        if lock.acquire(timeout=5.0):
+            lock.release()
 
     def step(self) -> None:
-        super().step()
-        self.app_collector.collect(self)
+        """One day; past the last day, nothing (SolaraViz steps ``render_interval`` days at a time
+        and does not look at ``running`` in between)."""
+        self._wait_for_the_page()
+        with self.lock:
+            if self.day >= self.days:
+                self.running = False
+                return
+            super().step()
+            self.app_collector.collect(self)
+
+    def view(self) -> View:
+        """What the panels draw: a consistent copy of the model between two days (one per day)."""
+        with self.lock:
+            if self._view is None or self._view.day != self.day:
+                self._view = View.of(self)
+            return self._view
+
+    def record(self, i: int) -> tuple[int, dict[str, Any]]:
+        """(day, borrower ``i``'s full record), read between two days."""
+        with self.lock:
+            return self.day, self.borrower(i).as_dict()
 
     @cached_property
     def sample(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -373,9 +494,38 @@ def svg_chart(
     return "".join(out)
 
 
-def _series(model) -> dict[str, np.ndarray]:
-    mv = model.datacollector.model_vars
-    return {k: np.asarray(v, float) for k, v in mv.items()}
+log = logging.getLogger("credsim.app")
+
+
+def panel_error(kind: str, title: str, error: BaseException, day: int | None = None) -> Any:
+    """What a panel shows instead of itself when drawing it failed: one line, no traceback (that goes
+    to the server's log), so the page, its controls and the run stay."""
+    when = f" on day {day}" if day is not None else ""
+    text = f"This panel could not be drawn{when}: {type(error).__name__}: {error}"
+    first = text.splitlines()[0][:300]
+    return Panel(kind, title, f"<div class='credsim-panel-error' style='color:#b71c1c;font-size:12px'>{html.escape(first)}</div>")
+
+
+def guarded(kind: str, title: str) -> Callable:
+    """A panel drawn from the model's :class:`View` inside an error boundary: if drawing fails, the
+    panel says so in one line and everything else on the page stays."""
+
+    def wrap(draw: Callable[[View], Any]):
+        @wraps(draw)
+        def component(model):
+            update_counter.get()
+            view = None
+            try:
+                model.render_context = reacton.core.get_render_context(required=False)
+                view = model.view()
+                return draw(view)
+            except Exception as e:  # an error boundary: log it, show one line, keep the page
+                log.exception("panel %s failed", kind)
+                return panel_error(kind, title, e, None if view is None else view.day)
+
+        return solara.component(component)
+
+    return wrap
 
 
 def _share(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -428,12 +578,11 @@ def levers_in_effect(p) -> list[tuple[str, str]]:
     ]
 
 
-@solara.component
-def StatusPanel(model):
+@guarded("status", "Run")
+def StatusPanel(model: View):
     """The day counter, the strategy and the levers in effect, today's key numbers."""
-    update_counter.get()
     s = model.snapshot
-    cure = model.app_collector.model_vars["cure_rate"][-1]
+    cure = model.cure[-1]
     rows = [
         ("active loans", f"{s['active_loans']:,}"),
         ("30+ DPD", fmt_pct(_share(np.array([s["dpd_30_59"] + s["dpd_60_89"] + s["dpd_90_plus"]]),
@@ -456,17 +605,16 @@ def StatusPanel(model):
         f"<div style='font-size:22px;margin:4px 0'>Day <span class='credsim-day'>{model.day}</span>"
         f" of {model.days} <span style='font-size:13px;color:#777'>({status})</span></div>"
         f"<div class='credsim-strategy' style='margin-bottom:6px'>strategy <b>{html.escape(model.strategy)}</b>, "
-        f"<span class='credsim-people'>{model.people.n:,}</span> people, seed {model.seed}</div>"
+        f"<span class='credsim-people'>{model.n:,}</span> people, seed {model.seed}</div>"
         f"<table style='font-size:13px;border-collapse:collapse'>{table}</table>"
     )
     return Panel("status", "Run", body)
 
 
-@solara.component
-def DpdPanel(model):
+@guarded("dpd", "DPD buckets")
+def DpdPanel(model: View):
     """DPD-bucket composition of the active loans over time."""
-    update_counter.get()
-    d = _series(model)
+    d = model.series
     act = d["active_loans"]
     buckets = [("1-29 DPD", "dpd_1_29"), ("30-59 DPD", "dpd_30_59"), ("60-89 DPD", "dpd_60_89"), ("90+ DPD", "dpd_90_plus")]
     series = [(label, COLORS[label], _share(d[k], act)) for label, k in buckets]
@@ -478,12 +626,11 @@ def DpdPanel(model):
     return Panel("dpd", title, chart + plan)
 
 
-@solara.component
-def RatesPanel(model):
+@guarded("rates", "Default and cure rates")
+def RatesPanel(model: View):
     """Default rate and cure rate so far, over time."""
-    update_counter.get()
-    d = _series(model)
-    cure = np.asarray(model.app_collector.model_vars["cure_rate"], float)
+    d = model.series
+    cure = model.cure
     chart = svg_chart(
         d["day"],
         [("default rate", COLORS["60-89 DPD"], d["default_rate"]), ("cure rate", COLORS["current"], cure)],
@@ -495,19 +642,13 @@ def RatesPanel(model):
     return Panel("rates", title, chart)
 
 
-@solara.component
-def StressPanel(model):
+@guarded("stress", "Stress")
+def StressPanel(model: View):
     """Today's stress distribution over borrowers, its mean, and the mean over time."""
-    update_counter.get()
-    p = model.people
-    borrowers = p.borrowers()
-    stress = p.stress[borrowers]
-    edges = np.linspace(0.0, 1.0, 21)
-    counts = np.histogram(stress, bins=edges)[0]
-    mean = float(stress.mean()) if stress.size else 0.0
+    edges, counts, mean = STRESS_BINS, model.stress_counts, model.stress_mean
     hist = svg_chart(edges, [("borrowers", "#ef6c00", counts)], bars=True, xlabel="stress (0..1)",
                      marker=(mean, f"mean {mean:.3f}"), height=170)
-    d = _series(model)
+    d = model.series
     over_time = svg_chart(
         d["day"],
         [("mean stress", "#ef6c00", d["mean_stress"]), ("high-stress share", "#6d4c41", d["high_stress_share"])],
@@ -515,14 +656,13 @@ def StressPanel(model):
         ylim=(0.0, None),
         height=150,
     )
-    return Panel("stress", f"Stress of {stress.size:,} borrowers today (mean {mean:.3f})", hist + over_time)
+    return Panel("stress", f"Stress of {model.stress_n:,} borrowers today (mean {mean:.3f})", hist + over_time)
 
 
-@solara.component
-def TrustPanel(model):
+@guarded("trust", "Brand trust and applications")
+def TrustPanel(model: View):
     """Brand trust and applications over time."""
-    update_counter.get()
-    d = _series(model)
+    d = model.series
     trust = svg_chart(d["day"], [("brand trust", "#1e88e5", d["brand_trust"])], fmt=lambda t: f"{t:.3g}", height=160)
     days = d["day"]
     apps = d["applications"]
@@ -535,11 +675,10 @@ def TrustPanel(model):
     return Panel("trust", title, trust + applications)
 
 
-@solara.component
-def MoneyPanel(model):
+@guarded("money", "Collection cost and profit")
+def MoneyPanel(model: View):
     """Collection cost and profit so far."""
-    update_counter.get()
-    d = _series(model)
+    d = model.series
     chart = svg_chart(
         d["day"],
         [("collection cost", "#c62828", d["collection_cost"]), ("profit", "#2e7d32", d["profit"])],
@@ -550,11 +689,10 @@ def MoneyPanel(model):
     return Panel("money", title, chart)
 
 
-@solara.component
-def QueuePanel(model):
+@guarded("queue", "Visit queue")
+def QueuePanel(model: View):
     """Loans waiting for a home visit at the end of each day."""
-    update_counter.get()
-    d = _series(model)
+    d = model.series
     visits = np.diff(d["visits"], prepend=d["visits"][:1])
     chart = svg_chart(
         d["day"],
@@ -631,15 +769,24 @@ def BorrowersPanel(model):
     """A sample of the social network, coloured by loan state; dot size is stress, opacity trust."""
     update_counter.get()
     selected, set_selected = solara.use_state(-1)
-    people, xy, edges = model.sample
-    p = model.people
+    view = None
+    try:
+        model.render_context = reacton.core.get_render_context(required=False)
+        view = model.view()
+        return _borrowers(model, view, selected, set_selected)
+    except Exception as e:  # the error boundary, as for the other panels (guarded)
+        log.exception("panel borrowers failed")
+        return panel_error("borrowers", "Borrowers", e, None if view is None else view.day)
+
+
+def _borrowers(model, view: View, selected: int, set_selected):
+    people, xy, edges = view.sample
     lo, hi = xy.min(axis=0), xy.max(axis=0)
     span = np.where(hi - lo > 0, hi - lo, 1.0)
     pad = 12
     sx = pad + (xy[:, 0] - lo[0]) / span[0] * (MAP_W - 2 * pad)
     sy = pad + (xy[:, 1] - lo[1]) / span[1] * (MAP_H - 2 * pad)
-    states = loan_states(model, people)
-    stress, trust, dpd = p.stress[people], p.trust[people], p.dpd[people]
+    states, stress, trust, dpd = view.states, view.stress, view.trust, view.dpd
     points = [
         [int(i), round(float(a), 1), round(float(b), 1), round(2.0 + 6.0 * float(s), 1), COLORS[str(st)],
          round(0.3 + 0.7 * float(t), 2), str(st), int(d), round(float(s), 2), round(float(t), 2)]
@@ -652,29 +799,30 @@ def BorrowersPanel(model):
         f"border-radius:5px;background:{c}'></span> {html.escape(k)} ({counts[k]})</span>"
         for k, c in COLORS.items()
     )
-    if 0 <= selected < p.n:
-        record = model.borrower(selected).as_dict()
+    if 0 <= selected < view.n:
+        day, record = model.record(selected)
         cells = "".join(
             f"<span style='color:#666'>{html.escape(k)}</span>"
             f"<span>{html.escape(f'{val:,.2f}' if isinstance(val, float) else str(val))}</span>"
             for k, val in record.items()
         )
         detail = (
-            f"<div style='font-weight:500;margin-top:4px'>Borrower {selected} on day {model.day}"
+            f"<div style='font-weight:500;margin-top:4px'>Borrower {selected} on day {day}"
             " <span style='font-weight:400;color:#777'>(model.borrower(i))</span></div>"
             "<div class='credsim-borrower-detail' style='display:grid;grid-template-columns:repeat(3,auto 1fr);"
             f"column-gap:6px;font-size:11px;line-height:1.35'>{cells}</div>"
         )
     else:
         detail = "<div style='color:#777;margin-top:4px'>Hover a dot for a summary; click one for the full record.</div>"
-    with solara.Column(classes=["credsim-panel", "credsim-borrowers"], style="padding: 4px 8px; height: 100%; overflow: auto;", gap="2px"):
+    with solara.Column(classes=["credsim-panel", "credsim-borrowers"], style="padding: 4px 8px; height: 100%; overflow: auto;", gap="2px") as column:
         solara.HTML(tag="div", unsafe_innerHTML=(
-            f"<div class='credsim-panel-title'>Borrowers: {len(people)} people of {p.n:,} "
+            f"<div class='credsim-panel-title'>Borrowers: {len(people)} people of {view.n:,} "
             "(a sample of the social network)</div>"
             "<div style='font-size:11px;color:#666'>colour: loan state; size: stress; opacity: trust</div>"
         ))
         BorrowerMap.element(points=points, edges=path, selected=selected, on_select=set_selected)
         solara.HTML(tag="div", unsafe_innerHTML=f"<div style='font-size:11px'>{legend}</div>{detail}")
+    return column
 
 
 # --------------------------------------------------------------------------- the page
@@ -701,8 +849,6 @@ def model_params(scenario: str | None = None, borrowers: int | None = None) -> d
     scenario = scenario or default_scenario()
     borrowers = borrowers or default_borrowers()
     strategy = Path(scenario).stem if resolve_path(scenario) in shipped_scenarios() else scenario
-    severity = load_scenario(scenario).macro.recession.severity
-
     def select(label, values):
         return {"type": "Select", "label": label, "value": STRATEGY, "values": [STRATEGY, *values]}
 
@@ -715,11 +861,10 @@ def model_params(scenario: str | None = None, borrowers: int | None = None) -> d
         "plan_eligibility": select("Plan eligibility", list(PLAN_ELIGIBILITY)),
         "education": select("Education at origination", ON_OFF),
         "recession": select("Recession", ON_OFF),
-        "severity": {"type": "SliderFloat", "label": "Recession severity (if on)", "value": severity,
-                     "min": 0.0, "max": 2.0, "step": 0.1},
+        "severity": select("Recession severity (if on)", SEVERITIES),
         "borrowers": {"type": "SliderInt", "label": "Borrowers (people in the market)", "value": borrowers,
                       "min": 200, "max": 20_000, "step": 200},
-        "rng": {"type": "SliderInt", "label": "Seed", "value": 0, "min": 0, "max": 99, "step": 1},
+        "rng": {"type": "InputText", "label": "Seed (a whole number, typed)", "value": "0"},
     }
 
 
@@ -743,6 +888,9 @@ def Page():
 
 
 CSS = """
+/* every slider shows its value, not only while it is dragged */
+.v-slider__thumb-label-container { display: block !important; }
+.v-input__slider { margin-top: 18px; }
 .credsim-panel-title { font-weight: 500; font-size: 14px; margin: 2px 0 2px 0; }
 .credsim-panel svg { display: block; }
 """
