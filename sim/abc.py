@@ -502,27 +502,15 @@ def calibrated_toml(post: Posterior, out: Path) -> str:
     ap, p = post.ap, post.ap.problem
     sc = p.base
     last = post.generations[-1]
-    lines = [
+    header = [
         f"# Written by `credsim calibrate {p.path.as_posix()} --method abc` on {post.started}.",
         f"# The {ap.abc.estimate_text} of the ABC-SMC posterior: {len(post.generations)} generation(s) of "
         f"{ap.abc.population} particles, final epsilon {last['epsilon']:.4g},",
         f"# {sc.population.borrowers:,} people x {sc.simulation.days} days, {len(p.seeds)} replicates per particle. "
         "See fit.json, posterior.parquet and validation.md beside this file.",
-        f"extends = {cal._toml_value(cal.extends_reference(p.base_path, out))}",
-        f"name = {cal._toml_value(sc.name + '_calibrated')}",
-        f"description = {cal._toml_value(f'{sc.description} (ABC posterior {ap.abc.estimate}, {p.path.name})'.strip())}",
     ]
-    tables: dict[str, list[tuple[str, float]]] = {}
-    for k, v in post.estimate.items():
-        section, _, leaf = k.rpartition(".")
-        tables.setdefault(section, []).append((leaf, v))
-    for section, items in tables.items():
-        lines.append("")
-        if section:
-            lines.append(f"[{section}]")
-        for leaf, v in items:
-            lines.append(f"{leaf} = {cal._toml_value(float(v))}")
-    return "\n".join(lines) + "\n"
+    return cal.scenario_text(header, p, out, f"ABC posterior {ap.abc.estimate}, {p.path.name}",
+                             {k: float(v) for k, v in post.estimate.items()})
 
 
 def _pyabc_version() -> str:

@@ -689,17 +689,27 @@ def extends_reference(base_path: Path, out: Path) -> str:
 def calibrated_toml(fit: Fit, out: Path) -> str:
     p = fit.problem
     sc = p.base
-    lines = [
+    header = [
         f"# Written by `credsim calibrate {p.path.as_posix()}` on {fit.started}.",
         f"# Fitted at {sc.population.borrowers:,} people x {sc.simulation.days} days, {len(p.seeds)} replicates "
         f"per evaluation; objective {fit.best.objective:.4g} after {len(fit.history)} evaluations ({fit.method}).",
         "# See fit.json and validation.md beside this file.",
+    ]
+    return scenario_text(header, p, out, f"calibrated to {p.path.name}", fit.fitted)
+
+
+def scenario_text(header: list[str], p, out: Path, how: str, values: dict[str, float]) -> str:
+    """``calibrated.toml``: the comment ``header``, then a scenario extending the problem's base with the
+    fitted ``values`` (dotted names), described as the base's description plus ``(how)``."""
+    sc = p.base
+    lines = [
+        *header,
         f"extends = {_toml_value(extends_reference(p.base_path, out))}",
         f"name = {_toml_value(sc.name + '_calibrated')}",
-        f"description = {_toml_value(f'{sc.description} (calibrated to {p.path.name})'.strip())}",
+        f"description = {_toml_value(f'{sc.description} ({how})'.strip())}",
     ]
     tables: dict[str, list[tuple[str, float]]] = {}
-    for k, v in fit.fitted.items():
+    for k, v in values.items():
         section, _, leaf = k.rpartition(".")
         tables.setdefault(section, []).append((leaf, v))
     for section, items in tables.items():
