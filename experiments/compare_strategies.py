@@ -53,7 +53,7 @@ def wide(table: pd.DataFrame, res) -> pd.DataFrame:
     ``<key>_diff_low``, ``<key>_diff_high`` for each outcome, and ``n`` (finished runs)."""
     n = res.summaries.groupby("scenario").size() if len(res.summaries) else pd.Series(dtype=int)
     rows = []
-    for name in plots.scenario_order(res):  # baseline first, then the groups of strategies
+    for name in dict.fromkeys(table["scenario"]):  # the table's order (_in_order: baseline first, then the groups)
         t = table[table["scenario"] == name].set_index("outcome")
         row = {"scenario": name}
         for k in COLUMNS:
