@@ -15,7 +15,8 @@ Two methods, both on the same cases:
   2010): peels the input space down to a box where the cases of interest are dense. Along its peeling
   trajectory, *coverage* is the share of all cases of interest inside the box and *density* the share
   of cases inside the box that are of interest. The box reported is the one of highest coverage whose
-  density reaches ``min_density`` (default 0.8; the densest box if none does).
+  density reaches ``min_density`` (default 0.8), the densest of those if several cover as much (the
+  densest box of all if none reaches it).
 - **A decision tree** (scikit-learn's CART, depth at most 3): its leaves that predict the outcome, as
   rules, each with its coverage and density.
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -143,14 +145,25 @@ def prim_box(inputs: pd.DataFrame, y: np.ndarray, min_density: float = MIN_DENSI
     """PRIM's first box and its trajectory: (trajectory, chosen index, limits, coverage, density, mass)."""
     import logging
 
-    from ema_workbench.analysis import prim
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "ipyparallel not installed": a parallel evaluator this never uses
+        from ema_workbench.analysis import prim
 
     logging.getLogger("EMA").setLevel(logging.WARNING)
-    p = prim.Prim(inputs, y.astype(int), peel_alpha=peel_alpha)
-    box = p.find_box()
+    # whole numbers as floats: the workbench's discrete peel writes a midpoint into an integer column, which
+    # pandas 3 refuses (TypeError); as reals they peel the same way, between observed values
+    x = inputs.apply(lambda c: c.astype(float) if pd.api.types.is_integer_dtype(c) else c)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the workbench's own deprecation warnings under pandas 3
+        p = prim.Prim(x, y.astype(int), peel_alpha=peel_alpha)
+        box = p.find_box()
     traj = box.peeling_trajectory.reset_index(drop=True)
     ok = traj.index[traj.density >= min_density - 1e-12]
-    chosen = int(traj.loc[ok, "coverage"].idxmax()) if len(ok) else int(traj.density.idxmax())
+    if len(ok):  # the highest coverage at the density asked; of boxes as covering, the densest
+        sub = traj.loc[ok]
+        chosen = int(sub.sort_values(["coverage", "density"], ascending=False, kind="stable").index[0])
+    else:
+        chosen = int(traj.density.idxmax())
     limits = _restrictions(box.box_lims[chosen], p.box_init)
     row = traj.loc[chosen]
     return traj, chosen, limits, float(row.coverage), float(row.density), float(row["mass"])
