@@ -60,9 +60,6 @@ def optimize(
         if ci_target:
             changes["ci_target"] = dict(opt.parse_ci_target(t) for t in ci_target)
         problem = opt.load(spec, changes or None)
-        if ci_target:  # the command line's target changes nothing the study depends on
-            problem.spec = problem.spec.model_copy(update={"ci_target": {}})
-            problem.ci_target = changes["ci_target"]
         _check_out(out)
         opt.check_out(out, problem)
     except ScenarioError as e:

@@ -52,8 +52,8 @@
 - **Resume.** Optuna's journal (``DIR/journal.log``, JournalFileBackend) holds every trial. After a kill the
   same command continues: a generation asked only in part is asked to its end, trials asked but not told
   are evaluated (their levers are in the journal; their runs depend only on levers and seeds) and told, so
-  the trials are those of an uninterrupted run. Raising ``--trials`` continues a finished study; any other
-  change to the spec is refused (use another ``--out``).
+  the trials are those of an uninterrupted run. Raising ``--trials`` continues a finished study (a changed ci target applies to
+  the trials evaluated from then on); any other change to the spec is refused (use another ``--out``).
 
 Outputs: ``trials.parquet`` (one row per trial: levers, per key the combined mean and interval, per future
 the mean, constraint values, feasibility, replicates, whether on the front), ``pareto.parquet`` (the
@@ -251,7 +251,7 @@ class OptimizeSpec(_Spec):
 
 
 #: what may differ between a study and its resumption
-RESUMABLE = ("trials", "description")
+RESUMABLE = ("trials", "description", "ci_target")  # a new ci target applies to the trials evaluated from then on
 
 
 @dataclass

@@ -335,3 +335,28 @@ def test_the_shipped_spec_is_valid():
     assert problem.futures["recession"] == {"macro.recession.enabled": True}
     tactics = problem.scenario({"collection.tactics.visits": False, "collection.tactics.plans": True}).collection.tactics
     assert "visits" not in tactics and "plans" in tactics
+
+
+def test_adaptive_sweep_extends_replicates_until_the_target_or_the_maximum(tmp_path):
+    """Adaptive replication for a sweep, through the sweep's own --extend: an unreachable target takes the
+    sweep to the maximum and says the interval is still wide; a loose one keeps the spec's replicates."""
+    from sim import analysis
+
+    spec = write(tmp_path, """
+        name = "adaptive"
+        replicates = 2
+        borrowers = 100
+        days = 20
+        burn_in = 0
+        scenarios = [{ file = "baseline" }]
+    """, "adaptive.toml")
+    lines = []
+    done = opt.adaptive_sweep(spec, tmp_path / "tight", {"mean_stress": 1e-9}, 4, executor="serial", log=lines.append)
+    assert done["replicates"] == 4 and [h["replicates"] for h in done["history"]] == [2, 4]
+    res = analysis.load(tmp_path / "tight")
+    assert len(res.summaries) == 4 and sorted(res.summaries.replicate) == [0, 1, 2, 3]
+    assert res.manifest["extensions"][-1]["replicates"] == [2, 4]
+    assert "added replicates 2 -> 4" in lines[-1] and "still wider" in lines[-1]
+    lines.clear()
+    loose = opt.adaptive_sweep(spec, tmp_path / "loose", {"mean_stress": 1.0}, 4, executor="serial", log=lines.append)
+    assert loose["replicates"] == 2 and "met with the spec's 2 replicates" in lines[-1]
