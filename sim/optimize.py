@@ -1030,8 +1030,8 @@ def plot_front(st: Study, figdir: Path) -> list[Path]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=8, loc="best")
     dirs = ", ".join(f"{o.key} ({'min' if o.direction == 'minimize' else 'max'})" for o in problem.objectives)
-    fig.suptitle(f"{problem.spec.name}: {len(t)} trials, {len(front)} on the front; {dirs}; futures "
-                 f"{', '.join(problem.futures)} ({problem.spec.combine})", fontsize=10)
+    fig.suptitle(f"{problem.spec.name}: {len(t)} trials, {len(front)} on the front\n{dirs}\nfutures "
+                 f"{', '.join(problem.futures)} (combined: {problem.spec.combine})", fontsize=9)
     fig.tight_layout()
     out = _save(fig, figdir, "front")
     plt.close(fig)
@@ -1066,19 +1066,18 @@ def plot_levers(st: Study, figdir: Path) -> list[Path]:
         c = cmap(0.5 if hi == lo else (row[key] - lo) / (hi - lo))
         ax.plot(x, [unit(pd.Series([row[lv.key]]), lv)[0] for lv in levers], color=c, lw=1.6, marker="o", ms=4,
                 zorder=2)
+    def tick(lv: Lever) -> str:
+        name = lv.key.replace("collection.", "").replace(".", ".\n", 1)
+        ends = f"{lv.low:g}..{lv.high:g}" if lv.numeric else " / ".join(str(c) for c in lv.choices)
+        return f"{name}\n[{ends}]"
+
     ax.set_xticks(x)
-    ax.set_xticklabels([lv.key.replace("collection.", "").replace(".", ".\n", 1) for lv in levers], fontsize=8)
+    ax.set_xticklabels([tick(lv) for lv in levers], fontsize=8)
     ax.set_ylim(-0.05, 1.05)
     ax.set_ylabel("lever value (0 = low end, 1 = high end)")
-    for i, lv in enumerate(levers):
-        ends = (f"{lv.low:g}", f"{lv.high:g}") if lv.numeric else (str(lv.choices[0]), str(lv.choices[-1]))
-        ax.annotate(ends[0], (i, -0.05), fontsize=7, ha="center", va="top", xytext=(0, -2), textcoords="offset points",
-                    annotation_clip=False, color="#555555")
-        ax.annotate(ends[1], (i, 1.05), fontsize=7, ha="center", va="bottom", xytext=(0, 2), textcoords="offset points",
-                    annotation_clip=False, color="#555555")
     sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(lo * _scale(key), hi * _scale(key)))
     fig.colorbar(sm, ax=ax, label=_label(key))
-    ax.set_title(f"{problem.spec.name}: levers of the {len(front)} strategies on the front (grey: the other trials)",
+    ax.set_title(f"{problem.spec.name}: levers of the {len(front)} strategies on the front\n(grey: the other trials)",
                  fontsize=10)
     fig.tight_layout()
     out = _save(fig, figdir, "levers")
