@@ -24,6 +24,12 @@ random numbers), so the difference between a scenario and the baseline is taken 
 ``(point, replicate)``, and its interval is the t interval of those paired differences — usually far
 narrower than the two scenarios' own intervals suggest.
 
+A sweep run under posterior draws (``[posterior]``, see :mod:`sim.sweep`) is a crossed design of draws
+x replicate seeds: :func:`describe` and :func:`paired_differences` then pair on ``(point, draw,
+replicate)`` and give, by :func:`two_level`, a seed-only interval (``ci_low``/``ci_high``,
+``diff_low``/``diff_high``) and a total one that adds the parameter uncertainty (``total_low``/
+``total_high``, ``diff_total_low``/``diff_total_high``).
+
 Only finished runs count (a run is finished when its summary file exists): daily series and vintages
 of a run that was killed before its summary was written are ignored, as are files being written.
 """
