@@ -515,8 +515,6 @@ def posterior_draws(spec: SweepSpec, spec_path: Path, types: dict[str, Any],
                     design_keys: list[str]) -> tuple[list[str], list[dict[str, Any] | None], dict | None]:
     """``(parameter names, one dict of values per draw, the record for the manifest)``; ``([], [None],
     None)`` without ``[posterior]``."""
-    import hashlib
-
     if spec.posterior is None:
         return [], [None], None
     path = posterior_file(spec, spec_path)
