@@ -51,16 +51,26 @@ def sweep(
                            help="Add replicates or scenarios to a finished sweep in DIR: only the new runs run, "
                                 "the extension is recorded in manifest.json; a spec that changes anything else is refused.")
     ] = False,
+    posterior: Annotated[
+        Optional[Path], typer.Option("--posterior", metavar="FILE",
+                                     help="Run every scenario under parameter sets drawn from this posterior.parquet "
+                                          "(credsim calibrate --method abc); replaces the spec's [posterior] file.")
+    ] = None,
+    draws: Annotated[
+        Optional[int], typer.Option("--draws", metavar="N",
+                                    help="Posterior draws (parameter sets) per scenario; replaces the spec's "
+                                         "[posterior] draws [default: the spec's, else 10].")
+    ] = None,
 ) -> None:
-    """Run every scenario x design point x replicate of SPEC into DIR; a rerun skips finished runs."""
+    """Run every scenario x design point (x posterior draw) x replicate of SPEC into DIR; a rerun skips finished runs."""
     from .execute import ExecutorError, default_workers, run_sweep
     from .store import DifferentSweep, ResultStore
-    from .sweep import plan as make_plan
+    from .sweep import plan as make_plan, posterior_changes
 
     if serial and scheduler:
         bad_input(ScenarioError("--serial", "--scheduler", "one executor: --serial or --scheduler, not both"))
     try:
-        plan = make_plan(spec, allow_large=allow_large)
+        plan = make_plan(spec, allow_large=allow_large, changes=posterior_changes(spec, posterior, draws) or None)
         _check_out(out)
         store = ResultStore(out)
         store.check(plan, allow_code_change=allow_code_change, extend=extend)
@@ -76,8 +86,9 @@ def sweep(
 
     def on_start(total: int, skipped: int) -> None:
         # once the executor is up (a scheduler that cannot be reached is one line of bad input)
+        drawn = f"{plan.spec.posterior.draws} posterior draw(s) x " if plan.posterior is not None else ""
         typer.echo(f"sweep '{plan.spec.name}': {len(plan.jobs)} runs ({len({j.scenario for j in plan.jobs})} scenario(s) x "
-                   f"{len({j.point for j in plan.jobs})} point(s) x {plan.spec.replicates} replicate(s)) {where[executor]} "
+                   f"{len({j.point for j in plan.jobs})} point(s) x {drawn}{plan.spec.replicates} replicate(s)) {where[executor]} "
                    f"-> {out}", err=True)
         if skipped:
             typer.echo(f"resuming: {skipped} of {total} runs already finished", err=True)
