@@ -1088,30 +1088,44 @@ def plot_levers(st: Study, figdir: Path) -> list[Path]:
 # ---------------------------------------------------------------------------------------------
 # adaptive replication for sweeps (wraps sim.sweep / sim.execute from outside)
 # ---------------------------------------------------------------------------------------------
+def recorded_replicates(store) -> int:
+    """The replicates a results folder's manifest records (0 for a new folder)."""
+    try:
+        m = store.manifest() or {}
+    except (OSError, ValueError):
+        return 0
+    return int((m.get("spec") or {}).get("replicates") or 0)
+
+
 def adaptive_sweep(spec_path: str | Path, out: str | Path, targets: dict[str, float], max_replicates: int, *,
                    executor: str = "local", workers: int | None = None, scheduler: str | None = None,
-                   log: Callable[[str], None] | None = None, **kwargs) -> dict:
+                   log: Callable[[str], None] | None = None, changes: dict | None = None,
+                   allow_large: bool = False, **kwargs) -> dict:
     """Run a sweep, then add replicates (``--extend``) while any scenario and design point's 95% interval
-    of a target key is wider than ``2 x HALFWIDTH``, up to ``max_replicates``. Returns what it did."""
+    of a target key is wider than ``2 x HALFWIDTH``, up to ``max_replicates``. ``changes`` are the
+    spec changes the command line makes (posterior draws). Returns what it did, with the last
+    sweep's outcome (``"outcome"``)."""
     from . import analysis
     from .execute import run_sweep
     from .store import ResultStore
     from .sweep import plan as make_plan
 
-    p = make_plan(spec_path)
+    base = dict(changes or {})
+    p = make_plan(spec_path, allow_large=allow_large, changes=base or None)
     r0 = p.spec.replicates
-    reps = r0
     store = ResultStore(out)
+    reps = min(max_replicates, max(r0, recorded_replicates(store)))  # a rerun resumes at what it reached
     history = []
     while True:
-        p = make_plan(spec_path, changes={"replicates": reps})
-        run_sweep(p, store, executor=executor, workers=workers, scheduler=scheduler, extend=reps > r0, **kwargs)
+        p = make_plan(spec_path, allow_large=allow_large, changes={**base, "replicates": reps})
+        outcome = run_sweep(p, store, executor=executor, workers=workers, scheduler=scheduler, extend=reps > r0,
+                            **kwargs)
         res = analysis.load(out)
         table = analysis.describe(res, list(targets))
         wide = table[[(row.ci_high - row.ci_low) / 2 > targets[row.outcome] or not math.isfinite(row.ci_high - row.ci_low)
                       for row in table.itertuples()]]
         history.append({"replicates": reps, "wide": int(len(wide))})
-        if wide.empty or reps >= max_replicates:
+        if outcome.failed or wide.empty or reps >= max_replicates:  # a failed run: stop, the caller reports it
             break
         reps = min(max_replicates, reps + r0)
     what = ", ".join(f"{k}={h:g}" for k, h in targets.items())
@@ -1123,4 +1137,4 @@ def adaptive_sweep(spec_path: str | Path, out: str | Path, targets: dict[str, fl
         else:
             log(f"ci target {what}: met with the spec's {r0} replicates" if not history[-1]["wide"] else
                 f"ci target {what}: {history[-1]['wide']} interval(s) wider, but {r0} is the maximum")
-    return {"replicates": reps, "history": history}
+    return {"replicates": reps, "history": history, "outcome": outcome}

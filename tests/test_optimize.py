@@ -360,3 +360,29 @@ def test_adaptive_sweep_extends_replicates_until_the_target_or_the_maximum(tmp_p
     lines.clear()
     loose = opt.adaptive_sweep(spec, tmp_path / "loose", {"mean_stress": 1.0}, 4, executor="serial", log=lines.append)
     assert loose["replicates"] == 2 and "met with the spec's 2 replicates" in lines[-1]
+
+
+def test_sweep_ci_target_on_the_command_line_extends_and_a_rerun_resumes(tmp_path):
+    """credsim sweep --ci-target: the sweep grows to --max-replicates for an unreachable target, a rerun
+    of the same command runs nothing new, and --max-replicates alone is refused as one line."""
+    from sim import analysis
+
+    spec = write(tmp_path, """
+        name = "adaptive_cli"
+        replicates = 2
+        borrowers = 100
+        days = 20
+        burn_in = 0
+        scenarios = [{ file = "baseline" }]
+    """, "adaptive.toml")
+    out = tmp_path / "res"
+    args = ["sweep", str(spec), "--out", str(out), "--serial", "--ci-target", "mean_stress=1e-9", "--max-replicates", "4"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert sorted(analysis.load(out).summaries.replicate) == [0, 1, 2, 3]
+    assert "added replicates 2 -> 4" in first.output
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0, again.output
+    assert "0 runs done, 4 already finished" in again.output
+    alone = runner.invoke(app, ["sweep", str(spec), "--out", str(tmp_path / "other"), "--max-replicates", "4"])
+    assert alone.exit_code == 2 and "--max-replicates" in alone.output and not (tmp_path / "other").exists()
