@@ -35,6 +35,8 @@
 # under `results/quick/` and leaves docs/ alone.
 
 # %%
+import os
+import re
 import shutil
 import sys
 import time
@@ -166,6 +168,13 @@ plt.show()
 
 # %%
 template = (EXPERIMENTS / "03_sensitivity_sobol.toml").read_text(encoding="utf-8")
+# CREDSIM_SOBOL_N (a power of 2 below the spec's) runs a smaller N, in its own folder, when time is short;
+# its runs are the first N x (K + 2) of the spec's (the Saltelli sample's prefix), and the doc says which N
+small_n = os.environ.get("CREDSIM_SOBOL_N")
+sobol_folder = "sobol"
+if small_n and not QUICK:
+    template = re.sub(r"(?m)^samples\s*=\s*\d+", f"samples = {int(small_n)}", template)
+    sobol_folder = f"sobol_N{int(small_n)}"
 lines = ["", "# written by experiments/03_sensitivity.py: the top parameters of the Morris screening",
          "[design.parameters]"]
 for p in chosen:
@@ -173,7 +182,7 @@ for p in chosen:
     lines.append(f'"{p}" = {{ min = {float(lo)!r}, max = {float(hi)!r} }}')
 sobol_spec = base / "03_sensitivity_sobol.toml"
 sobol_spec.write_text(template + "\n".join(lines) + "\n", encoding="utf-8")
-splan, sres = run_spec(str(sobol_spec), STUDY, folder="sobol", quick={**QUICK_SIZE, "samples": 4})
+splan, sres = run_spec(str(sobol_spec), STUDY, folder=sobol_folder, quick={**QUICK_SIZE, "samples": 4})
 sproblem = salib_problem(splan.spec.design)
 Ys = outputs_by_point(splan, sres)
 N, k = splan.spec.design.samples, len(chosen)
@@ -372,6 +381,11 @@ L += [
     "alone; ST: including its interactions.",
     "",
 ]
+if small_n and not QUICK:
+    spec_n = int(re.search(r"(?m)^samples\s*=\s*(\d+)", (EXPERIMENTS / "03_sensitivity_sobol.toml").read_text()).group(1))
+    L += [f"**Smaller than the full study**: N = {N} (`CREDSIM_SOBOL_N`), not the spec's N = {spec_n}: the "
+          f"shared machine could not finish the {spec_n * (K + 2):,} runs in the time there was. The intervals "
+          "below are correspondingly wide; the convergence table shows how far they have settled.", ""]
 for out in OUTPUTS:
     s = sobol[sobol.output == out]
     L += [f"### `{out}`", "", f"Noise share of variance: {noise_share[out]:.3f}.", "",
