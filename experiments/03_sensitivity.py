@@ -410,6 +410,18 @@ for out in OUTPUTS:
         if c.empty:
             continue
         L.append(f"| `{out}` | `{p}` | " + " | ".join(ci(c.loc[n, "ST"], c.loc[n, "ST_conf"], ".2f") for n in sizes) + " |")
+lead = score.index[0]
+L += ["", "## Reading", "",
+      "Largest total index per outcome: " + "; ".join(
+          f"`{o}`: `{r.parameter}` (ST {r.ST:.2f})" for o in OUTPUTS
+          for r in [sobol[sobol.output == o].sort_values("ST").iloc[-1]] if (sobol.output == o).any()) + ".",
+      "",
+      "The ranges are wide by construction (a factor of 4 from low to high): a parameter's rank says how much an "
+      "outcome depends on it over that range, not how likely the range is. The top of the screening, "
+      f"`{lead}`, is varied over {num(plausible_range(lead)[0])} .. {num(plausible_range(lead)[1])}; where that range "
+      "is wider than the evidence allows, a declared exception in `sim.assumptions.PLAUSIBLE` narrows it, and the "
+      "study should be rerun. Indices are of the status quo only; the policy levers are compared in the strategy "
+      "study, not here.", ""]
 L += ["", "![Convergence of the Sobol indices with N](img/sensitivity_convergence.png)", "",
       "![Sobol indices](img/sensitivity_sobol.png)", ""]
 md = "\n".join(L)
