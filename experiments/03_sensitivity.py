@@ -152,10 +152,10 @@ for ax, out in zip(axes, OUTPUTS):
     ax.barh(yy, m.mu_star, xerr=m.mu_star_conf, capsize=2, color=["C1" if p in chosen else "C0" for p in top])
     ax.axvline(floor[out], color="k", ls="--", lw=0.8, label="noise floor (independent runs)")
     ax.set_yticks(yy, [short(p) for p in top], fontsize=8)
-    ax.invert_yaxis()
     ax.set_title(out)
     ax.set_xlabel("μ* (bar: 95% bootstrap CI)")
     ax.grid(alpha=0.3, axis="x")
+axes[0].invert_yaxis()  # once: the y axis is shared
 axes[0].legend(fontsize=8, loc="lower right")
 fig.suptitle(f"Morris screening: the 25 highest of {len(keys)} assumptions, {mplan.spec.design.samples} trajectories, "
              f"{len(mplan.jobs)} runs (orange: chosen for Sobol; {SETTING} setting)")
@@ -203,7 +203,7 @@ def sobol_table(n: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["N", "output", "parameter", "S1", "S1_conf", "ST", "ST_conf"])
 
 
-sizes = [n for n in (2 ** i for i in range(2, 20)) if n <= N]
+sizes = [n for n in (2 ** i for i in range(3, 20)) if n <= N] or [N]  # below 8, the bootstrap is meaningless
 conv = pd.concat([sobol_table(n) for n in sizes], ignore_index=True)
 sobol = conv[conv.N == N].drop(columns="N").reset_index(drop=True)
 conv.to_csv(base / "sobol_convergence.csv", index=False)
@@ -221,11 +221,11 @@ for ax, out in zip(axes, OUTPUTS):
     ax.barh(yy + 0.2, s.ST, 0.4, xerr=s.ST_conf, capsize=2, label="total ST")
     ax.axvline(noise_share[out], color="k", ls="--", lw=0.8, label="noise share of variance")
     ax.set_yticks(yy, [short(p) for p in chosen], fontsize=8)
-    ax.invert_yaxis()
     ax.axvline(0, color="k", lw=0.8)
     ax.set_title(out)
     ax.set_xlabel("Sobol index (bars: 95% bootstrap CI)")
     ax.grid(alpha=0.3, axis="x")
+axes[0].invert_yaxis()  # once: the y axis is shared
 axes[0].legend(fontsize=8, loc="lower right")
 fig.suptitle(f"Sobol indices, N = {N}, {len(splan.jobs)} runs ({SETTING} setting)")
 for ext in ("png", "svg"):
@@ -410,16 +410,16 @@ for out in OUTPUTS:
         if c.empty:
             continue
         L.append(f"| `{out}` | `{p}` | " + " | ".join(ci(c.loc[n, "ST"], c.loc[n, "ST_conf"], ".2f") for n in sizes) + " |")
-lead = score.index[0]
+lead = [p for p in score.index if score[p] >= score.iloc[0] - 1e-12]  # the parameters that lead an outcome
 L += ["", "## Reading", "",
       "Largest total index per outcome: " + "; ".join(
           f"`{o}`: `{r.parameter}` (ST {r.ST:.2f})" for o in OUTPUTS
           for r in [sobol[sobol.output == o].sort_values("ST").iloc[-1]] if (sobol.output == o).any()) + ".",
       "",
       "The ranges are wide by construction (a factor of 4 from low to high): a parameter's rank says how much an "
-      "outcome depends on it over that range, not how likely the range is. The top of the screening, "
-      f"`{lead}`, is varied over {num(plausible_range(lead)[0])} .. {num(plausible_range(lead)[1])}; where that range "
-      "is wider than the evidence allows, a declared exception in `sim.assumptions.PLAUSIBLE` narrows it, and the "
+      "outcome depends on it over that range, not how likely the range is. The top of the screening: "
+      + ", ".join(f"`{p}` over {num(plausible_range(p)[0])} .. {num(plausible_range(p)[1])}" for p in lead)
+      + "; where a range is wider than the evidence allows, a declared exception in `sim.assumptions.PLAUSIBLE` narrows it, and the "
       "study should be rerun. Indices are of the status quo only; the policy levers are compared in the strategy "
       "study, not here.", ""]
 L += ["", "![Convergence of the Sobol indices with N](img/sensitivity_convergence.png)", "",
