@@ -413,8 +413,8 @@ for out in OUTPUTS:
 lead = [p for p in score.index if score[p] >= score.iloc[0] - 1e-12]  # the parameters that lead an outcome
 L += ["", "## Reading", "",
       "Largest total index per outcome: " + "; ".join(
-          f"`{o}`: `{r.parameter}` (ST {r.ST:.2f})" for o in OUTPUTS
-          for r in [sobol[sobol.output == o].sort_values("ST").iloc[-1]] if (sobol.output == o).any()) + ".",
+          f"`{o}`: `{r.parameter}` (ST {r.ST:.2f})" for o in OUTPUTS if (sobol.output == o).any()
+          for r in [sobol[sobol.output == o].sort_values("ST").iloc[-1]]) + ".",
       "",
       "The ranges are wide by construction (a factor of 4 from low to high): a parameter's rank says how much an "
       "outcome depends on it over that range, not how likely the range is. The top of the screening: "
