@@ -75,7 +75,10 @@ class Design(_Spec):
     samples: int = Field(16, ge=1, le=1_000_000)
     levels: int = Field(4, ge=2, le=100, description="Morris grid levels.")
     seed: int = Field(0, ge=0, description="Seed of the sampler (not of the runs).")
-    parameters: dict[str, list[Any] | Bounds]
+    parameters: dict[str, list[Any] | Bounds] = Field(default_factory=dict)
+    include: list[str] = Field(default_factory=list, description="Parameter groups added to the design with their "
+                               "plausible ranges (sim/assumptions.py): \"assumptions\" is every assumption active in "
+                               "the spec's scenarios. Bounds under parameters take precedence.")
     override_scenarios: bool = Field(False, description="Let design values replace values the scenarios set themselves.")
 
     def size(self) -> int:
@@ -87,7 +90,14 @@ class Design(_Spec):
 
     def problems(self) -> list[tuple[str, str]]:
         """What is wrong with the parameters for the method, as (key under ``design``, what was expected)."""
-        if not self.parameters:
+        from .assumptions import GROUPS
+
+        for i, name in enumerate(self.include):
+            if name not in GROUPS:
+                return [(f"include.{i}", f"a parameter group ({', '.join(GROUPS)}), got {shorten(name)!r}")]
+            if self.method == "grid":
+                return [(f"include.{i}", "groups of ranges for lhs, morris or sobol, not for a grid")]
+        if not self.parameters and not self.include:
             return [("parameters", 'at least one parameter, e.g. "collection.visits.start_dpd" = [30, 45, 60]')]
         out = []
         for key, v in self.parameters.items():
@@ -160,10 +170,15 @@ class Plan:
         spec = self.spec.model_dump(mode="json")
         if spec.get("design") and not spec["design"]["override_scenarios"]:
             del spec["design"]["override_scenarios"]  # added later: the hashes of earlier sweeps stay valid
+<<<<<<< HEAD
         if spec.get("posterior") is None:
             spec.pop("posterior", None)  # added later, likewise
         else:
             spec["posterior"].pop("file")  # where the file is does not matter; what was drawn from it does
+=======
+        if spec.get("design") and not spec["design"]["include"]:
+            del spec["design"]["include"]  # likewise
+>>>>>>> sens
         doc = {"spec": spec, "scenarios": self.scenario_trees}
         if self.posterior is not None:  # the values drawn, so a changed posterior file is another sweep
             doc["posterior"] = self.posterior["draws"]
@@ -332,6 +347,33 @@ def _check_label(spec_path: Path, i: int, label: str) -> None:
                                             f"got {len(label)}")
 
 
+def _with_groups(design: Design, spec_path: Path, entries: list[ScenarioEntry]) -> Design:
+    """The design with its ``include`` groups expanded into bounds (sim/assumptions.py).
+
+    A group's parameter joins if it is active in at least one of the scenarios and none of them sets
+    it (in its file or its overrides): the design varies what the scenarios leave open. Bounds the
+    spec gives under ``parameters`` win over the group's plausible range.
+    """
+    from .assumptions import group
+
+    scenarios, raws = [], []
+    for entry in entries:
+        f = spec_path.parent / entry.file
+        for cand in (f, Path(entry.file), SCENARIO_DIR / entry.file, SCENARIO_DIR / f"{entry.file}.toml"):
+            if cand.is_file():
+                scenarios.append(load_scenario(cand))
+                raws.append((read_tree(cand), entry.overrides))
+                break  # a missing file is reported by plan() with its key
+    params: dict[str, list[Any] | Bounds] = {}
+    for name in design.include:
+        for k, (lo, hi) in group(name, scenarios).items():
+            if any(k in over or _sets(raw, k.split(".")) for raw, over in raws) or not hi > lo:
+                continue
+            params[k] = Bounds(min=lo, max=hi)
+    params.update(design.parameters)
+    return design.model_copy(update={"parameters": params})
+
+
 def plan(spec_path: str | Path, allow_large: bool = False, changes: dict[str, Any] | None = None) -> Plan:
     """Read and validate a spec and every run it implies. Raises :class:`ScenarioError` on any problem.
 
@@ -346,6 +388,8 @@ def plan(spec_path: str | Path, allow_large: bool = False, changes: dict[str, An
     if not entries:
         raise ScenarioError(spec_path, "scenarios", 'at least one scenario {file = "..."} '
                                                     "(leave scenarios out to run baseline only)")
+    if spec.design is not None and spec.design.include:
+        spec.design = _with_groups(spec.design, spec_path, entries)
     if spec.design is not None:
         for k in spec.design.parameters:
             where = f"design.parameters.{k}"
