@@ -170,15 +170,12 @@ class Plan:
         spec = self.spec.model_dump(mode="json")
         if spec.get("design") and not spec["design"]["override_scenarios"]:
             del spec["design"]["override_scenarios"]  # added later: the hashes of earlier sweeps stay valid
-<<<<<<< HEAD
         if spec.get("posterior") is None:
             spec.pop("posterior", None)  # added later, likewise
         else:
             spec["posterior"].pop("file")  # where the file is does not matter; what was drawn from it does
-=======
         if spec.get("design") and not spec["design"]["include"]:
             del spec["design"]["include"]  # likewise
->>>>>>> sens
         doc = {"spec": spec, "scenarios": self.scenario_trees}
         if self.posterior is not None:  # the values drawn, so a changed posterior file is another sweep
             doc["posterior"] = self.posterior["draws"]
