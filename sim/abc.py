@@ -108,12 +108,21 @@ class AbcProblem:
         return [t for t in self.problem.targets if not t.holdout]
 
     def fingerprint(self) -> str:
-        """What the posterior depends on: the targets file's content but the resumable settings, and the base."""
+        """What the posterior depends on: the targets file's content but the resumable settings, and the base
+        scenario but its values of the fitted parameters (so installing a fit into the base keeps the run's
+        database usable)."""
         spec = self.problem.spec.model_dump(mode="json")
         spec["abc"] = {k: v for k, v in self.abc.model_dump(mode="json").items() if k not in RESUMABLE}
         spec.pop("description", None)
         spec.pop("validation_replicates", None)
-        doc = {"spec": spec, "base": self.problem.base.model_dump(mode="json"),
+        base = self.problem.base.model_dump(mode="json")
+        for key in self.problem.keys:  # every particle sets the fitted parameters: their base values do not count
+            *sections, leaf = key.split(".")
+            node = base
+            for part in sections:
+                node = node[part]
+            node.pop(leaf, None)
+        doc = {"spec": spec, "base": base,
                "lo": self.problem.lo.tolist(), "hi": self.problem.hi.tolist()}
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
@@ -528,7 +537,7 @@ def fit_document(post: Posterior, val: Validation) -> dict:
     def vsum(values: dict[str, list[float]]) -> dict:
         res = {}
         for name, vs in values.items():
-            _n, m, lo, hi = mean_ci([float(v) for v in vs], rate=name in cal.RATE_KEYS) if vs else (0,) + (math.nan,) * 3
+            _n, m, lo, hi = mean_ci([float(v) for v in vs], rate=name in cal.RATE_MOMENTS) if vs else (0,) + (math.nan,) * 3
             res[name] = {"mean": cal._json_num(m), "ci95": [cal._json_num(lo), cal._json_num(hi)],
                          "values": [cal._json_num(v) for v in vs]}
         return res

@@ -62,6 +62,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from .analysis import mean_ci  # the project's one interval: Student t, logit scale for rates, NaN from one run
 from .metrics import RATE_KEYS, SUMMARY, SUMMARY_KEYS
 from .params import Scenario, iter_parameters
+from .state import CAUSES
 from .rng import replicate_seed
 from .scenario import SCENARIO_DIR, ScenarioError, _describe, load_scenario, read_toml, resolve_path, with_overrides
 
@@ -73,15 +74,28 @@ VALIDATION_REGION = "validation"
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Derived:
-    """A moment computed from a run's summary."""
+    """A moment computed from a run's summary; ``low``/``high``: the values it can take (None: open)."""
 
     definition: str
     compute: Callable[[dict], float]
     percent: bool = True
+    low: float | None = 0.0
+    high: float | None = None
 
 
 def _div(a: float, b: float) -> float:
     return float(a) / float(b) if b else 0.0
+
+
+def _ratio(a: float, b: float) -> float:
+    """a / b, NaN when b is 0 or either is undefined (a shape the run cannot show is no evidence either way)."""
+    a, b = float(a), float(b)
+    return a / b if b and math.isfinite(a) and math.isfinite(b) else float("nan")
+
+
+def _largest_cause(s: dict) -> float:
+    shares = [float(s[f"cause_{c}"]) for c in CAUSES]
+    return max(shares) if all(math.isfinite(v) for v in shares) else float("nan")
 
 
 #: moments derived from the summary, by name (besides the summary keys themselves)
@@ -99,6 +113,35 @@ DERIVED: dict[str, Derived] = {
         "default_rate / ever_30dpd_rate: charge-offs relative to loans ever 30+ DPD (0 when none reached 30 DPD)",
         lambda s: _div(s["default_rate"], s["ever_30dpd_rate"]),
         percent=False,
+    ),
+    # shapes of the delinquency ladder: ratios of neighbouring buckets (NaN when the lower one is empty)
+    "roll_60_90_to_30_60": Derived(
+        "roll_60_90 / roll_30_60: how much likelier a loan at 60-89 DPD is to roll on than one at 30-59 DPD "
+        "(above 1: roll rates rise with depth)",
+        lambda s: _ratio(s["roll_60_90"], s["roll_30_60"]),
+        percent=False,
+    ),
+    "roll_90_120_to_60_90": Derived(
+        "roll_90_120 / roll_60_90: the same one bucket deeper (the last roll is to charge-off)",
+        lambda s: _ratio(s["roll_90_120"], s["roll_60_90"]),
+        percent=False,
+    ),
+    "cure_30_59_to_1_29": Derived(
+        "cure_30_59 / cure_1_29: how likely a loan at 30-59 DPD is to be current a month later, relative to one "
+        "at 1-29 DPD (below 1: cure rates fall with depth)",
+        lambda s: _ratio(s["cure_30_59"], s["cure_1_29"]),
+        percent=False,
+    ),
+    "cure_60_89_to_30_59": Derived(
+        "cure_60_89 / cure_30_59: the same one bucket deeper",
+        lambda s: _ratio(s["cure_60_89"], s["cure_30_59"]),
+        percent=False,
+    ),
+    "largest_cause_share": Derived(
+        "the largest of the cause_* shares: the share of the loans first reaching 30+ DPD in the window that "
+        "the most common cause accounts for (NaN when no loan reached 30+ DPD)",
+        _largest_cause,
+        high=1.0,
     ),
 }
 
@@ -131,7 +174,7 @@ class _Spec(BaseModel):
 
 
 #: moments that are shares of something, so only values in [0, 1] can be targets
-RATE_MOMENTS = frozenset([*RATE_KEYS, "on_time_rate"])
+RATE_MOMENTS = frozenset([*RATE_KEYS, "on_time_rate", "largest_cause_share"])
 
 
 def _finite(v: float | None) -> float | None:
@@ -178,6 +221,11 @@ class TargetSpec(_Spec):
         name = info.data.get("name")
         if name in RATE_MOMENTS and not 0.0 <= v <= 1.0:
             raise ValueError(f"a value between 0 and 1 for the rate {name} (5% is 0.05), got {v!r}")
+        if name in DERIVED:
+            lo, hi = DERIVED[name].low, DERIVED[name].high
+            if (lo is not None and v < lo) or (hi is not None and v > hi):
+                raise ValueError(f"a value in [{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}], "
+                                 f"what {name} can take, got {v!r}")
         return v
 
     @property
@@ -843,7 +891,7 @@ def fit_document(fit: Fit, val: Validation | None) -> dict:
         def summarise(values: dict[str, list[float]]) -> dict:
             res = {}
             for name, vs in values.items():
-                _n, m, lo, hi = mean_ci(vs, rate=name in RATE_KEYS)
+                _n, m, lo, hi = mean_ci(vs, rate=name in RATE_MOMENTS)
                 res[name] = {"mean": _json_num(m), "ci95": [_json_num(lo), _json_num(hi)], "values": vs}
             return res
 
