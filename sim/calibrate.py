@@ -493,8 +493,17 @@ class Runner:
             self._stack.close()
             self._stack, self._execute = None, None
 
-    def map(self, jobs: list[tuple[Scenario, dict[str, float], int]]) -> list[dict]:
+    def open(self) -> "Runner":
+        """Open the executor now (a Dask scheduler that cannot be reached fails here: ExecutorError)."""
         from .execute import execute_summary, open_executor
+
+        if self._execute is None:
+            self._stack = ExitStack()
+            self._execute = self._stack.enter_context(
+                open_executor(self.executor, self.workers, self.scheduler, fn=execute_summary))
+        return self
+
+    def map(self, jobs: list[tuple[Scenario, dict[str, float], int]]) -> list[dict]:
         from .model import build_scenario
         from .sweep import Job
 
@@ -502,10 +511,7 @@ class Runner:
             return []
         runs = [Job(f"calibration__r{i:06d}", sc.name, 0, i, seed, build_scenario(sc, overrides=overrides or None),
                     dict(overrides or {})) for i, (sc, overrides, seed) in enumerate(jobs)]
-        if self._execute is None:
-            self._stack = ExitStack()
-            self._execute = self._stack.enter_context(
-                open_executor(self.executor, self.workers, self.scheduler, fn=execute_summary))
+        self.open()
         done: dict[str, dict] = {}
         for job, out in self._execute(runs):
             if not out["ok"]:
@@ -817,18 +823,19 @@ def validation_table(fit: Fit, val: Validation) -> str:
         f"`replicate_seed({p.spec.seed}, r)`, r = {len(p.seeds)}..{len(p.seeds) + n - 1}, none used by the fit), "
         "paired: the base scenario and the calibrated one run with the same seeds.",
         "",
-        "| Target | Target value | Source | Base scenario | Calibrated | Model quantity |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| Target | Role | Target value | Source | Base scenario | Calibrated | Model quantity |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for t in p.targets:
+    for t in sorted(p.targets, key=lambda t: t.holdout):  # the fitted targets first, then the held-back ones
         pct = is_percent(t.name)
+        role = "held back (not fitted)" if t.holdout else "fitted"
         out.append(
-            f"| {_cell(t.title)} | {_cell(_target_text(t))} | {_cell(t.source)} | {_ci_text(val.base[t.name], pct)} | "
-            f"{_ci_text(val.fitted[t.name], pct)} | `{t.name}` |"
+            f"| {_cell(t.title)} | {role} | {_cell(_target_text(t))} | {_cell(t.source)} | "
+            f"{_ci_text(val.base[t.name], pct)} | {_ci_text(val.fitted[t.name], pct)} | `{t.name}` |"
         )
     if n:
-        out += ["", f"Objective on the fresh replicates: {validation_objective(p, val.base):.4g} for the base scenario, "
-                    f"{validation_objective(p, val.fitted):.4g} calibrated."]
+        out += ["", f"Objective on the fresh replicates (fitted targets only): {validation_objective(p, val.base):.4g} "
+                    f"for the base scenario, {validation_objective(p, val.fitted):.4g} calibrated."]
     return "\n".join(out)
 
 
@@ -974,3 +981,121 @@ def write_docs(table: str, odd: Path) -> bool:
         odd.write_text(new, encoding="utf-8")
         return True
     return False
+
+
+# ---------------------------------------------------------------------------------------------
+# installing a fit: the fitted model becomes the baseline
+# ---------------------------------------------------------------------------------------------
+#: where an installed fit's record lives (committed): fit.json, validation.md, posterior.parquet (ABC: the
+#: final generation), the diagnostics figures
+FIT_DIR = Path(__file__).resolve().parent.parent / "experiments" / "calibration"
+#: the scenario every shipped strategy extends: it carries the installed fit in its ``calibrated`` region
+BASELINE_PATH = SCENARIO_DIR / "baseline.toml"
+INSTALL_REGION = "calibrated"
+_BEGIN, _END = "# BEGIN GENERATED: {}", "# END GENERATED: {}"
+
+
+def _install_re(name: str = INSTALL_REGION):
+    import re
+
+    return re.compile(re.escape(_BEGIN.format(name)) + r"\n(.*?)" + re.escape(_END.format(name)) + r"\n?", re.S)
+
+
+def fitted_values(doc: dict) -> dict[str, float]:
+    """The values a saved fit puts into the baseline: ABC's ``calibrated`` estimate, MSM's ``fitted``."""
+    key = "calibrated" if doc.get("method") == "abc-smc" else "fitted"
+    return {k: float(v[key]) for k, v in doc["parameters"].items()}
+
+
+def baseline_region(doc: dict, record: str) -> str:
+    """The ``calibrated`` region of scenarios/baseline.toml for the saved fit ``doc`` (provenance, then tables)."""
+    how = (f"ABC-SMC {doc['estimate']}" if doc.get("method") == "abc-smc" else f"simulated moments ({doc['method']})")
+    lines = [
+        _BEGIN.format(INSTALL_REGION),
+        f"# The fitted model, written by `credsim calibrate {Path(doc['targets_file']).as_posix()} ... --install`: "
+        "never edit by hand.",
+        f"# {how}; run of {doc['started']}; targets sha256 {doc['targets_sha256']}.",
+        f"# Record: {record}/fit.json (python -m sim.docs --check fails if this region and that record disagree).",
+    ]
+    tables: dict[str, list[tuple[str, float]]] = {}
+    for k, v in fitted_values(doc).items():
+        section, _, leaf = k.rpartition(".")
+        tables.setdefault(section, []).append((leaf, v))
+    for section, items in tables.items():
+        lines += [f"[{section}]", *(f"{leaf} = {_toml_value(float(v))}" for leaf, v in items), ""]
+    lines[-1] = _END.format(INSTALL_REGION)
+    return "\n".join(lines) + "\n"
+
+
+def _record_name(fit_dir: Path) -> str:
+    root = FIT_DIR.parents[1]
+    r = fit_dir.resolve()
+    return r.relative_to(root).as_posix() if r.is_relative_to(root) else r.as_posix()
+
+
+def install(out: Path, baseline: Path = BASELINE_PATH, fit_dir: Path = FIT_DIR) -> list[Path]:
+    """Make the saved fit in ``out`` the model every strategy runs on.
+
+    Copies its record into ``fit_dir`` (fit.json, validation.md, the figures, and for ABC the final
+    generation of posterior.parquet) and writes the fitted values, with their provenance, into the
+    ``calibrated`` region at the end of ``baseline`` (the region is added if missing). The scenario must
+    still load; a section of the fit that the baseline already has as its own table is refused.
+    """
+    import shutil
+
+    import pandas as pd
+
+    doc = json.loads((out / "fit.json").read_text(encoding="utf-8"))
+    text = baseline.read_text(encoding="utf-8")
+    outside = _install_re().sub("", text)
+    for k in fitted_values(doc):
+        section = k.rpartition(".")[0]
+        if f"[{section}]" in outside.splitlines():
+            raise ScenarioError(baseline, section, f"no [{section}] table of its own: the installed fit writes it "
+                                                   f"(move its other keys into the fit or another section)")
+    fit_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in ["fit.json", "validation.md", *doc.get("figures", {})]:
+        if (out / name).is_file() and (out / name).resolve() != (fit_dir / name).resolve():
+            shutil.copyfile(out / name, fit_dir / name)
+            written.append(fit_dir / name)
+    if (out / "posterior.parquet").is_file():
+        post = pd.read_parquet(out / "posterior.parquet")
+        post = post[post.generation == post.generation.max()].reset_index(drop=True)
+        post.to_parquet(fit_dir / "posterior.parquet", index=False)
+        written.append(fit_dir / "posterior.parquet")
+    region = baseline_region(doc, _record_name(fit_dir))
+    new = _install_re().sub(lambda _m: region, text, count=1) if _install_re().search(text) else \
+        text.rstrip("\n") + "\n\n" + region
+    baseline.write_text(new, encoding="utf-8")
+    try:
+        load_scenario(baseline)
+    except ScenarioError:
+        baseline.write_text(text, encoding="utf-8")
+        raise
+    return [*written, baseline]
+
+
+def installed_mismatch(baseline: Path = BASELINE_PATH, fit_dir: Path = FIT_DIR) -> list[str]:
+    """Where the baseline's ``calibrated`` region and the committed fit record disagree (empty: they agree,
+    or there is no record). Reads files only."""
+    record = fit_dir / "fit.json"
+    if not record.is_file():
+        return []
+    doc = json.loads(record.read_text(encoding="utf-8"))
+    m = _install_re().search(baseline.read_text(encoding="utf-8"))
+    if m is None:
+        return [f"{baseline} has no '{INSTALL_REGION}' region but {record} is a fit"]
+    want = baseline_region(doc, _record_name(fit_dir))
+    if m.group(0).rstrip("\n") == want.rstrip("\n"):
+        sc = load_scenario(baseline).model_dump()
+        bad = []
+        for k, v in fitted_values(doc).items():
+            node: Any = sc
+            for part in k.split("."):
+                node = node[part]
+            if float(node) != v:
+                bad.append(f"{k} is {node!r} in {baseline.name}, {v!r} in {record}")
+        return bad
+    return [f"the '{INSTALL_REGION}' region of {baseline} is not the one {record} gives (edited by hand, or another "
+            f"fit): install the fit again with `credsim calibrate ... --install`"]

@@ -349,6 +349,9 @@ def check(path: Path = ODD_PATH) -> tuple[bool, str]:
             f"{path}: generated region(s) out of date: {', '.join(stale)}. "
             "Run `python -m sim.docs` to regenerate them."
         )
+    installed = cal_installed_mismatch()
+    if installed:
+        return False, "; ".join(installed)
     if lacks:
         return False, (
             f"{path}: the validation table is the fit of another targets file (it lacks {', '.join(lacks)} of "
@@ -356,6 +359,13 @@ def check(path: Path = ODD_PATH) -> tuple[bool, str]:
             "`python -m sim.docs --fit FIT.json` with the fit's saved output."
         )
     return True, f"{path}: up to date"
+
+
+def cal_installed_mismatch() -> list[str]:
+    """The baseline's installed fit against its committed record (sim.calibrate.installed_mismatch)."""
+    from . import calibrate as cal
+
+    return cal.installed_mismatch()
 
 
 def update(path: Path = ODD_PATH, *, validation: str | None = None) -> bool:
@@ -394,16 +404,16 @@ def calibration_table(path: Path = TARGETS_PATH) -> str:
     sc = p.base
     out = [
         f"The targets of `{_repo_path(path)}` (generated from that file by `python -m sim.docs`), fitted to "
-        f"`{sc.name}` at {sc.population.borrowers:,} people × {sc.simulation.days} days by `credsim calibrate`. "
-        "The model's values, at the default parameters and after the fit, are in the validation table below.",
+        f"`{sc.name}` by `credsim calibrate`; held-back targets are not fitted, only predicted. "
+        "The model's values, before and after the fit, are in the validation table below.",
         "",
-        "| Target | Target value | Source | Model quantity |",
-        "| --- | --- | --- | --- |",
+        "| Target | Role | Target value | Source | Model quantity |",
+        "| --- | --- | --- | --- | --- |",
     ]
-    for t in p.targets:
-        out.append(f"| {_cell(t.title)} | {_cell(cal._target_text(t))} | {_cell(t.source)} | "
-                   f"`{t.name}`: {_cell(cal.moment_definition(t.name))} |")
-    out += ["", "| Fitted parameter | Default | Search range |", "| --- | --- | --- |"]
+    for t in sorted(p.targets, key=lambda t: t.holdout):
+        out.append(f"| {_cell(t.title)} | {'held back' if t.holdout else 'fitted'} | {_cell(cal._target_text(t))} | "
+                   f"{_cell(t.source)} | `{t.name}`: {_cell(cal.moment_definition(t.name))} |")
+    out += ["", f"| Fitted parameter | In `{sc.name}` (the installed fit) | Search range |", "| --- | --- | --- |"]
     for i, k in enumerate(p.keys):
         out.append(f"| `{k}` | {p.base_values[k]:.6g} | [{p.lo[i]:g}, {p.hi[i]:g}] |")
     return "\n".join(out)
@@ -411,8 +421,17 @@ def calibration_table(path: Path = TARGETS_PATH) -> str:
 
 def validation_from_fit(fit_path: Path) -> str:
     """The validation table of a saved fit (``fit.json`` of ``credsim calibrate``), as calibrate wrote it."""
+    import json
+
+    from . import abc
     from . import calibrate as cal
 
+    try:
+        doc = json.loads(Path(fit_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        doc = None  # load_fit says what is wrong
+    if abc.is_abc_fit(doc):
+        return abc.validation_table(*abc.load_fit(fit_path))
     return cal.validation_table(*cal.load_fit(fit_path))
 
 
