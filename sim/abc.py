@@ -356,6 +356,7 @@ def summarise(ap: AbcProblem, last: pd.DataFrame) -> dict[str, dict[str, float]]
         mean = float(np.sum(w * x) / np.sum(w))
         sd = float(math.sqrt(max(np.sum(w * (x - mean) ** 2) / np.sum(w), 0.0)))
         out[k] = {"mean": mean, "sd": sd, "q025": weighted_quantile(x, w, 0.025),
+                  "q05": weighted_quantile(x, w, 0.05), "q95": weighted_quantile(x, w, 0.95),
                   "q975": weighted_quantile(x, w, 0.975), "prior_mean": float((ap.problem.lo[i] + ap.problem.hi[i]) / 2),
                   "prior_sd": float((ap.problem.hi[i] - ap.problem.lo[i]) / math.sqrt(12))}
     return out

@@ -206,6 +206,7 @@ def test_posterior_concentrates_towards_the_truth(serial):
     assert abs(p["mean"] - TRUTH) < 0.5 * abs(prior_mean - TRUTH)
     assert p["sd"] < 0.5 * prior_sd
     assert p["q025"] - 0.1 <= TRUTH <= p["q975"] + 0.1
+    assert p["q05"] <= TRUTH <= p["q95"], p  # the 90% credible interval covers the truth
 
 
 def test_two_workers_give_the_same_posterior(tmp_path, values, serial):
