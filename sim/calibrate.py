@@ -1027,6 +1027,23 @@ def baseline_region(doc: dict, record: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def portable_record(doc: dict) -> dict:
+    """A saved fit with the paths of this machine made relative to the repository (the committed record)."""
+    root = FIT_DIR.parents[1].resolve()
+
+    def rel(path: str) -> str:
+        r = Path(path).resolve()
+        return r.relative_to(root).as_posix() if r.is_relative_to(root) else Path(path).name
+
+    doc = json.loads(json.dumps(doc))
+    doc["targets_file"] = rel(doc["targets_file"])
+    if "base_scenario" in doc:
+        doc["base_scenario"]["file"] = rel(doc["base_scenario"]["file"])
+    argv = str(doc.get("command", "")).split(" ")
+    doc["command"] = " ".join(["credsim", *argv[1:]]) if argv and argv[0] else ""
+    return doc
+
+
 def _record_name(fit_dir: Path) -> str:
     root = FIT_DIR.parents[1]
     r = fit_dir.resolve()
@@ -1045,7 +1062,7 @@ def install(out: Path, baseline: Path = BASELINE_PATH, fit_dir: Path = FIT_DIR) 
 
     import pandas as pd
 
-    doc = json.loads((out / "fit.json").read_text(encoding="utf-8"))
+    doc = portable_record(json.loads((out / "fit.json").read_text(encoding="utf-8")))
     text = baseline.read_text(encoding="utf-8")
     outside = _install_re().sub("", text)
     for k in fitted_values(doc):
@@ -1055,10 +1072,12 @@ def install(out: Path, baseline: Path = BASELINE_PATH, fit_dir: Path = FIT_DIR) 
                                                    f"(move its other keys into the fit or another section)")
     fit_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for name in ["fit.json", "validation.md", *doc.get("figures", {})]:
+    for name in ["validation.md", *doc.get("figures", {})]:
         if (out / name).is_file() and (out / name).resolve() != (fit_dir / name).resolve():
             shutil.copyfile(out / name, fit_dir / name)
             written.append(fit_dir / name)
+    (fit_dir / "fit.json").write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    written.insert(0, fit_dir / "fit.json")
     if (out / "posterior.parquet").is_file():
         post = pd.read_parquet(out / "posterior.parquet")
         post = post[post.generation == post.generation.max()].reset_index(drop=True)

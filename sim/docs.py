@@ -221,12 +221,27 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def installed_fit() -> dict[str, float]:
+    """The fitted values installed in scenarios/baseline.toml (its ``calibrated`` region, from the
+    committed record experiments/calibration/fit.json); empty when no fit is installed."""
+    import json
+
+    from . import calibrate as cal
+
+    record = cal.FIT_DIR / "fit.json"
+    if not record.is_file() or cal.installed_mismatch():
+        return {}
+    return cal.fitted_values(json.loads(record.read_text(encoding="utf-8")))
+
+
 def scenario_changes(path: str | Path) -> dict[str, Any]:
-    """Dotted parameters a scenario file sets to something other than the default (``extends`` followed)."""
+    """Dotted parameters a scenario file sets to something other than the defaults of the calibrated model
+    (``extends`` followed): sim/params.py's defaults with the installed fit (:func:`installed_fit`) on top,
+    which every shipped scenario inherits from baseline.toml."""
     tree = read_tree(path)
     tree.pop("name", None)
     tree.pop("description", None)
-    defaults = _flatten(Scenario().model_dump())
+    defaults = {**_flatten(Scenario().model_dump()), **installed_fit()}
     changes = {}
     for key, value in _flatten(tree).items():
         if key not in defaults or defaults[key] != value:
@@ -240,6 +255,7 @@ def scenarios_table(paths: Iterable[Path] | None = None) -> str:
         "| File | Name | Extends | Description | Changes from the defaults |",
         "| --- | --- | --- | --- | --- |",
     ]
+    fit = installed_fit()
     for p in paths:
         raw = tomllib.loads(p.read_text(encoding="utf-8-sig"))
         tree = read_tree(p)
@@ -248,6 +264,10 @@ def scenarios_table(paths: Iterable[Path] | None = None) -> str:
         parent = raw.get("extends")
         changes = scenario_changes(p)
         text = "<br>".join(f"`{k} = {_cell(toml_value(v))}`" for k, v in changes.items()) or "none (all defaults)"
+        if fit and p.resolve() == (SCENARIO_DIR / "baseline.toml").resolve():
+            text = ("the installed fit (`experiments/calibration/fit.json`, inherited by every scenario "
+                    "extending this one): " + "<br>".join(f"`{k} = {_cell(toml_value(v))}`" for k, v in fit.items())
+                    + ("<br>" + text if changes else ""))
         rel = p.relative_to(SCENARIO_DIR.parent) if p.is_relative_to(SCENARIO_DIR.parent) else p
         out.append(
             f"| `{rel.as_posix()}` | `{_cell(name)}` | {f'`{parent}`' if parent else '—'} | {_cell(desc)} | {text} |"
