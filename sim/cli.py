@@ -361,6 +361,7 @@ def params(
 from . import cli_sweep  # noqa: E402,F401
 from . import cli_results  # noqa: E402,F401
 from . import cli_calibrate  # noqa: E402,F401
+from . import cli_optimize  # noqa: E402,F401
 
 
 @app.command()
