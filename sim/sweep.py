@@ -45,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from .params import Scenario, iter_parameters
 from .rng import replicate_seed
-from .scenario import (SCENARIO_DIR, ScenarioError, _describe, _origin, _sets, load_scenario, read_toml, read_tree,
+from .scenario import (SCENARIO_DIR, ScenarioError, calibrated_keys, _describe, _origin, _sets, load_scenario, read_toml, read_tree,
                        shipped_scenarios, shorten, with_overrides)
 
 
@@ -170,15 +170,12 @@ class Plan:
         spec = self.spec.model_dump(mode="json")
         if spec.get("design") and not spec["design"]["override_scenarios"]:
             del spec["design"]["override_scenarios"]  # added later: the hashes of earlier sweeps stay valid
-<<<<<<< HEAD
         if spec.get("posterior") is None:
             spec.pop("posterior", None)  # added later, likewise
         else:
             spec["posterior"].pop("file")  # where the file is does not matter; what was drawn from it does
-=======
         if spec.get("design") and not spec["design"]["include"]:
             del spec["design"]["include"]  # likewise
->>>>>>> sens
         doc = {"spec": spec, "scenarios": self.scenario_trees}
         if self.posterior is not None:  # the values drawn, so a changed posterior file is another sweep
             doc["posterior"] = self.posterior["draws"]
@@ -591,13 +588,17 @@ def posterior_conflicts(spec_path: Path, keys: list[str], label: str, f: Path, e
     in [posterior] means it."""
     raw = read_tree(f)
     top = {"population.borrowers": "borrowers", "simulation.days": "days", "simulation.burn_in": "burn_in"}
+    fitted = calibrated_keys()  # the calibrated estimate in baseline.toml: a posterior draw is meant to replace it
     for k in keys:
         if k in entry.overrides:
             setter = f"its overrides ({k} = {entry.overrides[k]!r})"
         elif k in base_overrides:
             setter = f"the spec's {top[k]} = {base_overrides[k]!r}"
         elif _sets(raw, k.split(".")):
-            setter = f"its file {_origin(f, k.split('.')).name}"
+            origin = _origin(f, k.split("."))
+            if k in fitted and origin.resolve() == (SCENARIO_DIR / "baseline.toml").resolve():
+                continue
+            setter = f"its file {origin.name}"
         else:
             continue
         raise ScenarioError(spec_path, "posterior", f"posterior parameters the scenarios leave open; scenario '{label}' "

@@ -281,3 +281,22 @@ def test_bad_posterior_flags_are_one_line_exit_2_nothing_written(tmp_path, monke
     assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
     assert key in lines[0] and says in lines[0], lines[0]
     assert not out.exists()
+
+
+def test_a_draw_replaces_the_installed_estimate_but_not_a_value_a_strategy_file_sets(tmp_path):
+    """The baseline carries the calibrated estimate of the posterior's parameters (its generated
+    'calibrated' region); a draw is meant to replace that estimate. A strategy file that sets one of them
+    itself is still refused, naming the file."""
+    from sim.scenario import SCENARIO_DIR, calibrated_keys
+
+    write_posterior(tmp_path / "posterior.parquet", WIDE, 3.0, 6.0)
+    own = tmp_path / "own.toml"
+    own.write_text(f'extends = "{SCENARIO_DIR / "baseline.toml"}"\nname = "own"\n[repayment]\nintercept = 4.5\n',
+                   encoding="utf-8")
+    ok = write_spec(tmp_path, scenarios='[{file = "baseline"}]')
+    if WIDE in calibrated_keys():
+        assert make_plan(ok).posterior_keys == [WIDE]  # set in baseline.toml, by the installed fit: accepted
+    bad = write_spec(tmp_path, scenarios=f'[{{file = "{own}"}}]')
+    res = runner.invoke(app, ["sweep", str(bad), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 2 and "own.toml" in res.stderr and "override_scenarios = true" in res.stderr, res.output
+    assert not (tmp_path / "out").exists()
