@@ -7,8 +7,9 @@ STAMP  := $(VENV)/.credsim-setup
 # Extra arguments: make compare ARGS="--replicates 4 --out results/compare4"   make test PYTEST_ARGS="-m 'not slow'"
 ARGS ?=
 PYTEST_ARGS ?=
-# the suite runs on every core, a test file per worker (module fixtures are built once); PYTEST_PARALLEL= for one process
-PYTEST_PARALLEL ?= -n auto --dist loadfile
+# the suite runs on every core, a test file per worker (module fixtures are built once), costliest files first
+# (tests/conftest.py: COST; --no-loadscope-reorder keeps that order); PYTEST_PARALLEL= for one process
+PYTEST_PARALLEL ?= -n auto --dist loadfile --no-loadscope-reorder
 
 .PHONY: setup browser test compare experiments lock clean-results help
 .DEFAULT_GOAL := help

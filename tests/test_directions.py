@@ -3,6 +3,12 @@
 Every comparison is paired: replicate r of each strategy uses the same seed (common random numbers),
 and a direction holds when the mean paired difference is at least three standard errors from zero
 and every replicate agrees on its sign.
+
+Size: 8,000 people x a 365-day window (after the default 365-day burn-in), 6 paired seeds. At this size
+every tested difference is far beyond its threshold of 3 standard errors (measured: reminders vs none on
+ever_30dpd_rate t = 30.6; visits on stress 19.8; humane visits on stress 17.3 and on trust 65.4; plans on
+defaults 10.9; the recession on defaults 7.3, its recession biting from day 180 of the window), so a
+730-day window (half as much again of simulation) adds no power the assertions need.
 """
 
 import multiprocessing
@@ -13,7 +19,7 @@ import pytest
 
 import sim
 
-BORROWERS, DAYS, SEEDS = 8000, 730, range(1, 7)
+BORROWERS, DAYS, SEEDS = 8000, 365, range(1, 7)
 STRATEGIES = ["no_collection", "reminders_only", "baseline", "humane_visits", "flexible_plans", "recession"]
 
 

@@ -37,9 +37,23 @@ def execute(name: str, results: Path) -> Path:
     return results / "quick" / name
 
 
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    """Each notebook executed once per module (the figure test and the same-seed test share the strategy
+    notebook's first execution)."""
+    done: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in done:
+            done[name] = execute(name, tmp_path_factory.mktemp(name))
+        return done[name]
+
+    return get
+
+
 @pytest.mark.parametrize("name", list(FIGURES))
-def test_notebook_runs_and_writes_figures(name, tmp_path):
-    study = execute(name, tmp_path)
+def test_notebook_runs_and_writes_figures(name, executed):
+    study = executed(name)
     nb = study / f"{name}.ipynb"
     assert nb.is_file() and nb.stat().st_size > 0
     for fig in FIGURES[name]:
@@ -57,8 +71,10 @@ def test_notebook_runs_and_writes_figures(name, tmp_path):
         assert (study / "fit.json").is_file() and (study / "calibrated.toml").is_file()
 
 
-def test_same_seed_same_numbers(tmp_path):
-    """Two fresh executions of the strategy notebook give the same table, value for value."""
-    a = execute("01_strategies", tmp_path / "a")
+def test_same_seed_same_numbers(executed, tmp_path):
+    """Two fresh executions of the strategy notebook, each in its own results folder, give the same
+    table, value for value."""
+    a = executed("01_strategies")
     b = execute("01_strategies", tmp_path / "b")
+    assert a != b
     pd.testing.assert_frame_equal(pd.read_csv(a / "outcomes_tidy.csv"), pd.read_csv(b / "outcomes_tidy.csv"))
