@@ -37,6 +37,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 STEP_TARGET_MS = 250  #: target for one step as rendered in the browser: printed for reference, never asserted (timings on a shared machine are noise)
+SESSION_TIMEOUT_S = 3  #: the test server culls a session this long after its last tab went away
 CHART_PANELS = ["status", "dpd", "rates", "stress", "trust", "money", "queue"]
 
 
@@ -276,6 +277,37 @@ def test_the_seed_is_typed_and_any_whole_number():
             app.seed_of(bad)
 
 
+def test_origin_guard_answers_only_its_own_hosts_and_origins():
+    from sim.app_server import OriginGuard, allowed_hosts, origin_of
+
+    g = OriginGuard(None, allowed_hosts("127.0.0.1"))
+    own = "127.0.0.1:8765"
+    assert g.allows(own, "http://127.0.0.1:8765", check_origin=True)
+    assert g.allows("localhost:8765", "http://localhost:8765", check_origin=True)
+    assert g.allows("[::1]:8765", "http://[::1]:8765", check_origin=True)
+    assert g.allows(own, None, check_origin=True)  # not a browser page: no Origin to check, the Host is
+    assert not g.allows(own, "http://evil.example", check_origin=True)  # cross-site WebSocket
+    assert not g.allows(own, "http://localhost:8765", check_origin=True)  # another origin, same machine
+    assert not g.allows("evil.example:8765", "http://evil.example:8765", check_origin=True)  # DNS rebinding
+    assert not g.allows("evil.example:8765", None, check_origin=False)
+    assert not g.allows(None, None, check_origin=False)
+    assert g.allows(own, "http://evil.example", check_origin=False)  # a plain GET: the Host is what counts
+    extra = ["http://lab-box:8765"]
+    g = OriginGuard(None, allowed_hosts("0.0.0.0", extra), extra)
+    assert g.allows("lab-box:8765", "http://lab-box:8765", check_origin=True)
+    assert g.allows(own, "http://lab-box:8765", check_origin=True)  # a configured origin
+    assert not g.allows("lab-box:8765", "http://evil.example", check_origin=True)
+    assert origin_of("HTTP://Lab-Box:8765/some/page") == "http://lab-box:8765"
+    with pytest.raises(ValueError):
+        origin_of("lab-box")
+
+
+def test_viz_refuses_a_bad_origin():
+    res = CliRunner().invoke(cli_app, ["viz", "baseline", "--allow-origin", "lab-box"])
+    assert res.exit_code == 2
+    assert "--allow-origin" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
 # --------------------------------------------------------------------------- in the browser
 
 
@@ -310,7 +342,8 @@ def server(browser, tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if not k.startswith("CREDSIM_VIZ_")}
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "sim", "viz", "baseline", "--port", str(port)],
+            [sys.executable, "-m", "sim", "viz", "baseline", "--port", str(port),
+             "--session-timeout", str(SESSION_TIMEOUT_S)],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}/"
@@ -627,6 +660,70 @@ def test_cdn_misses_are_fast_404s(server):
         assert r.status == 200
     with urllib.request.urlopen(server, timeout=60) as r:
         assert r.status == 200
+
+
+def _handshake(server: str, origin: str | None, host: str | None = None) -> str:
+    """The status line a WebSocket handshake to the app's kernel channel gets."""
+    import base64
+
+    hostport = server.split("//")[1].rstrip("/")
+    name, port = hostport.rsplit(":", 1)
+    lines = ["GET /jupyter/api/kernels/k-test/channels?session_id=p-test HTTP/1.1", f"Host: {host or hostport}",
+             "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Version: 13",
+             f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}"]
+    if origin is not None:
+        lines.append(f"Origin: {origin}")
+    with socket.create_connection((name, int(port)), timeout=30) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        return sock.recv(4096).decode("latin-1").split("\r\n")[0]
+
+
+@pytest.mark.browser
+def test_foreign_origin_and_host_are_refused(server):
+    """Cross-site WebSocket and DNS rebinding: a handshake from another site's page, or to another
+    host name, is refused (403, never 101); the app's own origin is accepted."""
+    from urllib.error import HTTPError
+
+    own = server.rstrip("/")
+    hostport = own.split("//")[1]
+    port = hostport.rsplit(":", 1)[1]
+    assert " 403 " in _handshake(server, "http://evil.example")
+    assert " 403 " in _handshake(server, f"http://evil.example:{port}", host=f"evil.example:{port}")
+    assert " 101 " in _handshake(server, own)
+    with pytest.raises(HTTPError) as refused:
+        urllib.request.urlopen(urllib.request.Request(server, headers={"Host": f"evil.example:{port}"}), timeout=30)
+    assert refused.value.code == 403
+    with urllib.request.urlopen(server, timeout=30) as r:
+        assert r.status == 200
+
+
+def _kernels(server: str) -> int:
+    import json
+
+    with urllib.request.urlopen(f"{server}resourcez", timeout=30) as r:
+        return int(json.load(r)["kernels"]["total"])
+
+
+@pytest.mark.browser
+def test_a_tab_that_dies_has_its_session_culled(browser, server):
+    """A tab that crashes says no goodbye (no close beacon): its session goes once the server's
+    session timeout (here SESSION_TIMEOUT_S) has passed without a connected page."""
+    s = Session(browser, server).open()
+    try:
+        s.step()
+        with_tab = _kernels(server)
+        assert with_tab >= 1
+        cdp = s.context.new_cdp_session(s.page)
+        try:
+            cdp.send("Page.crash")
+        except Exception:  # noqa: BLE001 - the crash can take the CDP session with it
+            pass
+        deadline = time.monotonic() + 120
+        while _kernels(server) >= with_tab:
+            assert time.monotonic() < deadline, f"the session of the dead tab is still there after 120 s ({_kernels(server)})"
+            time.sleep(0.5)
+    finally:
+        s.close()
 
 
 @pytest.mark.browser
