@@ -302,6 +302,17 @@ class AppModel(CreditModel):
                 self._view = View.of(self)
             return self._view
 
+    @property
+    def strategy_name(self) -> str:
+        return self.params.name
+
+    def export(self, name: str) -> bytes:
+        """Export ``name`` (:data:`sim.app_export.EXPORTS`) of the run so far, read between two days."""
+        from .app_export import export_bytes
+
+        with self.lock:
+            return export_bytes(self, name)
+
     def record(self, i: int) -> tuple[int, dict[str, Any]]:
         """(day, borrower ``i``'s full record), read between two days."""
         with self.lock:
@@ -825,6 +836,26 @@ def _borrowers(model, view: View, selected: int, set_selected):
     return column
 
 
+# --------------------------------------------------------------------------- export
+
+
+@solara.component
+def ExportPanel(model):
+    """Downloads of the run so far: the files ``credsim run --out`` writes and the scenario as run."""
+    from .app_export import EXPORTS
+
+    update_counter.get()
+    with solara.Column(classes=["credsim-panel", "credsim-export"], style="padding: 4px 8px;", gap="4px") as column:
+        solara.HTML(tag="div", unsafe_innerHTML="<div class='credsim-panel-title'>Export the run so far</div>")
+        with solara.Row(gap="6px", style="flex-wrap: wrap"):
+            for name, meaning in EXPORTS.items():
+                solara.FileDownload(lambda name=name: model.export(name), filename=name, label=name,
+                                    icon_name="mdi-download")
+        solara.HTML(tag="div", unsafe_innerHTML="<div style='font-size:11px;opacity:0.75'>" + "<br/>".join(
+            f"<b>{html.escape(k)}</b>: {html.escape(v)}" for k, v in EXPORTS.items()) + "</div>")
+    return column
+
+
 # --------------------------------------------------------------------------- the page
 
 
@@ -868,7 +899,7 @@ def model_params(scenario: str | None = None, borrowers: int | None = None) -> d
     }
 
 
-COMPONENTS = [StatusPanel, BorrowersPanel, DpdPanel, RatesPanel, StressPanel, TrustPanel, MoneyPanel, QueuePanel]
+COMPONENTS = [StatusPanel, BorrowersPanel, DpdPanel, RatesPanel, StressPanel, TrustPanel, MoneyPanel, QueuePanel, ExportPanel]
 
 
 def initial_model(params: dict[str, Any]) -> AppModel:
