@@ -260,6 +260,11 @@ class AppModel(CreditModel):
             rng=seed_of(rng),
         )
         self.strategy = str(strategy)
+        #: the controls this model was built from (what the page's address records)
+        self.controls = {"strategy": self.strategy, "reminders": reminders, "visits_from": visits_from, "tone": tone,
+                         "plans": plans, "plan_eligibility": plan_eligibility, "education": education,
+                         "recession": recession, "severity": str(severity), "borrowers": int(self.people.n),
+                         "rng": str(seed_of(rng))}
         self.levers = overrides
         self.app_collector = mesa.DataCollector(model_reporters={"cure_rate": _cure_rate})
         self.app_collector.collect(self)
@@ -1084,6 +1089,35 @@ def model_params(scenario: str | None = None, borrowers: int | None = None) -> d
     }
 
 
+def params_from_query(params: dict[str, Any], search: str | None) -> dict[str, Any]:
+    """The controls with the values a page address (``?tone=...&rng=7``) gives them; a value the control
+    cannot take is ignored (the control keeps its default)."""
+    from urllib.parse import parse_qs
+
+    out = {k: dict(v) for k, v in params.items()}
+    for key, values in parse_qs(search or "").items():
+        spec, value = out.get(key), values[-1]
+        if spec is None:
+            continue
+        if spec["type"] == "Select" and value in spec["values"]:
+            spec["value"] = value
+        elif spec["type"] == "SliderInt" and value.isdigit() and spec["min"] <= int(value) <= spec["max"]:
+            spec["value"] = int(value)
+        elif spec["type"] == "InputText":
+            try:
+                spec["value"] = str(seed_of(value))
+            except ValueError:
+                pass
+    return out
+
+
+def query_of(controls: dict[str, Any], params: dict[str, Any]) -> str:
+    """The page address's query for a model's controls (only those that differ from the defaults)."""
+    from urllib.parse import urlencode
+
+    return urlencode({k: v for k, v in controls.items() if k in params and str(params[k]["value"]) != str(v)})
+
+
 COMPONENTS = [StatusPanel, BorrowersPanel, DpdPanel, RatesPanel, StressPanel, TrustPanel, MoneyPanel, QueuePanel,
               LeversPanel, ExportPanel]
 
@@ -1096,9 +1130,18 @@ def initial_model(params: dict[str, Any]) -> AppModel:
 @solara.component
 def Page():
     """One browser session: its own model, rebuilt from the controls on Reset."""
-    params = solara.use_memo(model_params, [])
+    router = solara.use_router()
+    defaults = solara.use_memo(model_params, [])
+    params = solara.use_memo(lambda: params_from_query(defaults, router.search), [])  # a shared link's levers
     first = solara.use_memo(lambda: initial_model(params), [])
     model = solara.use_reactive(first)
+
+    def keep_in_address():  # the levers of the model in use, so a reload or a shared link restores them
+        query = query_of(model.value.controls, defaults)
+        if (router.search or "") != query:
+            router.push(f"{router.path or '/'}" + (f"?{query}" if query else ""))
+
+    solara.use_effect(keep_in_address, [model.value])
     solara.Title("credsim: delinquency and collection")
     solara.Style(CSS)
     # SolaraViz gives the app bar, the controls and the levers (and rebuilds the model on Reset); the
@@ -1127,7 +1170,18 @@ def Toolbar(model):
     def pin_now():
         PINNED.set(model.view())
 
+    target, set_target = solara.use_state(model.t0 + 180)
+
+    def run_to(day: int):
+        while model.running and model.day < min(day, model.days):
+            model.step()
+        update_counter.set(update_counter.value + 1)
+
     with solara.Row(classes=["credsim-toolbar"], gap="8px", style="align-items: center; margin: 6px 0"):
+        solara.InputInt("Run to day", value=target, on_value=lambda d: set_target(max(int(d or 0), 0)),
+                        classes=["credsim-target"], style="max-width: 110px")
+        solara.Button("Run to day", on_click=lambda: run_to(target), outlined=True, icon_name="mdi-debug-step-over")
+        solara.Button("Run to the end", on_click=lambda: run_to(model.days), outlined=True, icon_name="mdi-skip-forward")
         solara.Button("Pin this run", on_click=pin_now, outlined=True, icon_name="mdi-pin")
         if pin is not None:
             solara.Button("Unpin", on_click=lambda: PINNED.set(None), text=True)
