@@ -111,10 +111,12 @@ def lever_overrides(
     education: str = STRATEGY,
     recession: str = STRATEGY,
     severity: float | str | None = STRATEGY,
+    switches: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Dotted parameter overrides for the app's levers (a lever at ``"strategy"`` sets nothing).
 
-    ``tactics`` is the strategy's own list of tactics, which the on/off levers edit."""
+    ``tactics`` is the strategy's own list of tactics, which the on/off levers edit; ``switches`` maps
+    a tactic's name to ``"on"``/``"off"`` (:func:`tactic_levers`), applied last."""
     out: dict[str, Any] = {}
     chosen = list(tactics)
     if reminders != STRATEGY:
@@ -144,9 +146,22 @@ def lever_overrides(
         out["macro.recession.enabled"] = recession == "on"
     if severity is not None and severity != STRATEGY:
         out["macro.recession.severity"] = float(severity)
+    for name, state in (switches or {}).items():
+        if state != STRATEGY:
+            chosen = _with_tactic(chosen, name, state == "on")
     if chosen != list(tactics):
         out["collection.tactics"] = chosen
     return out
+
+
+TACTIC_PREFIX = "tactic_"
+
+
+def tactic_levers() -> dict[str, dict[str, Any]]:
+    """One on/off lever per collection tactic, generated from the tactic components (sim/tactics/):
+    a tactic added there gets its lever, labelled with its name, without a line here."""
+    return {f"{TACTIC_PREFIX}{name}": {"type": "Select", "label": f"Tactic: {name}", "value": STRATEGY,
+                                       "values": [STRATEGY, *ON_OFF]} for name in tactic_registry()}
 
 
 def seed_of(text: int | str | None) -> int:
@@ -240,7 +255,13 @@ class AppModel(CreditModel):
         recession: str = STRATEGY,
         severity: float | str | None = STRATEGY,
         scenario: Any = None,
+        **switches: str,
     ):
+        unknown = [k for k in switches if not k.startswith(TACTIC_PREFIX) or k[len(TACTIC_PREFIX):] not in tactic_registry()]
+        if unknown:
+            raise TypeError(f"AppModel: unknown lever(s) {', '.join(unknown)}; tactic levers are "
+                            f"{', '.join(tactic_levers())}")
+        tactic_switches = {k[len(TACTIC_PREFIX):]: str(v) for k, v in switches.items()}
         overrides = lever_overrides(
             tactics=load_scenario(strategy).collection.tactics,
             reminders=reminders,
@@ -251,6 +272,7 @@ class AppModel(CreditModel):
             education=education,
             recession=recession,
             severity=severity,
+            switches=tactic_switches,
         )
         super().__init__(
             scenario=strategy,
@@ -264,7 +286,8 @@ class AppModel(CreditModel):
         self.controls = {"strategy": self.strategy, "reminders": reminders, "visits_from": visits_from, "tone": tone,
                          "plans": plans, "plan_eligibility": plan_eligibility, "education": education,
                          "recession": recession, "severity": str(severity), "borrowers": int(self.people.n),
-                         "rng": str(seed_of(rng))}
+                         "rng": str(seed_of(rng)), **dict.fromkeys(tactic_levers(), STRATEGY),
+                         **{k: str(v) for k, v in switches.items()}}
         self.levers = overrides
         self.app_collector = mesa.DataCollector(model_reporters={"cure_rate": _cure_rate})
         self.app_collector.collect(self)
@@ -974,6 +997,9 @@ def lever_rows(params) -> list[tuple[str, str, str, str, str]]:
         for key in keys:
             value, unit, doc = param_info(params, key)
             rows.append((lever, key, _value_text(value), unit, doc.split(". ")[0].rstrip(".") + "."))
+    for name, tactic in tactic_registry().items():
+        rows.append((f"Tactic: {name}", "collection.tactics", "on" if name in params.collection.tactics else "off",
+                     "flag", tactic.doc.split(". ")[0].rstrip(".") + "."))
     return rows
 
 
@@ -1086,6 +1112,7 @@ def model_params(scenario: str | None = None, borrowers: int | None = None) -> d
         "borrowers": {"type": "SliderInt", "label": "Borrowers (people in the market)", "value": borrowers,
                       "min": 200, "max": 20_000, "step": 200},
         "rng": {"type": "InputText", "label": "Seed (a whole number, typed)", "value": "0"},
+        **tactic_levers(),
     }
 
 

@@ -957,3 +957,20 @@ def test_address_keeps_the_levers_and_run_control(browser, server):
         s.check_clean()
     finally:
         s.close()
+
+
+def test_every_tactic_has_a_generated_lever():
+    from sim import app
+    from sim.tactics import registry
+
+    params = app.model_params("baseline", 300)
+    assert {k for k in params if k.startswith("tactic_")} == {f"tactic_{n}" for n in registry()}
+    m = app.AppModel(strategy="baseline", borrowers=300, tactic_settlement="on", tactic_visits="off")
+    assert "settlement" in m.params.collection.tactics and "visits" not in m.params.collection.tactics
+    assert list(m.params.collection.tactics) == [t for t in registry() if t in m.params.collection.tactics]
+    m.step()
+    rows = {r[0]: r for r in app.lever_rows(m.params)}
+    assert rows["Tactic: settlement"][2] == "on" and rows["Tactic: visits"][2] == "off"
+    assert rows["Tactic: settlement"][4].startswith(registry()["settlement"].doc.split(".")[0])
+    with pytest.raises(TypeError, match="unknown lever"):
+        app.AppModel(strategy="baseline", borrowers=300, tactic_nonesuch="on")
