@@ -16,7 +16,7 @@ PYTEST_PARALLEL ?= -n auto --dist loadfile
 help:
 	@echo "make compare   set up if needed, then run the strategy comparison (experiments/strategies.toml) as a sweep and compare (results/compare/)"
 	@echo "make test      set up if needed, then run the test suite ($(VENV)/bin/pytest)"
-	@echo "make experiments  set up if needed, then run the four experiment notebooks (results/NN_*/, docs/sensitivity.md)"
+	@echo "make experiments  set up if needed, then run the five experiment notebooks (results/NN_*/, docs/sensitivity.md)"
 	@echo "make setup     create $(VENV) and install credsim[test] pinned by requirements.lock"
 	@echo "make browser   install Debian's chromium for the browser tests if missing (as root; make test does it)"
 	@echo "make lock      regenerate requirements.lock from a clean install (after changing dependencies)"
@@ -36,7 +36,7 @@ test: $(STAMP) browser
 compare: $(STAMP)
 	$(VENV)/bin/python experiments/compare_strategies.py $(ARGS)
 
-# the four experiment notebooks (experiments/NN_*.py), full setting; make experiments ARGS=01_strategies for one
+# the five experiment notebooks (experiments/NN_*.py), full setting; make experiments ARGS=01_strategies for one
 experiments: $(STAMP)
 	bash scripts/run-experiments.sh $(ARGS)
 

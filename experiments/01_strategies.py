@@ -128,3 +128,111 @@ for key, better in [("default_rate", min), ("mean_stress", min), ("brand_trust",
     lines.append(f"- lowest/highest `{key}`: **{best}** ({m.loc[best, key] * analysis.unit(key).scale:.3g} "
                  f"{analysis.unit(key).label})")
 display(Markdown("\n".join(lines)))
+
+# %% [markdown]
+# ## Parameter uncertainty: strategies under posterior draws
+#
+# The comparison above holds the model's parameters at their calibrated values, so its intervals are
+# seed noise only. Here three strategies run under parameter sets drawn from the calibration's ABC
+# posterior (`experiments/01_posterior.toml`: 5 draws by systematic resampling on the particles'
+# weights, 2 paired replicates each; the same draws and seeds for every strategy), and each outcome
+# gets two intervals: **seed-only** (replicate noise with the drawn parameters taken as known) and
+# **total** (also the spread over the posterior of the strategy's expected outcome; formula in
+# docs/ODD.md, "Intervals under parameter uncertainty"). The same table is what
+# `credsim compare` prints for that sweep. Without the shipped posterior
+# (`experiments/calibration/posterior.parquet`) this section draws from the *prior* of the fitted
+# parameters instead (uniform over the ranges in `calibration/targets.toml`) and says so.
+
+# %%
+import shutil
+import tomllib
+
+import numpy as np
+
+from nbsupport import EXPERIMENTS, QUICK, ROOT, workers
+from sim.execute import run_sweep
+from sim.store import DifferentSweep, ResultStore
+from sim.sweep import POSTERIOR_DEFAULT, plan as make_plan
+
+shipped = ROOT / POSTERIOR_DEFAULT
+changes = {"borrowers": 400, "days": 150, "burn_in": 60, "replicates": 2} if QUICK else {}
+post_spec = tomllib.loads((EXPERIMENTS / "01_posterior.toml").read_text(encoding="utf-8"))["posterior"]
+if QUICK:
+    post_spec["draws"] = 3
+if shipped.is_file():
+    source = f"the ABC posterior {shipped.relative_to(ROOT)}"
+else:  # a stand-in: the prior, as one generation of equally weighted particles
+    bounds = tomllib.loads((EXPERIMENTS / "calibration" / "targets.toml").read_text(encoding="utf-8"))["parameters"]
+    rng = np.random.default_rng(0)
+    prior = pd.DataFrame({k: rng.uniform(b["min"], b["max"], 200) for k, b in bounds.items()})
+    prior.insert(0, "particle", range(len(prior)))
+    prior.insert(0, "generation", 0)
+    prior["weight"] = 1.0 / len(prior)
+    prior_file = base / "prior_standin.parquet"
+    prior.to_parquet(prior_file, index=False)
+    post_spec["file"] = str(prior_file)
+    source = "the PRIOR of the fitted parameters (no shipped posterior yet: a stand-in, not a calibration result)"
+if QUICK or not shipped.is_file():
+    changes["posterior"] = post_spec
+pplan = make_plan(EXPERIMENTS / "01_posterior.toml", changes=changes or None)
+pout = base / "posterior_sweep"
+pstore = ResultStore(pout)
+try:
+    pstore.check(pplan)
+except DifferentSweep:
+    if not QUICK:
+        raise
+    shutil.rmtree(pout)
+    pstore = ResultStore(pout)
+outcome = run_sweep(pplan, pstore, executor="serial" if QUICK else "local", workers=workers())
+pres = analysis.load(pout)
+print(f"drawn from {source}: {len(pplan.posterior['draws'])} draws of {', '.join(pplan.posterior_keys)}; "
+      f"{outcome.planned} runs ({outcome.done} run now)")
+PKEYS = ["default_rate", "mean_stress", "brand_trust", "profit"]
+ptable = analysis.compare(pres, baseline="baseline", outcomes=PKEYS)
+ptable.to_csv(base / "posterior_tidy.csv", index=False)
+
+
+def both(r, lo, hi, tlo, thi, mean="mean", sign=False):
+    u = analysis.unit(r.outcome)
+    f = (lambda x: f"{x * u.scale:+.{u.decimals}f}") if sign else (lambda x: f"{x * u.scale:.{u.decimals}f}")
+    return f"{f(r[mean])} [{f(r[lo])}, {f(r[hi])}] [{f(r[tlo])}, {f(r[thi])}]"
+
+
+ptable["mean [seed] [total]"] = ptable.apply(lambda r: both(r, "ci_low", "ci_high", "total_low", "total_high"), axis=1)
+ptable["Δ [seed] [total]"] = ptable.apply(
+    lambda r: both(r, "diff_low", "diff_high", "diff_total_low", "diff_total_high", mean="diff", sign=True), axis=1)
+display(ptable.pivot(index="scenario", columns="outcome", values="mean [seed] [total]")[PKEYS])
+display(ptable[ptable.scenario != "baseline"].pivot(index="scenario", columns="outcome", values="Δ [seed] [total]")[PKEYS])
+
+# %%
+strategies = [s for s in plots.scenario_order(pres) if s in set(ptable.scenario)]
+fig, axes = plt.subplots(2, len(PKEYS), figsize=(16, 6.4), layout="constrained", sharey="row")
+for j, key in enumerate(PKEYS):
+    u = analysis.unit(key)
+    t = ptable[ptable.outcome == key].set_index("scenario").loc[strategies]
+    for i, (mcol, pairs, title) in enumerate([
+            ("mean", (("ci_low", "ci_high"), ("total_low", "total_high")), key),
+            ("diff", (("diff_low", "diff_high"), ("diff_total_low", "diff_total_high")), f"Δ {key} vs baseline")]):
+        ax = axes[i, j]
+        y = np.arange(len(t))
+        if i:  # Δ: no point for the baseline itself
+            t = t.copy()
+            t.loc["baseline", [mcol, *pairs[0], *pairs[1]]] = np.nan
+        m = t[mcol] * u.scale
+        for (lo, hi), dy, label, color in zip(pairs, (-0.12, 0.12), ("seed only", "seed + parameters"), ("C0", "C3")):
+            ax.errorbar(m, y + dy, xerr=[m - t[lo] * u.scale, t[hi] * u.scale - m], fmt="o", color=color, capsize=3,
+                        label=label)
+        if i == 1:
+            ax.axvline(0, color="0.5", lw=0.8, ls="--")
+        ax.set_yticks(y, strategies)
+        ax.invert_yaxis()
+        ax.set_title(f"{title} ({u.diff_label if i and u.diff_label else u.label})", fontsize=10)
+        ax.grid(alpha=0.3)
+axes[0, 0].legend(loc="best", fontsize=8)
+fig.suptitle(f"95% intervals, seed only vs with parameter uncertainty: {len(pplan.posterior['draws'])} draws from "
+             f"{'the posterior' if shipped.is_file() else 'the prior (stand-in)'} x {pplan.spec.replicates} paired "
+             f"replicates ({SETTING} setting)")
+for ext in ("png", "svg"):
+    fig.savefig(figs / f"posterior_intervals.{ext}", dpi=120)
+plt.show()

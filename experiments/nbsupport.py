@@ -100,7 +100,7 @@ def run_spec(spec_name: str, study: str, quick: dict[str, int], folder: str = "s
 
 # --------------------------------------------------------------------------- executing the notebooks
 
-NOTEBOOKS = ["01_strategies", "02_recession", "03_sensitivity", "04_calibration"]
+NOTEBOOKS = ["01_strategies", "02_recession", "03_sensitivity", "04_calibration", "05_best_strategy"]
 
 
 def execute_notebook(name: str, timeout: int = 3600) -> Path:

@@ -2,7 +2,7 @@
 # Regenerate every experiment's results and figures: execute the notebooks experiments/NN_*.py
 # (jupytext percent scripts) top to bottom, headless, in the project venv's Python.
 #
-#   scripts/run-experiments.sh                      # all four, full setting -> results/NN_*/ (+ docs/sensitivity.md)
+#   scripts/run-experiments.sh                      # all five, full setting -> results/NN_*/ (+ docs/sensitivity.md)
 #   scripts/run-experiments.sh 01_strategies        # just one (or several), by name
 #   CREDSIM_QUICK=1 scripts/run-experiments.sh      # quick setting (tiny sizes) -> results/quick/NN_*/
 #   CREDSIM_WORKERS=2 scripts/run-experiments.sh    # worker processes (default: one per core)

@@ -88,6 +88,8 @@ class AbcSpec(cal._Spec):
     borrowers: int | None = Field(None, ge=10, le=20_000_000, description="People per run (default: the file's).")
     days: int | None = Field(None, ge=1, description="Days per run (default: the file's).")
     replicates: int | None = Field(None, ge=1, le=10_000, description="Replicates per particle (default: the file's).")
+    predictive_draws: int = Field(40, ge=0, le=100_000, description="Posterior predictive check: parameter sets drawn "
+                                  "from the final generation by weight, each run once with a fresh seed.")
 
     @property
     def estimate_text(self) -> str:
@@ -95,7 +97,7 @@ class AbcSpec(cal._Spec):
 
 
 #: settings that may change between a run and its resumption
-RESUMABLE = ("generations", "min_epsilon", "max_evaluations", "estimate")
+RESUMABLE = ("generations", "min_epsilon", "max_evaluations", "estimate", "predictive_draws")
 
 
 @dataclass
@@ -108,12 +110,21 @@ class AbcProblem:
         return [t for t in self.problem.targets if not t.holdout]
 
     def fingerprint(self) -> str:
-        """What the posterior depends on: the targets file's content but the resumable settings, and the base."""
+        """What the posterior depends on: the targets file's content but the resumable settings, and the base
+        scenario but its values of the fitted parameters (so installing a fit into the base keeps the run's
+        database usable)."""
         spec = self.problem.spec.model_dump(mode="json")
         spec["abc"] = {k: v for k, v in self.abc.model_dump(mode="json").items() if k not in RESUMABLE}
         spec.pop("description", None)
         spec.pop("validation_replicates", None)
-        doc = {"spec": spec, "base": self.problem.base.model_dump(mode="json"),
+        base = self.problem.base.model_dump(mode="json")
+        for key in self.problem.keys:  # every particle sets the fitted parameters: their base values do not count
+            *sections, leaf = key.split(".")
+            node = base
+            for part in sections:
+                node = node[part]
+            node.pop(leaf, None)
+        doc = {"spec": spec, "base": base,
                "lo": self.problem.lo.tolist(), "hi": self.problem.hi.tolist()}
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
@@ -345,6 +356,7 @@ def summarise(ap: AbcProblem, last: pd.DataFrame) -> dict[str, dict[str, float]]
         mean = float(np.sum(w * x) / np.sum(w))
         sd = float(math.sqrt(max(np.sum(w * (x - mean) ** 2) / np.sum(w), 0.0)))
         out[k] = {"mean": mean, "sd": sd, "q025": weighted_quantile(x, w, 0.025),
+                  "q05": weighted_quantile(x, w, 0.05), "q95": weighted_quantile(x, w, 0.95),
                   "q975": weighted_quantile(x, w, 0.975), "prior_mean": float((ap.problem.lo[i] + ap.problem.hi[i]) / 2),
                   "prior_sd": float((ap.problem.hi[i] - ap.problem.lo[i]) / math.sqrt(12))}
     return out
@@ -484,18 +496,71 @@ def run(ap: AbcProblem, out: Path, execute: Callable, log: Callable[[str], None]
 @dataclass
 class Validation:
     seeds: list[int]
-    fitted: dict[str, list[float]]
-    base: dict[str, list[float]]
+    fitted: dict[str, list[float]]  # the estimate (calibrated.toml) on the validation seeds
+    base: dict[str, list[float]]  # the base scenario on the same seeds
+    predictive: dict[str, list[float]] = field(default_factory=dict)  # one value per posterior draw
+    draws: list[dict[str, float]] = field(default_factory=list)  # the parameter sets drawn
+    predictive_seeds: list[int] = field(default_factory=list)
 
 
-def validate(ap: AbcProblem, estimate: dict[str, float], batches: Batches) -> Validation:
-    """The estimate and the base scenario, each run with the fresh validation seeds."""
+def predictive_seeds(ap: AbcProblem) -> list[int]:
+    """Fresh seeds of the posterior predictive runs: after the fit's and the validation's replicates."""
+    p = ap.problem
+    r0 = len(p.seeds) + len(p.validation_seeds)
+    return [replicate_seed(p.spec.seed, r0 + i) for i in range(ap.abc.predictive_draws)]
+
+
+def posterior_draws(ap: AbcProblem, last: pd.DataFrame) -> list[dict[str, float]]:
+    """``predictive_draws`` parameter sets drawn with replacement from the final generation by weight
+    (from the ``abc-predictive`` stream of ``[abc] seed``: the same draws every time)."""
+    rng = np.random.Generator(np.random.PCG64(seed_sequence(ap.abc.seed, "abc-predictive")))
+    w = last.weight.to_numpy(float)
+    rows = rng.choice(len(last), size=ap.abc.predictive_draws, replace=True, p=w / w.sum())
+    return [{k: float(f"{last[k].to_numpy()[i]:.10g}") for k in ap.problem.keys} for i in rows]
+
+
+def validate(ap: AbcProblem, estimate: dict[str, float], batches: Batches, last: pd.DataFrame | None = None) -> Validation:
+    """The estimate and the base scenario, each run with the fresh validation seeds; and the posterior
+    predictive check: each posterior draw run once with its own fresh seed."""
     seeds = ap.problem.validation_seeds
-    if not seeds:
-        empty = {t.name: [] for t in ap.problem.targets}
-        return Validation([], empty, dict(empty))
-    fit, base = batches.moments([dict(estimate), {}], seeds=seeds)
-    return Validation(seeds, fit, base)
+    empty = {t.name: [] for t in ap.problem.targets}
+    fit, base = batches.moments([dict(estimate), {}], seeds=seeds) if seeds else (empty, dict(empty))
+    val = Validation(seeds, fit, base)
+    if last is not None and ap.abc.predictive_draws:
+        val.draws = posterior_draws(ap, last)
+        val.predictive_seeds = predictive_seeds(ap)
+        per = _predictive(batches, val.draws, val.predictive_seeds)
+        val.predictive = {t.name: [r[t.name][0] for r in per] for t in ap.problem.targets}
+    return val
+
+
+def _predictive(batches: Batches, draws: list[dict[str, float]], seeds: list[int]) -> list[dict[str, list[float]]]:
+    """Each draw with its own seed, all in one batch through the executor."""
+    from .sweep import Job
+
+    p = batches.problem
+    jobs, index = [], {}
+    for i, (over, sd) in enumerate(zip(draws, seeds)):
+        batches._n += 1
+        job = Job(f"abc-{batches._n}", p.base.name, i, 0, sd, with_overrides(p.base, over, source=str(p.path)))
+        index[job.run_id] = i
+        jobs.append(job)
+    out: list[dict | None] = [None] * len(jobs)
+    for job, res in batches.execute(jobs):
+        if not res["ok"]:
+            raise RunFailed(f"a model run failed ({res['error']})")
+        out[index[job.run_id]] = res["summary"]
+    batches.runs += len(jobs)
+    return [cal.replicate_moments(p.targets, [x]) for x in out]
+
+
+def predictive_summary(values: list[float]) -> dict:
+    """Mean and the central 95% interval (2.5% and 97.5% quantiles) of a moment over posterior draws."""
+    v = np.array([x for x in values if x is not None and math.isfinite(x)], float)
+    if not len(v):
+        return {"mean": None, "interval95": [None, None], "defined": 0}
+    return {"mean": float(v.mean()), "interval95": [float(np.quantile(v, 0.025)), float(np.quantile(v, 0.975))],
+            "defined": int(len(v))}
 
 
 def calibrated_toml(post: Posterior, out: Path) -> str:
@@ -528,7 +593,7 @@ def fit_document(post: Posterior, val: Validation) -> dict:
     def vsum(values: dict[str, list[float]]) -> dict:
         res = {}
         for name, vs in values.items():
-            _n, m, lo, hi = mean_ci([float(v) for v in vs], rate=name in cal.RATE_KEYS) if vs else (0,) + (math.nan,) * 3
+            _n, m, lo, hi = mean_ci([float(v) for v in vs], rate=name in cal.RATE_MOMENTS) if vs else (0,) + (math.nan,) * 3
             res[name] = {"mean": cal._json_num(m), "ci95": [cal._json_num(lo), cal._json_num(hi)],
                          "values": [cal._json_num(v) for v in vs]}
         return res
@@ -564,7 +629,11 @@ def fit_document(post: Posterior, val: Validation) -> dict:
         "resumed_from_generation": post.resumed_from,
         "targets": [{**t.model_dump(mode="json"), "definition": cal.moment_definition(t.name)} for t in p.targets],
         "seeds": p.seeds,
-        "validation": {"seeds": val.seeds, "calibrated": vsum(val.fitted), "base": vsum(val.base)},
+        "validation": {"seeds": val.seeds, "calibrated": vsum(val.fitted), "base": vsum(val.base),
+                       "predictive": {"draws": val.draws, "seeds": val.predictive_seeds,
+                                      "moments": {name: {**predictive_summary(vs), "values": [cal._json_num(v) for v in vs]}
+                                                  for name, vs in val.predictive.items()}}},
+        "figures": FIGURES,
         "started": post.started,
         "seconds": round(post.seconds, 2),
         "versions": {**cal._versions(), "pyabc": _pyabc_version()},
@@ -572,7 +641,18 @@ def fit_document(post: Posterior, val: Validation) -> dict:
     }
 
 
+def _predictive_text(values: list[float], pct: bool) -> str:
+    d = predictive_summary(values)
+    if d["mean"] is None:
+        return "n/a"
+    lo, hi = d["interval95"]
+    return f"{cal._fmt(d['mean'], pct)} [{cal._fmt(lo, pct)}, {cal._fmt(hi, pct)}]"
+
+
 def validation_table(post: Posterior, val: Validation) -> str:
+    """Markdown: the posterior per parameter, then the fitted and the held-back targets in two tables, each
+    target with its source, the posterior predictive mean and 95% interval, and the model at the estimate and
+    at the base on fresh seeds."""
     ap, p = post.ap, post.ap.problem
     sc = p.base
     summ = summarise(ap, post.last)
@@ -590,25 +670,34 @@ def validation_table(post: Posterior, val: Validation) -> str:
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for i, k in enumerate(p.keys):
-        s = summ[k]
-        out.append(f"| `{k}` | {p.base_values[k]:.6g} | [{p.lo[i]:g}, {p.hi[i]:g}] | {s['mean']:.4g} | {s['sd']:.3g} | "
-                   f"[{s['q025']:.4g}, {s['q975']:.4g}] | {post.estimate[k]:.6g} |")
+        s_ = summ[k]
+        out.append(f"| `{k}` | {p.base_values[k]:.6g} | [{p.lo[i]:g}, {p.hi[i]:g}] | {s_['mean']:.4g} | {s_['sd']:.3g} | "
+                   f"[{s_['q025']:.4g}, {s_['q975']:.4g}] | {post.estimate[k]:.6g} |")
+    m = len(val.draws)
     out += [
         "",
-        f"Model values: mean and 95% confidence interval of the mean over {n} fresh replicate(s) (seeds "
-        f"`replicate_seed({p.spec.seed}, r)`, r = {len(p.seeds)}..{len(p.seeds) + n - 1}, none used by the fit), the "
-        "base scenario and the calibrated one with the same seeds. Held-out targets were not in the distance: "
-        "they test the fit.",
-        "",
-        "| Target | Role | Target value | Source | Base scenario | Calibrated | Model quantity |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        f"Posterior predictive: {m} parameter sets drawn from the final generation by weight, each run once with "
+        f"its own fresh seed; mean and central 95% interval (2.5% and 97.5% quantiles) of the draws. Calibrated and "
+        f"base: mean and 95% confidence interval of the mean over {n} fresh replicate(s) (seeds "
+        f"`replicate_seed({p.spec.seed}, r)`, r = {len(p.seeds)}..{len(p.seeds) + n - 1}), paired. No seed of "
+        "either was used by the fit.",
     ]
-    for t in p.targets:
-        pct = cal.is_percent(t.name)
-        base = cal._ci_text(val.base[t.name], pct) if n else "n/a"
-        fit = cal._ci_text(val.fitted[t.name], pct) if n else "n/a"
-        out.append(f"| {cal._cell(t.title)} | {'held out' if t.holdout else 'fitted'} | {cal._cell(cal._target_text(t))} | "
-                   f"{cal._cell(t.source)} | {base} | {fit} | `{t.name}` |")
+    header = ["| Target | Target value | Source | Posterior predictive [95%] | Calibrated | Base scenario | Model quantity |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
+    for title, held in (("Fitted targets (in the distance):", False),
+                        ("Held-back targets (not in the distance: predicted by the fit on the others):", True)):
+        rows = [t for t in p.targets if t.holdout == held]
+        if not rows:
+            continue
+        out += ["", title, "", *header]
+        for t in rows:
+            pct = cal.is_percent(t.name)
+            base = cal._ci_text(val.base[t.name], pct) if n else "n/a"
+            fit = cal._ci_text(val.fitted[t.name], pct) if n else "n/a"
+            pred = _predictive_text(val.predictive.get(t.name, []), pct)
+            out.append(f"| {cal._cell(t.title)} | {cal._cell(cal._target_text(t))} | {cal._cell(t.source)} | {pred} | "
+                       f"{fit} | {base} | `{t.name}` |")
+    out += ["", "Diagnostics (beside fit.json): " + "; ".join(f"`{f}` ({d})" for f, d in FIGURES.items()) + "."]
     return "\n".join(out)
 
 
@@ -628,13 +717,174 @@ def write_outputs(post: Posterior, val: Validation, out: Path) -> list[Path]:
     put(paths[2], lambda f: f.write_text(json.dumps(fit_document(post, val), indent=2, allow_nan=False) + "\n",
                                           encoding="utf-8"))
     put(paths[3], lambda f: f.write_text(validation_table(post, val) + "\n", encoding="utf-8"))
+    return paths + diagnostics(post, val, out)
+
+
+# ---------------------------------------------------------------------------------------------
+# diagnostics
+# ---------------------------------------------------------------------------------------------
+#: the figures an ABC run writes beside fit.json, and what each shows
+FIGURES = {
+    "abc_posterior_vs_prior.png": "per parameter: the weighted posterior of each generation against the uniform prior",
+    "abc_pairs.png": "pair plots of the final generation (identifiability: ridges show parameters that trade off)",
+    "abc_predictive.png": "posterior predictive check per target: the draws' moments against the target",
+    "abc_generations.png": "epsilon and acceptance rate per generation",
+}
+
+
+def diagnostics(post: Posterior, val: Validation, out: Path) -> list[Path]:
+    """Write :data:`FIGURES` into ``out`` (matplotlib, Agg) from the posterior and the validation runs."""
+    from .plots import _plt
+
+    plt = _plt()
+    ap, p = post.ap, post.ap.problem
+    parts, keys = post.particles, p.keys
+    gens = sorted(parts.generation.unique())
+    last = post.last
+    paths = []
+
+    def save(fig, name: str) -> None:
+        path = out / name
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+
+    # posterior vs prior
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.6 * len(keys), 3.0), squeeze=False)
+    for ax, k, lo, hi in zip(axes[0], keys, p.lo, p.hi):
+        bins = np.linspace(lo, hi, 25)
+        for t in gens:
+            g = parts[parts.generation == t]
+            final = t == gens[-1]
+            ax.hist(g[k], bins=bins, weights=g.weight, density=True, histtype="stepfilled" if final else "step",
+                    alpha=0.5 if final else 0.8, lw=1.0, color="C0" if final else plt.cm.Greys(0.3 + 0.5 * t / max(gens[-1], 1)),
+                    label=f"generation {t + 1}" if final else None)
+        ax.hlines(1.0 / (hi - lo), lo, hi, colors="C3", linestyles="--", label="prior")
+        ax.axvline(post.estimate[k], color="k", lw=1, label="calibrated")
+        ax.set_xlabel(k)
+        ax.set_ylabel("density")
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle("Posterior (final generation filled, earlier ones grey) vs the uniform prior")
+    fig.tight_layout()
+    save(fig, "abc_posterior_vs_prior.png")
+
+    # pair plots
+    n = len(keys)
+    fig, axes = plt.subplots(n, n, figsize=(2.6 * n, 2.6 * n), squeeze=False)
+    w = last.weight.to_numpy()
+    for i, ki in enumerate(keys):
+        for j, kj in enumerate(keys):
+            ax = axes[i][j]
+            if i == j:
+                ax.hist(last[ki], bins=15, weights=w, color="C0", alpha=0.7, range=(p.lo[i], p.hi[i]))
+            elif i > j:
+                ax.scatter(last[kj], last[ki], s=10 + 400 * w, alpha=0.6, color="C0")
+                ax.set_xlim(p.lo[j], p.hi[j])
+                ax.set_ylim(p.lo[i], p.hi[i])
+            else:
+                r = np.corrcoef(last[kj], last[ki])[0, 1] if last[ki].std() > 0 and last[kj].std() > 0 else float("nan")
+                ax.text(0.5, 0.5, f"r = {r:.2f}", ha="center", va="center", transform=ax.transAxes)
+                ax.set_xticks([])
+                ax.set_yticks([])
+            if i == n - 1:
+                ax.set_xlabel(kj, fontsize=7)
+            if j == 0:
+                ax.set_ylabel(ki, fontsize=7)
+    fig.suptitle("Final generation: pairs (marker size = weight); above the diagonal, the unweighted correlation r")
+    fig.tight_layout()
+    save(fig, "abc_pairs.png")
+
+    # posterior predictive checks
+    tg = p.targets
+    cols = min(4, len(tg))
+    rows = math.ceil(len(tg) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.7 * rows), squeeze=False)
+    for ax, t in zip(axes.flat, tg):
+        v = np.array([x for x in val.predictive.get(t.name, []) if x is not None and math.isfinite(x)], float)
+        if len(v):
+            ax.hist(v, bins=15, color="C2" if t.holdout else "C0", alpha=0.7)
+        ax.axvline(t.value, color="C3", lw=1.5)
+        if t.relation == "=" and t.sd:
+            ax.axvspan(t.value - 2 * t.sd, t.value + 2 * t.sd, color="C3", alpha=0.12)
+        elif t.sd:
+            side = -1 if t.relation == "<=" else 1
+            ax.axvspan(t.value, t.value + side * 3 * t.sd, color="C3", alpha=0.08)
+        ax.set_title(f"{t.name}{' (held back)' if t.holdout else ''}", fontsize=8)
+    for ax in list(axes.flat)[len(tg):]:
+        ax.axis("off")
+    fig.suptitle("Posterior predictive: moments of the posterior draws (fresh seeds); red: the target "
+                 "(band ±2 sd, or the allowed side)", fontsize=9)
+    fig.tight_layout()
+    save(fig, "abc_predictive.png")
+
+    # epsilon and acceptance per generation
+    fig, ax = plt.subplots(figsize=(5, 3))
+    t = [g["generation"] + 1 for g in post.generations]
+    ax.plot(t, [g["epsilon"] for g in post.generations], "o-", color="C0", label="epsilon")
+    ax.set_xlabel("generation")
+    ax.set_ylabel("epsilon (distance, sd)", color="C0")
+    ax2 = ax.twinx()
+    ax2.plot(t, [100 * (g["acceptance_rate"] or 0) for g in post.generations], "s--", color="C1")
+    ax2.set_ylabel("acceptance rate (%)", color="C1")
+    ax2.set_ylim(0, 100)
+    ax.set_xticks(t)
+    fig.suptitle("ABC-SMC: threshold and acceptance per generation")
+    fig.tight_layout()
+    save(fig, "abc_generations.png")
     return paths
+
+
+# ---------------------------------------------------------------------------------------------
+# a fit from its saved output
+# ---------------------------------------------------------------------------------------------
+def is_abc_fit(doc: dict) -> bool:
+    return isinstance(doc, dict) and doc.get("method") == "abc-smc"
+
+
+def load_fit(path: str | Path) -> tuple[Posterior, Validation]:
+    """An ABC fit back from its saved output: ``fit.json`` and ``posterior.parquet`` beside it.
+
+    The targets file it names must be the one the fit was made from (its SHA-256); otherwise
+    :class:`ScenarioError`. ``validation_table(*load_fit(p))`` is the table the run wrote.
+    """
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ScenarioError(path, "file", "an existing fit.json (written by credsim calibrate)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ScenarioError(path, "json", f"a fit.json written by credsim calibrate ({e})") from None
+    if not is_abc_fit(doc):
+        raise ScenarioError(path, "method", "a fit.json of credsim calibrate --method abc")
+    targets = Path(doc["targets_file"])
+    if not targets.is_file():
+        raise ScenarioError(path, "targets_file", f"the targets file the fit was made from, '{targets}' not found")
+    if hashlib.sha256(targets.read_bytes()).hexdigest() != doc.get("targets_sha256"):
+        raise ScenarioError(path, "targets_sha256", f"a fit of {targets} as it is now; the file has changed since "
+                                                    f"the fit: run `credsim calibrate {targets} --method abc` again")
+    post_file = path.parent / "posterior.parquet"
+    if not post_file.is_file():
+        raise ScenarioError(path, "posterior.parquet", f"the posterior beside the fit, {post_file} not found")
+    ap = load(targets)
+    p = ap.problem
+    p.base_values = {k: v["base"] for k, v in doc["parameters"].items()}
+    particles = pd.read_parquet(post_file)
+    post = Posterior(ap, particles, doc["generations"], doc["evaluations"], doc["runs_this_session"], doc["started"],
+                     doc["seconds"], doc["resumed_from_generation"], doc["stop"],
+                     {k: v["calibrated"] for k, v in doc["parameters"].items()})
+    v = doc["validation"]
+    pr = v.get("predictive", {})
+    val = Validation(v["seeds"], {k: [cal._num(x) for x in d["values"]] for k, d in v["calibrated"].items()},
+                     {k: [cal._num(x) for x in d["values"]] for k, d in v["base"].items()},
+                     {k: [cal._num(x) for x in d["values"]] for k, d in pr.get("moments", {}).items()},
+                     pr.get("draws", []), pr.get("seeds", []))
+    return post, val
 
 
 # ---------------------------------------------------------------------------------------------
 # the command
 # ---------------------------------------------------------------------------------------------
-def command(targets: Path, out: Path | None, workers: int | None, scheduler: str | None) -> None:
+def command(targets: Path, out: Path | None, workers: int | None, scheduler: str | None) -> Path:
     """``credsim calibrate TARGETS --method abc``: bad input is one line and exit 2, before anything is written."""
     import typer
 
@@ -673,11 +923,11 @@ def command(targets: Path, out: Path | None, workers: int | None, scheduler: str
             for k, s in summarise(ap, post.last).items():
                 log(f"  {k}: posterior mean {s['mean']:.4g}, sd {s['sd']:.3g}, 95% [{s['q025']:.4g}, {s['q975']:.4g}]")
             t1 = time.monotonic()
-            if p.validation_seeds:
+            if p.validation_seeds or spec.predictive_draws:
                 log(f"validation: the {spec.estimate_text} and the base scenario, {len(p.validation_seeds)} fresh "
-                    "replicate(s) each")
-            val = validate(ap, post.estimate, batches)
-            if p.validation_seeds:
+                    f"replicate(s) each; posterior predictive check, {spec.predictive_draws} draw(s)")
+            val = validate(ap, post.estimate, batches, post.last)
+            if p.validation_seeds or spec.predictive_draws:
                 log(f"validation done ({time.monotonic() - t1:.0f} s)")
     except ExecutorError as e:
         bad_input(ScenarioError("--scheduler", scheduler or "", str(e)))
@@ -691,3 +941,4 @@ def command(targets: Path, out: Path | None, workers: int | None, scheduler: str
     typer.echo(validation_table(post, val))
     typer.echo("")
     typer.echo(f"wrote {', '.join(str(x) for x in paths)}")
+    return out_dir

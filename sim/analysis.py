@@ -24,6 +24,12 @@ random numbers), so the difference between a scenario and the baseline is taken 
 ``(point, replicate)``, and its interval is the t interval of those paired differences — usually far
 narrower than the two scenarios' own intervals suggest.
 
+A sweep run under posterior draws (``[posterior]``, see :mod:`sim.sweep`) is a crossed design of draws
+x replicate seeds: :func:`describe` and :func:`paired_differences` then pair on ``(point, draw,
+replicate)`` and give, by :func:`two_level`, a seed-only interval (``ci_low``/``ci_high``,
+``diff_low``/``diff_high``) and a total one that adds the parameter uncertainty (``total_low``/
+``total_high``, ``diff_total_low``/``diff_total_high``).
+
 Only finished runs count (a run is finished when its summary file exists): daily series and vintages
 of a run that was killed before its summary was written are ignored, as are files being written.
 """
@@ -174,6 +180,22 @@ class Results:
     @property
     def design_keys(self) -> list[str]:
         return list(self.manifest.get("design_parameters") or [])
+
+    @property
+    def posterior_keys(self) -> list[str]:
+        """The parameters drawn from a posterior (``[posterior]`` of the spec); empty without one."""
+        return list(self.manifest.get("posterior_parameters") or [])
+
+    @property
+    def has_posterior(self) -> bool:
+        """Whether every run ran under a posterior draw (its summaries have a ``draw`` column)."""
+        return bool(self.manifest.get("posterior")) and (
+            "draw" in self.summaries.columns or "draw" in self.runs.columns)
+
+    @property
+    def pair_keys(self) -> list[str]:
+        """What pairs a run with the baseline's: the design point, the posterior draw (if any), the replicate."""
+        return ["point", "draw", "replicate"] if self.has_posterior else ["point", "replicate"]
 
     @property
     def scenarios(self) -> list[str]:
@@ -429,6 +451,118 @@ def _group_stats(frame: pd.DataFrame, by: list[str], cols: list[str], confidence
     return out.drop(columns=["lo", "hi"])
 
 
+def _bounds(mean, half, rate) -> tuple[np.ndarray, np.ndarray]:
+    """``mean ± half``, or for rates its logit-scale version ``expit(logit(m) ± half / (m (1 − m)))``
+    (as :func:`interval`), inside [0, 1]."""
+    mean = np.asarray(mean, dtype=float)
+    half = np.asarray(half, dtype=float)
+    rate = np.broadcast_to(np.asarray(rate, bool), mean.shape)
+    lo, hi = mean - half, mean + half
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        inner = rate & (mean > 0.0) & (mean < 1.0)
+        m = np.where(inner, mean, 0.5)
+        h = np.where(inner, half, 0.0) / (m * (1.0 - m))
+        logit = np.log(m / (1.0 - m))
+        lo = np.where(inner, 1.0 / (1.0 + np.exp(-(logit - h))), lo)
+        hi = np.where(inner, 1.0 / (1.0 + np.exp(-(logit + h))), hi)
+        edge = rate & ((mean == 0.0) | (mean == 1.0)) & np.isfinite(half)
+        lo = np.where(edge, mean, lo)
+        hi = np.where(edge, mean, hi)
+    return lo, hi
+
+
+def two_level(x, confidence: float = CONFIDENCE, rate: bool = False) -> dict[str, float]:
+    """Seed-only and total intervals of a mean over a crossed design: ``x[d, r]`` is the outcome of
+    posterior draw ``d`` at replicate seed ``r`` (the same seeds in every draw). NaN cells drop their
+    replicate (a seed counts only where every draw defined the outcome).
+
+    With ``D`` draws, ``R`` replicates, ``c_r`` the mean over draws at seed ``r`` and ``m`` the grand mean:
+
+    - **seed-only**: the Student-t interval of the ``c_r`` (``m ± t(R − 1) · sd(c) / √R``): the run-to-run
+      noise of the reported mean with the drawn parameter sets taken as known (for ``D = 1``, the usual
+      interval over replicates);
+    - **parameter spread**: ``σ_θ² = max(0, (MS_draws − MS_resid) / R)``, the two-way ANOVA (method of
+      moments) estimate of the variance over the posterior of the outcome's expected value, with
+      ``MS_draws = R · var(m_d)`` and ``MS_resid`` the mean square of ``x − m_d − c_r + m`` on
+      ``(D − 1)(R − 1)`` degrees of freedom (the seed noise left in the draw means);
+    - **total**: half-widths added in quadrature, ``√(h_seed² + h_θ²)`` with
+      ``h_θ = t(D − 1) · σ_θ · √(1 + 1/D)`` (a 95% prediction interval for the expected outcome at a new
+      draw: it does not shrink as draws are added; the 1/D term is the error of ``m`` from finitely
+      many draws). Rates get both intervals on the logit scale.
+
+    Returns ``n, draws, replicates, mean, sd`` (of the ``c_r``), ``ci_low, ci_high`` (seed-only),
+    ``sd_param`` (σ_θ), ``total_low, total_high``; the total interval needs ``D, R ≥ 2``.
+    """
+    from scipy import stats
+
+    x = np.asarray(x, dtype=float)
+    if x.ndim == 2 and x.size:
+        x = x[~np.isnan(x).all(axis=1)]  # a draw with no value at all
+        x = x[:, ~np.isnan(x).any(axis=0)]  # a seed some draw did not define
+    nan = math.nan
+    d, r = x.shape if x.ndim == 2 else (0, 0)
+    if d == 0 or r == 0:
+        return dict(n=0, draws=0, replicates=0, mean=nan, sd=nan, ci_low=nan, ci_high=nan, sd_param=nan,
+                    total_low=nan, total_high=nan)
+    m = float(x.mean())
+    c = x.mean(axis=0)
+    sd = float(c.std(ddof=1)) if r > 1 else nan
+    h_seed = float(t_halfwidth(sd, r, confidence))
+    sd_param, h_total = nan, nan
+    if d >= 2 and r >= 2:
+        md = x.mean(axis=1)
+        ms_draws = r * float(md.var(ddof=1))
+        resid = x - md[:, None] - c[None, :] + m
+        ms_resid = float((resid ** 2).sum()) / ((d - 1) * (r - 1))
+        sd_param = math.sqrt(max(0.0, (ms_draws - ms_resid) / r))
+        h_param = float(stats.t.ppf(0.5 + confidence / 2.0, d - 1)) * sd_param * math.sqrt(1.0 + 1.0 / d)
+        h_total = math.hypot(h_seed, h_param)
+    rate = rate and bool(((x >= 0) & (x <= 1)).all())
+    lo, hi = _bounds(m, h_seed, rate)
+    tlo, thi = _bounds(m, h_total, rate)
+    return dict(n=d * r, draws=d, replicates=r, mean=m, sd=sd, ci_low=float(lo), ci_high=float(hi),
+                sd_param=sd_param, total_low=float(tlo), total_high=float(thi))
+
+
+def two_level_stats(frame: pd.DataFrame, by: list[str], cols: list[str], confidence: float = CONFIDENCE,
+                    rates: Iterable[str] = ()) -> pd.DataFrame:
+    """:func:`two_level` of each column of ``frame`` (with ``draw`` and ``replicate`` columns) per group.
+
+    Columns: ``by..., outcome, n, draws, replicates, mean, sd, ci_low, ci_high, sd_param, total_low,
+    total_high``.
+    """
+    names = [*by, "outcome", "n", "draws", "replicates", "mean", "sd", "ci_low", "ci_high", "sd_param",
+             "total_low", "total_high"]
+    if frame.empty or not cols:
+        return pd.DataFrame(columns=names)
+    rates = set(rates)
+    rows = []
+    with warnings.catch_warnings(record=True) as caught:  # one warning for the whole table, as _group_stats
+        warnings.simplefilter("always", SingleReplicateWarning)
+        rows = _two_level_rows(frame, by, cols, confidence, rates)
+    if any(issubclass(w.category, SingleReplicateWarning) for w in caught):
+        warnings.warn("a 95% interval from one replicate is undefined (NaN); run at least 2 replicates",
+                      SingleReplicateWarning, stacklevel=3)
+    out = pd.DataFrame(rows, columns=names)
+    for c in ("n", "draws", "replicates"):
+        out[c] = out[c].astype(int)
+    return out
+
+
+def _two_level_rows(frame: pd.DataFrame, by: list[str], cols: list[str], confidence: float, rates: set) -> list[dict]:
+    rows = []
+    for group, g in frame.groupby(by, sort=False):
+        group = group if isinstance(group, tuple) else (group,)
+        for k in cols:
+            v = pd.to_numeric(g[k], errors="coerce").astype(float)
+            v = v.where(np.isfinite(v))
+            grid = pd.DataFrame({"draw": g["draw"].to_numpy(), "replicate": g["replicate"].to_numpy(),
+                                 "v": v.to_numpy()}).pivot(index="draw", columns="replicate", values="v")
+            rows.append({**dict(zip(by, group)), "outcome": k,
+                         **two_level(grid.to_numpy(dtype=float), confidence, rate=k in rates)})
+    return rows
+
+
 def _sort(frame: pd.DataFrame, res: Results, by: list[str]) -> pd.DataFrame:
     """Sort by ``by``, scenarios in the spec's order."""
     sc = {s: i for i, s in enumerate(res.scenarios)}
@@ -479,7 +613,10 @@ def describe(res: Results, outcomes: Sequence[str] | None = None, confidence: fl
     (scenario, point) appears, with ``n = 0`` if none of its runs has finished.
     """
     keys = _outcomes(res, outcomes)
-    out = _group_stats(res.summaries, ["scenario", "point"], keys, confidence, rates=RATE_KEYS)
+    if res.has_posterior:
+        out = two_level_stats(res.summaries, ["scenario", "point"], keys, confidence, rates=RATE_KEYS)
+    else:
+        out = _group_stats(res.summaries, ["scenario", "point"], keys, confidence, rates=RATE_KEYS)
     planned = res.runs[["scenario", "point"]].drop_duplicates() if len(res.runs) else None
     if planned is not None and len(planned) and keys:
         grid = planned.merge(pd.DataFrame({"outcome": keys}), how="cross")
@@ -504,18 +641,23 @@ def paired_differences(
     keys = _outcomes(res, outcomes)
     base_name = res.baseline(baseline)
     s = res.summaries
-    cols = ["scenario", "point", "replicate", *keys]
+    pair = res.pair_keys
+    cols = ["scenario", *pair, *keys]
     if s.empty:
-        merged = pd.DataFrame(columns=["scenario", "point", *keys])
+        merged = pd.DataFrame(columns=["scenario", *pair, *keys])
     else:
-        b = s.loc[s["scenario"] == base_name, ["point", "replicate", *keys]]
-        merged = s[cols].merge(b, on=["point", "replicate"], suffixes=("", "__base"), how="inner")
+        b = s.loc[s["scenario"] == base_name, [*pair, *keys]]
+        merged = s[cols].merge(b, on=pair, suffixes=("", "__base"), how="inner")
         for k in keys:
             merged[k] = pd.to_numeric(merged[k], errors="coerce").astype(float) - \
                 pd.to_numeric(merged[f"{k}__base"], errors="coerce").astype(float)
-    st = _group_stats(merged, ["scenario", "point"], keys, confidence)
+    if res.has_posterior:
+        st = two_level_stats(merged, ["scenario", "point"], keys, confidence).drop(columns=["draws", "replicates"])
+    else:
+        st = _group_stats(merged, ["scenario", "point"], keys, confidence)
     st = st.rename(columns={"n": "n_pairs", "mean": "diff", "sd": "diff_sd", "ci_low": "diff_low",
-                            "ci_high": "diff_high"})
+                            "ci_high": "diff_high", "sd_param": "diff_sd_param", "total_low": "diff_total_low",
+                            "total_high": "diff_total_high"})
     st.insert(st.columns.get_loc("outcome") + 1, "baseline", base_name)
     return _with_design(_order(st, res, keys), res)
 
@@ -534,7 +676,8 @@ def compare(
     keys = _outcomes(res, outcomes)
     d = describe(res, keys, confidence)
     p = paired_differences(res, baseline, keys, confidence)
-    p = p[["scenario", "point", "outcome", "baseline", "n_pairs", "diff", "diff_sd", "diff_low", "diff_high"]]
+    extra = ["diff_sd_param", "diff_total_low", "diff_total_high"] if res.has_posterior else []
+    p = p[["scenario", "point", "outcome", "baseline", "n_pairs", "diff", "diff_sd", "diff_low", "diff_high", *extra]]
     out = d.merge(p, on=["scenario", "point", "outcome"], how="left")
     out["baseline"] = res.baseline(baseline)
     out["n_pairs"] = out["n_pairs"].fillna(0).astype(int)
@@ -564,6 +707,7 @@ def _daily_frame(res: Results, exprs: dict[str, str], confidence: float, diff_of
     else:
         q = (f"SELECT d.scenario, d.point, d.day, {clock}, {sel} FROM daily d JOIN daily b "
              f"ON b.point = d.point AND b.replicate = d.replicate AND b.day = d.day AND b.scenario = ? "
+             f"{'AND b.draw = d.draw ' if res.has_posterior else ''}"
              f"GROUP BY d.scenario, d.point, d.day")
         wide = res.sql(q, [diff_of])
     parts = []
@@ -640,7 +784,8 @@ def vintage_curves(res: Results, by_cohort: bool = False, confidence: float = CO
         per_run = raw.assign(cohorts=1)
     else:
         parts = []
-        for (scenario, point, replicate), g in raw.groupby(["scenario", "point", "replicate"], sort=False):
+        for (scenario, point, replicate, _run), g in raw.groupby(["scenario", "point", "replicate", "run_id"],
+                                                                  sort=False):
             parts.append(pooled_vintage(g).assign(scenario=scenario, point=point, replicate=replicate))
         per_run = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
             columns=["scenario", "point", "replicate", "months_on_book", "cohorts", "loans", "charged_off"])
@@ -740,7 +885,7 @@ def segments(res: Results, by: str, confidence: float = CONFIDENCE) -> pd.DataFr
     loans = res.loans(list(dict.fromkeys(need)), where="in_window")
     if loans.empty:
         return pd.DataFrame(columns=cols)
-    per_run = segment_table(loans, by, groups=["scenario", "point", "replicate"])
+    per_run = segment_table(loans, by, groups=["scenario", "point", "replicate", "run_id"])
     out = _group_stats(per_run, ["scenario", "point", "segment"], list(SEGMENT_OUTCOMES), confidence,
                        rates=SEGMENT_RATES)
     oc = {k: i for i, k in enumerate(SEGMENT_OUTCOMES)}

@@ -62,6 +62,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from .analysis import mean_ci  # the project's one interval: Student t, logit scale for rates, NaN from one run
 from .metrics import RATE_KEYS, SUMMARY, SUMMARY_KEYS
 from .params import Scenario, iter_parameters
+from .state import CAUSES
 from .rng import replicate_seed
 from .scenario import SCENARIO_DIR, ScenarioError, _describe, load_scenario, read_toml, resolve_path, with_overrides
 
@@ -73,15 +74,28 @@ VALIDATION_REGION = "validation"
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Derived:
-    """A moment computed from a run's summary."""
+    """A moment computed from a run's summary; ``low``/``high``: the values it can take (None: open)."""
 
     definition: str
     compute: Callable[[dict], float]
     percent: bool = True
+    low: float | None = 0.0
+    high: float | None = None
 
 
 def _div(a: float, b: float) -> float:
     return float(a) / float(b) if b else 0.0
+
+
+def _ratio(a: float, b: float) -> float:
+    """a / b, NaN when b is 0 or either is undefined (a shape the run cannot show is no evidence either way)."""
+    a, b = float(a), float(b)
+    return a / b if b and math.isfinite(a) and math.isfinite(b) else float("nan")
+
+
+def _largest_cause(s: dict) -> float:
+    shares = [float(s[f"cause_{c}"]) for c in CAUSES]
+    return max(shares) if all(math.isfinite(v) for v in shares) else float("nan")
 
 
 #: moments derived from the summary, by name (besides the summary keys themselves)
@@ -99,6 +113,35 @@ DERIVED: dict[str, Derived] = {
         "default_rate / ever_30dpd_rate: charge-offs relative to loans ever 30+ DPD (0 when none reached 30 DPD)",
         lambda s: _div(s["default_rate"], s["ever_30dpd_rate"]),
         percent=False,
+    ),
+    # shapes of the delinquency ladder: ratios of neighbouring buckets (NaN when the lower one is empty)
+    "roll_60_90_to_30_60": Derived(
+        "roll_60_90 / roll_30_60: how much likelier a loan at 60-89 DPD is to roll on than one at 30-59 DPD "
+        "(above 1: roll rates rise with depth)",
+        lambda s: _ratio(s["roll_60_90"], s["roll_30_60"]),
+        percent=False,
+    ),
+    "roll_90_120_to_60_90": Derived(
+        "roll_90_120 / roll_60_90: the same one bucket deeper (the last roll is to charge-off)",
+        lambda s: _ratio(s["roll_90_120"], s["roll_60_90"]),
+        percent=False,
+    ),
+    "cure_30_59_to_1_29": Derived(
+        "cure_30_59 / cure_1_29: how likely a loan at 30-59 DPD is to be current a month later, relative to one "
+        "at 1-29 DPD (below 1: cure rates fall with depth)",
+        lambda s: _ratio(s["cure_30_59"], s["cure_1_29"]),
+        percent=False,
+    ),
+    "cure_60_89_to_30_59": Derived(
+        "cure_60_89 / cure_30_59: the same one bucket deeper",
+        lambda s: _ratio(s["cure_60_89"], s["cure_30_59"]),
+        percent=False,
+    ),
+    "largest_cause_share": Derived(
+        "the largest of the cause_* shares: the share of the loans first reaching 30+ DPD in the window that "
+        "the most common cause accounts for (NaN when no loan reached 30+ DPD)",
+        _largest_cause,
+        high=1.0,
     ),
 }
 
@@ -131,7 +174,7 @@ class _Spec(BaseModel):
 
 
 #: moments that are shares of something, so only values in [0, 1] can be targets
-RATE_MOMENTS = frozenset([*RATE_KEYS, "on_time_rate"])
+RATE_MOMENTS = frozenset([*RATE_KEYS, "on_time_rate", "largest_cause_share"])
 
 
 def _finite(v: float | None) -> float | None:
@@ -178,6 +221,11 @@ class TargetSpec(_Spec):
         name = info.data.get("name")
         if name in RATE_MOMENTS and not 0.0 <= v <= 1.0:
             raise ValueError(f"a value between 0 and 1 for the rate {name} (5% is 0.05), got {v!r}")
+        if name in DERIVED:
+            lo, hi = DERIVED[name].low, DERIVED[name].high
+            if (lo is not None and v < lo) or (hi is not None and v > hi):
+                raise ValueError(f"a value in [{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}], "
+                                 f"what {name} can take, got {v!r}")
         return v
 
     @property
@@ -445,8 +493,17 @@ class Runner:
             self._stack.close()
             self._stack, self._execute = None, None
 
-    def map(self, jobs: list[tuple[Scenario, dict[str, float], int]]) -> list[dict]:
+    def open(self) -> "Runner":
+        """Open the executor now (a Dask scheduler that cannot be reached fails here: ExecutorError)."""
         from .execute import execute_summary, open_executor
+
+        if self._execute is None:
+            self._stack = ExitStack()
+            self._execute = self._stack.enter_context(
+                open_executor(self.executor, self.workers, self.scheduler, fn=execute_summary))
+        return self
+
+    def map(self, jobs: list[tuple[Scenario, dict[str, float], int]]) -> list[dict]:
         from .model import build_scenario
         from .sweep import Job
 
@@ -454,10 +511,7 @@ class Runner:
             return []
         runs = [Job(f"calibration__r{i:06d}", sc.name, 0, i, seed, build_scenario(sc, overrides=overrides or None),
                     dict(overrides or {})) for i, (sc, overrides, seed) in enumerate(jobs)]
-        if self._execute is None:
-            self._stack = ExitStack()
-            self._execute = self._stack.enter_context(
-                open_executor(self.executor, self.workers, self.scheduler, fn=execute_summary))
+        self.open()
         done: dict[str, dict] = {}
         for job, out in self._execute(runs):
             if not out["ok"]:
@@ -769,18 +823,19 @@ def validation_table(fit: Fit, val: Validation) -> str:
         f"`replicate_seed({p.spec.seed}, r)`, r = {len(p.seeds)}..{len(p.seeds) + n - 1}, none used by the fit), "
         "paired: the base scenario and the calibrated one run with the same seeds.",
         "",
-        "| Target | Target value | Source | Base scenario | Calibrated | Model quantity |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| Target | Role | Target value | Source | Base scenario | Calibrated | Model quantity |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for t in p.targets:
+    for t in sorted(p.targets, key=lambda t: t.holdout):  # the fitted targets first, then the held-back ones
         pct = is_percent(t.name)
+        role = "held back (not fitted)" if t.holdout else "fitted"
         out.append(
-            f"| {_cell(t.title)} | {_cell(_target_text(t))} | {_cell(t.source)} | {_ci_text(val.base[t.name], pct)} | "
-            f"{_ci_text(val.fitted[t.name], pct)} | `{t.name}` |"
+            f"| {_cell(t.title)} | {role} | {_cell(_target_text(t))} | {_cell(t.source)} | "
+            f"{_ci_text(val.base[t.name], pct)} | {_ci_text(val.fitted[t.name], pct)} | `{t.name}` |"
         )
     if n:
-        out += ["", f"Objective on the fresh replicates: {validation_objective(p, val.base):.4g} for the base scenario, "
-                    f"{validation_objective(p, val.fitted):.4g} calibrated."]
+        out += ["", f"Objective on the fresh replicates (fitted targets only): {validation_objective(p, val.base):.4g} "
+                    f"for the base scenario, {validation_objective(p, val.fitted):.4g} calibrated."]
     return "\n".join(out)
 
 
@@ -843,7 +898,7 @@ def fit_document(fit: Fit, val: Validation | None) -> dict:
         def summarise(values: dict[str, list[float]]) -> dict:
             res = {}
             for name, vs in values.items():
-                _n, m, lo, hi = mean_ci(vs, rate=name in RATE_KEYS)
+                _n, m, lo, hi = mean_ci(vs, rate=name in RATE_MOMENTS)
                 res[name] = {"mean": _json_num(m), "ci95": [_json_num(lo), _json_num(hi)], "values": vs}
             return res
 
@@ -926,3 +981,140 @@ def write_docs(table: str, odd: Path) -> bool:
         odd.write_text(new, encoding="utf-8")
         return True
     return False
+
+
+# ---------------------------------------------------------------------------------------------
+# installing a fit: the fitted model becomes the baseline
+# ---------------------------------------------------------------------------------------------
+#: where an installed fit's record lives (committed): fit.json, validation.md, posterior.parquet (ABC: the
+#: final generation), the diagnostics figures
+FIT_DIR = Path(__file__).resolve().parent.parent / "experiments" / "calibration"
+#: the scenario every shipped strategy extends: it carries the installed fit in its ``calibrated`` region
+BASELINE_PATH = SCENARIO_DIR / "baseline.toml"
+INSTALL_REGION = "calibrated"
+_BEGIN, _END = "# BEGIN GENERATED: {}", "# END GENERATED: {}"
+
+
+def _install_re(name: str = INSTALL_REGION):
+    import re
+
+    return re.compile(re.escape(_BEGIN.format(name)) + r"\n(.*?)" + re.escape(_END.format(name)) + r"\n?", re.S)
+
+
+def fitted_values(doc: dict) -> dict[str, float]:
+    """The values a saved fit puts into the baseline: ABC's ``calibrated`` estimate, MSM's ``fitted``."""
+    key = "calibrated" if doc.get("method") == "abc-smc" else "fitted"
+    return {k: float(v[key]) for k, v in doc["parameters"].items()}
+
+
+def baseline_region(doc: dict, record: str) -> str:
+    """The ``calibrated`` region of scenarios/baseline.toml for the saved fit ``doc`` (provenance, then tables)."""
+    how = (f"ABC-SMC {doc['estimate']}" if doc.get("method") == "abc-smc" else f"simulated moments ({doc['method']})")
+    lines = [
+        _BEGIN.format(INSTALL_REGION),
+        f"# The fitted model, written by `credsim calibrate {Path(doc['targets_file']).as_posix()} ... --install`: "
+        "never edit by hand.",
+        f"# {how}; run of {doc['started']}; targets sha256 {doc['targets_sha256']}.",
+        f"# Record: {record}/fit.json (python -m sim.docs --check fails if this region and that record disagree).",
+    ]
+    tables: dict[str, list[tuple[str, float]]] = {}
+    for k, v in fitted_values(doc).items():
+        section, _, leaf = k.rpartition(".")
+        tables.setdefault(section, []).append((leaf, v))
+    for section, items in tables.items():
+        lines += [f"[{section}]", *(f"{leaf} = {_toml_value(float(v))}" for leaf, v in items), ""]
+    lines[-1] = _END.format(INSTALL_REGION)
+    return "\n".join(lines) + "\n"
+
+
+def portable_record(doc: dict) -> dict:
+    """A saved fit with the paths of this machine made relative to the repository (the committed record)."""
+    root = FIT_DIR.parents[1].resolve()
+
+    def rel(path: str) -> str:
+        r = Path(path).resolve()
+        return r.relative_to(root).as_posix() if r.is_relative_to(root) else Path(path).name
+
+    doc = json.loads(json.dumps(doc))
+    doc["targets_file"] = rel(doc["targets_file"])
+    if "base_scenario" in doc:
+        doc["base_scenario"]["file"] = rel(doc["base_scenario"]["file"])
+    argv = str(doc.get("command", "")).split(" ")
+    doc["command"] = " ".join(["credsim", *argv[1:]]) if argv and argv[0] else ""
+    return doc
+
+
+def _record_name(fit_dir: Path) -> str:
+    root = FIT_DIR.parents[1]
+    r = fit_dir.resolve()
+    return r.relative_to(root).as_posix() if r.is_relative_to(root) else r.as_posix()
+
+
+def install(out: Path, baseline: Path = BASELINE_PATH, fit_dir: Path = FIT_DIR) -> list[Path]:
+    """Make the saved fit in ``out`` the model every strategy runs on.
+
+    Copies its record into ``fit_dir`` (fit.json, validation.md, the figures, and for ABC the final
+    generation of posterior.parquet) and writes the fitted values, with their provenance, into the
+    ``calibrated`` region at the end of ``baseline`` (the region is added if missing). The scenario must
+    still load; a section of the fit that the baseline already has as its own table is refused.
+    """
+    import shutil
+
+    import pandas as pd
+
+    doc = portable_record(json.loads((out / "fit.json").read_text(encoding="utf-8")))
+    text = baseline.read_text(encoding="utf-8")
+    outside = _install_re().sub("", text)
+    for k in fitted_values(doc):
+        section = k.rpartition(".")[0]
+        if f"[{section}]" in outside.splitlines():
+            raise ScenarioError(baseline, section, f"no [{section}] table of its own: the installed fit writes it "
+                                                   f"(move its other keys into the fit or another section)")
+    fit_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in ["validation.md", *doc.get("figures", {})]:
+        if (out / name).is_file() and (out / name).resolve() != (fit_dir / name).resolve():
+            shutil.copyfile(out / name, fit_dir / name)
+            written.append(fit_dir / name)
+    (fit_dir / "fit.json").write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    written.insert(0, fit_dir / "fit.json")
+    if (out / "posterior.parquet").is_file():
+        post = pd.read_parquet(out / "posterior.parquet")
+        post = post[post.generation == post.generation.max()].reset_index(drop=True)
+        post.to_parquet(fit_dir / "posterior.parquet", index=False)
+        written.append(fit_dir / "posterior.parquet")
+    region = baseline_region(doc, _record_name(fit_dir))
+    new = _install_re().sub(lambda _m: region, text, count=1) if _install_re().search(text) else \
+        text.rstrip("\n") + "\n\n" + region
+    baseline.write_text(new, encoding="utf-8")
+    try:
+        load_scenario(baseline)
+    except ScenarioError:
+        baseline.write_text(text, encoding="utf-8")
+        raise
+    return [*written, baseline]
+
+
+def installed_mismatch(baseline: Path = BASELINE_PATH, fit_dir: Path = FIT_DIR) -> list[str]:
+    """Where the baseline's ``calibrated`` region and the committed fit record disagree (empty: they agree,
+    or there is no record). Reads files only."""
+    record = fit_dir / "fit.json"
+    if not record.is_file():
+        return []
+    doc = json.loads(record.read_text(encoding="utf-8"))
+    m = _install_re().search(baseline.read_text(encoding="utf-8"))
+    if m is None:
+        return [f"{baseline} has no '{INSTALL_REGION}' region but {record} is a fit"]
+    want = baseline_region(doc, _record_name(fit_dir))
+    if m.group(0).rstrip("\n") == want.rstrip("\n"):
+        sc = load_scenario(baseline).model_dump()
+        bad = []
+        for k, v in fitted_values(doc).items():
+            node: Any = sc
+            for part in k.split("."):
+                node = node[part]
+            if float(node) != v:
+                bad.append(f"{k} is {node!r} in {baseline.name}, {v!r} in {record}")
+        return bad
+    return [f"the '{INSTALL_REGION}' region of {baseline} is not the one {record} gives (edited by hand, or another "
+            f"fit): install the fit again with `credsim calibrate ... --install`"]

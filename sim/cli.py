@@ -336,23 +336,37 @@ def params(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per parameter, one per line.")] = False,
 ) -> None:
-    """Every parameter: dotted name, default, unit, allowed range and meaning (docs/ODD.md has the same table)."""
+    """Every parameter: dotted name, default, unit, allowed range and meaning (docs/ODD.md has the same table);
+    where the shipped baseline runs another value (the calibrated ones), that value too."""
+    from functools import reduce
+
     from .docs import parameter_rows
+    from .scenario import load_scenario
 
     rows = [r for r in parameter_rows() if prefix is None or r.path == prefix or r.path.startswith(prefix.rstrip(".") + ".")]
     if not rows:
         bad_input(ScenarioError("params", prefix or "", "a prefix of at least one parameter name, e.g. collection.visits "
                                                         "(credsim params lists them all)"))
+    base = load_scenario("baseline")
+
+    def in_baseline(r):
+        value = reduce(lambda node, part: getattr(node, part, None), r.path.split("."), base)
+        return value if isinstance(value, (int, float, str, bool, list)) or value is None else r.default
+
+    def show(v) -> str:
+        return json.dumps(v) if isinstance(v, (str, list, dict, bool)) else f"{v:g}" if isinstance(v, float) else str(v)
+
     if as_json:
         for r in rows:
-            sys.stdout.write(json.dumps({"name": r.path, "default": r.default, "unit": r.unit, "range": r.limits,
-                                         "meaning": r.description}, default=str) + "\n")
+            sys.stdout.write(json.dumps({"name": r.path, "default": r.default, "baseline": in_baseline(r),
+                                         "unit": r.unit, "range": r.limits, "meaning": r.description},
+                                        default=str) + "\n")
         return
     for r in rows:
-        default = json.dumps(r.default) if isinstance(r.default, (str, list, dict, bool)) else f"{r.default:g}" \
-            if isinstance(r.default, float) else str(r.default)
         tags = "; ".join(x for x in (r.unit, r.limits) if x)
-        typer.echo(f"{r.path} = {default}" + (f"  [{tags}]" if tags else ""))
+        b = in_baseline(r)
+        fitted = f"  (baseline: {show(b)}, scenarios/baseline.toml)" if b != r.default else ""
+        typer.echo(f"{r.path} = {show(r.default)}" + (f"  [{tags}]" if tags else "") + fitted)
         typer.echo(f"    {r.description}")
 
 
@@ -361,6 +375,7 @@ def params(
 from . import cli_sweep  # noqa: E402,F401
 from . import cli_results  # noqa: E402,F401
 from . import cli_calibrate  # noqa: E402,F401
+from . import cli_optimize  # noqa: E402,F401
 
 
 @app.command()

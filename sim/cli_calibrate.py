@@ -32,8 +32,12 @@ def calibrate(
         str, typer.Option("--method", help="msm: simulated moments (a point estimate); abc: ABC-SMC (a posterior, sim/abc.py).")
     ] = "msm",
     scheduler: Annotated[
-        Optional[str], typer.Option("--scheduler", metavar="ADDRESS", help="--method abc: run on this Dask scheduler.")
+        Optional[str], typer.Option("--scheduler", metavar="ADDRESS", help="Run on this Dask scheduler (both methods).")
     ] = None,
+    install: Annotated[
+        bool, typer.Option("--install", help="Make the fit the baseline: its values into scenarios/baseline.toml, its "
+                                             "record into experiments/calibration/, its table into docs/ODD.md.")
+    ] = False,
 ) -> None:
     """Fit the parameters of TARGETS to its target figures; write calibrated.toml, fit.json, validation.md."""
     from . import calibrate as cal
@@ -41,20 +45,27 @@ def calibrate(
 
     if method not in ("msm", "abc"):
         bad_input(ScenarioError("--method", method, "msm or abc"))
+    odd_path = odd or ODD_PATH
     if method == "abc":
-        if docs:
-            bad_input(ScenarioError("--docs", "--method abc", "--docs only with --method msm"))
+        if docs and not install:
+            bad_input(ScenarioError("--docs", "--method abc", "--docs with --install (the installed fit is the "
+                                                              "one docs/ODD.md shows), or python -m sim.docs --fit"))
+        if install:
+            try:
+                cal.check_docs(odd_path)
+            except ScenarioError as e:
+                bad_input(e)
         from .abc import command
 
-        return command(targets, out, workers, scheduler)
-    if scheduler is not None:
-        bad_input(ScenarioError("--scheduler", scheduler, "only with --method abc"))
-    odd_path = odd or ODD_PATH
+        out_dir = command(targets, out, workers, scheduler)
+        if install:
+            _install(out_dir, odd_path)
+        return None
     try:
         problem = cal.load_targets(targets)
         out_dir = out if out is not None else Path("results") / "calibration" / problem.name
         _check_out(out_dir)
-        if docs:
+        if docs or install:
             cal.check_docs(odd_path)
     except ScenarioError as e:
         bad_input(e)
@@ -63,22 +74,27 @@ def calibrate(
         typer.echo(line, err=True)
 
     sc, spec = problem.base, problem.spec
-    with cal.Runner(workers) as runner:
-        log(f"calibrate '{problem.name}': {len(problem.keys)} parameter(s), {len(spec.targets)} target(s) on "
-            f"'{sc.name}'; {spec.replicates} replicate(s) of {sc.population.borrowers:,} people x {sc.simulation.days} "
-            f"days per evaluation; {spec.optimizer.method}, at most {spec.optimizer.max_evaluations} evaluations; "
-            f"{runner.workers} worker(s) -> {out_dir}")
-        fit = cal.calibrate(problem, runner, log)
-        log(f"{fit.message}; best: evaluation {fit.best.n}, objective {fit.best.objective:.5g} ({fit.seconds:.0f} s)")
-        for k, v in fit.fitted.items():
-            log(f"  {k} = {v:.6g}  (base {problem.base_values[k]:.6g})")
-        n = len(problem.validation_seeds)
-        t0 = time.monotonic()
-        if n:
-            log(f"validation: the fit and the base scenario, {n} fresh replicate(s) each")
-        val = cal.validate(problem, fit.fitted, runner)
-        if n:
-            log(f"validation done ({time.monotonic() - t0:.0f} s)")
+    from .execute import ExecutorError
+
+    try:
+        with cal.Runner(workers, "dask" if scheduler else None, scheduler).open() as runner:
+            log(f"calibrate '{problem.name}': {len(problem.keys)} parameter(s), {len(spec.targets)} target(s) on "
+                f"'{sc.name}'; {spec.replicates} replicate(s) of {sc.population.borrowers:,} people x {sc.simulation.days} "
+                f"days per evaluation; {spec.optimizer.method}, at most {spec.optimizer.max_evaluations} evaluations; "
+                f"{runner.workers} worker(s) -> {out_dir}")
+            fit = cal.calibrate(problem, runner, log)
+            log(f"{fit.message}; best: evaluation {fit.best.n}, objective {fit.best.objective:.5g} ({fit.seconds:.0f} s)")
+            for k, v in fit.fitted.items():
+                log(f"  {k} = {v:.6g}  (base {problem.base_values[k]:.6g})")
+            n = len(problem.validation_seeds)
+            t0 = time.monotonic()
+            if n:
+                log(f"validation: the fit and the base scenario, {n} fresh replicate(s) each")
+            val = cal.validate(problem, fit.fitted, runner)
+            if n:
+                log(f"validation done ({time.monotonic() - t0:.0f} s)")
+    except ExecutorError as e:
+        bad_input(ScenarioError("--scheduler", scheduler or "", str(e)))
     try:
         paths = cal.write_outputs(fit, val, out_dir)
     except OSError as e:
@@ -87,6 +103,22 @@ def calibrate(
     typer.echo(table)
     typer.echo("")
     typer.echo(f"wrote {', '.join(str(p) for p in paths)}")
-    if docs:
+    if docs and not install:
         changed = cal.write_docs(table, odd_path)
         typer.echo(f"{odd_path}: validation table {'updated' if changed else 'already up to date'}")
+    if install:
+        _install(out_dir, odd_path)
+
+
+def _install(out_dir: Path, odd_path: Path) -> None:
+    """The fit in ``out_dir`` becomes the baseline; docs/ODD.md's validation table is read from its record."""
+    from . import calibrate as cal
+    from .docs import validation_from_fit
+
+    try:
+        paths = cal.install(out_dir)
+    except ScenarioError as e:
+        bad_input(e)
+    typer.echo(f"installed: {', '.join(str(p) for p in paths)}")
+    changed = cal.write_docs(validation_from_fit(cal.FIT_DIR / "fit.json"), odd_path)
+    typer.echo(f"{odd_path}: validation table {'updated' if changed else 'already up to date'}")

@@ -83,6 +83,13 @@ def _interval(m: float, lo: float, hi: float, decimals: int, sign: bool = False)
     return f"{_fmt(m, decimals, sign)} [{_fmt(lo, decimals, sign)}, {_fmt(hi, decimals, sign)}]"
 
 
+def _bracket(lo: float, hi: float, decimals: int, sign: bool = False) -> str:
+    """``[lo, hi]``, or ``[n/a]``."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return "[n/a]"
+    return f"[{_fmt(lo, decimals, sign)}, {_fmt(hi, decimals, sign)}]"
+
+
 def _header(res, base: str) -> list[str]:
     spec = res.manifest.get("spec") or {}
     npoints = max(len(res.points), 1)
@@ -90,6 +97,20 @@ def _header(res, base: str) -> list[str]:
     if spec.get("borrowers") or spec.get("days"):
         size = f", {spec.get('borrowers') or '?':,} borrowers x {spec.get('days') or '?'} days"
     reps = spec.get("replicates", "?")
+    if res.has_posterior:
+        post = res.manifest.get("posterior") or {}
+        draws = len(post.get("draws") or [])
+        return [
+            f"sweep '{res.name}' ({res.root}): {res.finished}/{res.planned} runs finished, "
+            f"{len(res.scenarios)} scenario(s) x {npoints} design point(s) x {draws} posterior draw(s) x "
+            f"{reps} replicate(s){size}",
+            f"posterior: {', '.join(res.posterior_keys)} drawn from {post.get('file', '?')} (generation "
+            f"{post.get('generation', '?')}, {post.get('particles', '?')} particles)",
+            "mean over draws and replicates; [seed 95%] = replicate noise only (Student t over the seeds' means "
+            "over draws); [total 95%] = also the posterior's parameter uncertainty (docs/ODD.md, confidence "
+            f"intervals); logit scale for rates; Δ = paired difference from '{base}' at the same draw and seed; "
+            "* = the total interval of Δ excludes 0",
+        ]
     return [
         f"sweep '{res.name}' ({res.root}): {res.finished}/{res.planned} runs finished, "
         f"{len(res.scenarios)} scenario(s) x "
@@ -121,27 +142,44 @@ def _print_tables(res, table, base: str, keys: list[str]) -> None:
         tab.add_column("scenario", no_wrap=True)
         for k in dkeys:
             tab.add_column(k.rsplit(".", 1)[-1], justify="right", no_wrap=True)
+        post = res.has_posterior
         tab.add_column("n", justify="right", no_wrap=True)
-        tab.add_column("mean [95% CI]", justify="right", no_wrap=True)
-        tab.add_column(f"Δ vs {base}{dunit} [95% CI]", justify="right", no_wrap=True)
+        if post:
+            # Text, not markup: "[seed 95%]" would be read as a style
+            tab.add_column(Text("mean [seed 95%]"), justify="right", no_wrap=True)
+            tab.add_column(Text("[total 95%]"), justify="right", no_wrap=True)
+            tab.add_column(Text(f"Δ vs {base}{dunit} [seed 95%]"), justify="right", no_wrap=True)
+            tab.add_column(Text("Δ [total 95%]"), justify="right", no_wrap=True)
+        else:
+            tab.add_column("mean [95% CI]", justify="right", no_wrap=True)
+            tab.add_column(f"Δ vs {base}{dunit} [95% CI]", justify="right", no_wrap=True)
         for _, r in t.iterrows():
             sc = u.scale
             mean = _interval(r["mean"] * sc, r["ci_low"] * sc, r["ci_high"] * sc, u.decimals)
+            low, high = ("diff_total_low", "diff_total_high") if post else ("diff_low", "diff_high")
+            dtotal = ""
             if r["scenario"] == base:
                 diff = "(baseline)"
             elif r["n_pairs"] == 0:
                 diff = "n/a (no pairs)"
             else:
                 diff = _interval(r["diff"] * sc, r["diff_low"] * sc, r["diff_high"] * sc, u.decimals, sign=True)
-                if math.isfinite(r["diff_low"]) and math.isfinite(r["diff_high"]) and (
-                        r["diff_low"] > 0 or r["diff_high"] < 0):
-                    diff += " *"
+                if post:
+                    dtotal = _bracket(r["diff_total_low"] * sc, r["diff_total_high"] * sc, u.decimals, sign=True)
+                mark = " *" if math.isfinite(r[low]) and math.isfinite(r[high]) and (r[low] > 0 or r[high] < 0) else "  "
+                if post:
+                    dtotal += mark
                 else:
-                    diff += "  "
+                    diff += mark
             design = [str(_plain(r[k])) if not isinstance(r[k], float) else f"{r[k]:.4g}" for k in dkeys]
             # Text, not markup: "[n/a]" and "[0.1, 0.2]" are data
-            tab.add_row(Text(str(r["scenario"])), *map(Text, design), str(int(r["n"])), Text(mean),
-                        Text(diff, style="dim" if r["scenario"] == base else ""))
+            cells = [Text(mean)]
+            if post:
+                cells.append(Text(_bracket(r["total_low"] * sc, r["total_high"] * sc, u.decimals)))
+            cells.append(Text(diff, style="dim" if r["scenario"] == base else ""))
+            if post:
+                cells.append(Text(dtotal))
+            tab.add_row(Text(str(r["scenario"])), *map(Text, design), str(int(r["n"])), *cells)
         console.print(tab)
 
 
@@ -170,8 +208,11 @@ def _json_doc(res, table, base: str, keys: list[str]) -> dict:
                 "diff_low": _finite(r["diff_low"]),
                 "diff_high": _finite(r["diff_high"]),
             }
+            if res.has_posterior:  # the seed-only interval is ci_*/diff_*; with parameter uncertainty: total_*
+                entry["outcomes"][r["outcome"]].update({
+                    k: (int(r[k]) if k in ("draws", "replicates") else _finite(r[k])) for k in POSTERIOR_COLUMNS})
         results.append(entry)
-    return {
+    doc = {
         "dir": str(res.root),
         "sweep": res.name,
         "baseline": base,
@@ -187,6 +228,18 @@ def _json_doc(res, table, base: str, keys: list[str]) -> dict:
         "outcomes": keys,
         "results": results,
     }
+    if res.has_posterior:
+        post = res.manifest.get("posterior") or {}
+        doc["interval"] = (
+            "ci_low/ci_high and diff_low/diff_high: seed-only, the Student t interval over replicate seeds of the "
+            "mean over posterior draws (logit scale for rates); total_low/total_high and diff_total_low/"
+            "diff_total_high: also the parameter uncertainty, sqrt(h_seed^2 + h_param^2) with h_param = "
+            "t(D-1) * sd_param * sqrt(1 + 1/D) and sd_param the two-way ANOVA estimate of the spread over draws "
+            "(docs/ODD.md); diff = mean paired difference scenario - baseline (same draw and replicate seed)")
+        doc["posterior"] = {"file": post.get("file"), "sha256": post.get("sha256"), "generation": post.get("generation"),
+                            "parameters": res.posterior_keys, "method": post.get("method"), "seed": post.get("seed"),
+                            "draws": post.get("draws")}
+    return doc
 
 
 @app.command()
@@ -255,11 +308,15 @@ def _in_order(table, res, base: str):
 
 FORMATS = ("table", "csv", "markdown", "latex")
 EXPORT_COLUMNS = ["outcome", "n", "mean", "ci_low", "ci_high", "n_pairs", "diff", "diff_low", "diff_high"]
+#: What a sweep with a posterior adds to each row (``ci_*`` and ``diff_low/high`` are then seed-only).
+POSTERIOR_COLUMNS = ["draws", "replicates", "sd_param", "total_low", "total_high", "diff_sd_param",
+                     "diff_total_low", "diff_total_high"]
 
 
 def export_table(table, design_keys: list[str], fmt: str) -> str:
-    """The comparison as text for other tools: ``scenario``, the design values, then ``EXPORT_COLUMNS``."""
-    cols = ["scenario", *design_keys, *EXPORT_COLUMNS]
+    """The comparison as text for other tools: ``scenario``, the design values, then ``EXPORT_COLUMNS``
+    (and, from a sweep with a posterior, ``POSTERIOR_COLUMNS`` after them)."""
+    cols = ["scenario", *design_keys, *EXPORT_COLUMNS, *[c for c in POSTERIOR_COLUMNS if c in table.columns]]
     df = table[cols]
     if fmt == "csv":
         return df.to_csv(index=False)
@@ -280,7 +337,7 @@ def export_table(table, design_keys: list[str], fmt: str) -> str:
             text = text.replace(a, b)
         return text
 
-    lines = [r"\begin{tabular}{" + "l" * (1 + len(design_keys)) + "l" + "r" * (len(EXPORT_COLUMNS) - 1) + "}",
+    lines = [r"\begin{tabular}{" + "l" * (1 + len(design_keys)) + "l" + "r" * (len(cols) - len(design_keys) - 2) + "}",
              r"\hline", " & ".join(tex(c) for c in cols) + r" \\", r"\hline"]
     lines += [" & ".join(tex(c) for c in r) + r" \\" for r in rows]
     lines += [r"\hline", r"\end{tabular}"]

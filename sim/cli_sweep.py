@@ -51,18 +51,54 @@ def sweep(
                            help="Add replicates or scenarios to a finished sweep in DIR: only the new runs run, "
                                 "the extension is recorded in manifest.json; a spec that changes anything else is refused.")
     ] = False,
+    posterior: Annotated[
+        Optional[Path], typer.Option("--posterior", metavar="FILE",
+                                     help="Run every scenario under parameter sets drawn from this posterior.parquet "
+                                          "(credsim calibrate --method abc); replaces the spec's [posterior] file.")
+    ] = None,
+    draws: Annotated[
+        Optional[int], typer.Option("--draws", metavar="N",
+                                    help="Posterior draws (parameter sets) per scenario; replaces the spec's "
+                                         "[posterior] draws [default: the spec's, else 10].")
+    ] = None,
+    ci_target: Annotated[
+        Optional[list[str]], typer.Option("--ci-target", metavar="KEY=HALFWIDTH",
+                                          help="Add replicates (as --extend does, recorded) until every scenario's 95% "
+                                               "interval of KEY is at most 2 x HALFWIDTH wide, or --max-replicates "
+                                               "(repeatable).")
+    ] = None,
+    max_replicates: Annotated[
+        Optional[int], typer.Option("--max-replicates", metavar="N", min=1,
+                                    help="With --ci-target: the most replicates per scenario [default: 4 x the spec's].")
+    ] = None,
 ) -> None:
-    """Run every scenario x design point x replicate of SPEC into DIR; a rerun skips finished runs."""
+    """Run every scenario x design point (x posterior draw) x replicate of SPEC into DIR; a rerun skips finished runs."""
     from .execute import ExecutorError, default_workers, run_sweep
     from .store import DifferentSweep, ResultStore
-    from .sweep import plan as make_plan
+    from .sweep import plan as make_plan, posterior_changes
 
     if serial and scheduler:
         bad_input(ScenarioError("--serial", "--scheduler", "one executor: --serial or --scheduler, not both"))
     try:
-        plan = make_plan(spec, allow_large=allow_large)
+        cli_changes = posterior_changes(spec, posterior, draws) or None
+        targets = {}
+        if ci_target:
+            from .optimize import parse_ci_target
+            targets = dict(parse_ci_target(t) for t in ci_target)
+        elif max_replicates is not None:
+            raise ScenarioError("--max-replicates", str(max_replicates), "used only with --ci-target KEY=HALFWIDTH")
+        plan = make_plan(spec, allow_large=allow_large, changes=cli_changes)
+        if targets and max_replicates is not None and max_replicates < plan.spec.replicates:
+            raise ScenarioError("--max-replicates", str(max_replicates),
+                                f"at least the spec's {plan.spec.replicates} replicates")
         _check_out(out)
         store = ResultStore(out)
+        if targets:  # a rerun of an adaptive sweep resumes at the replicates it had reached
+            from .optimize import recorded_replicates
+            reached = min(max_replicates or 4 * plan.spec.replicates, recorded_replicates(store))
+            if reached > plan.spec.replicates:
+                plan = make_plan(spec, allow_large=allow_large, changes={**(cli_changes or {}), "replicates": reached})
+                extend = True
         store.check(plan, allow_code_change=allow_code_change, extend=extend)
     except ScenarioError as e:
         bad_input(e)
@@ -76,8 +112,9 @@ def sweep(
 
     def on_start(total: int, skipped: int) -> None:
         # once the executor is up (a scheduler that cannot be reached is one line of bad input)
+        drawn = f"{plan.spec.posterior.draws} posterior draw(s) x " if plan.posterior is not None else ""
         typer.echo(f"sweep '{plan.spec.name}': {len(plan.jobs)} runs ({len({j.scenario for j in plan.jobs})} scenario(s) x "
-                   f"{len({j.point for j in plan.jobs})} point(s) x {plan.spec.replicates} replicate(s)) {where[executor]} "
+                   f"{len({j.point for j in plan.jobs})} point(s) x {drawn}{plan.spec.replicates} replicate(s)) {where[executor]} "
                    f"-> {out}", err=True)
         if skipped:
             typer.echo(f"resuming: {skipped} of {total} runs already finished", err=True)
@@ -97,13 +134,23 @@ def sweep(
 
     kwargs = dict(executor=executor, workers=n_workers, scheduler=scheduler, on_start=on_start, on_result=on_result,
                   on_damaged=on_damaged, allow_code_change=allow_code_change, extend=extend)
+    def run(**kw):
+        if not targets:
+            return run_sweep(plan, store, **kw)
+        from .optimize import adaptive_sweep
+        kw.pop("workers"), kw.pop("executor"), kw.pop("scheduler"), kw.pop("extend")
+        done = adaptive_sweep(spec, out, targets, max_replicates or 4 * plan.spec.replicates, executor=executor,
+                              workers=n_workers, scheduler=scheduler, changes=cli_changes, allow_large=allow_large,
+                              log=lambda line: typer.echo(line, err=True), **kw)
+        return done["outcome"]
+
     try:
         if _interactive():
             with _sweep_progress() as bar:
                 state["bar"] = bar
-                outcome = run_sweep(plan, store, **kwargs)
+                outcome = run(**kwargs)
         else:
-            outcome = run_sweep(plan, store, **kwargs)
+            outcome = run(**kwargs)
     except ExecutorError as e:  # raised before anything is written
         bad_input(ScenarioError("--scheduler", scheduler or "", str(e)))
     except DifferentSweep as e:  # another sweep holds the folder

@@ -221,12 +221,27 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def installed_fit() -> dict[str, float]:
+    """The fitted values installed in scenarios/baseline.toml (its ``calibrated`` region, from the
+    committed record experiments/calibration/fit.json); empty when no fit is installed."""
+    import json
+
+    from . import calibrate as cal
+
+    record = cal.FIT_DIR / "fit.json"
+    if not record.is_file() or cal.installed_mismatch():
+        return {}
+    return cal.fitted_values(json.loads(record.read_text(encoding="utf-8")))
+
+
 def scenario_changes(path: str | Path) -> dict[str, Any]:
-    """Dotted parameters a scenario file sets to something other than the default (``extends`` followed)."""
+    """Dotted parameters a scenario file sets to something other than the defaults of the calibrated model
+    (``extends`` followed): sim/params.py's defaults with the installed fit (:func:`installed_fit`) on top,
+    which every shipped scenario inherits from baseline.toml."""
     tree = read_tree(path)
     tree.pop("name", None)
     tree.pop("description", None)
-    defaults = _flatten(Scenario().model_dump())
+    defaults = {**_flatten(Scenario().model_dump()), **installed_fit()}
     changes = {}
     for key, value in _flatten(tree).items():
         if key not in defaults or defaults[key] != value:
@@ -240,6 +255,7 @@ def scenarios_table(paths: Iterable[Path] | None = None) -> str:
         "| File | Name | Extends | Description | Changes from the defaults |",
         "| --- | --- | --- | --- | --- |",
     ]
+    fit = installed_fit()
     for p in paths:
         raw = tomllib.loads(p.read_text(encoding="utf-8-sig"))
         tree = read_tree(p)
@@ -248,6 +264,10 @@ def scenarios_table(paths: Iterable[Path] | None = None) -> str:
         parent = raw.get("extends")
         changes = scenario_changes(p)
         text = "<br>".join(f"`{k} = {_cell(toml_value(v))}`" for k, v in changes.items()) or "none (all defaults)"
+        if fit and p.resolve() == (SCENARIO_DIR / "baseline.toml").resolve():
+            text = ("the installed fit (`experiments/calibration/fit.json`, inherited by every scenario "
+                    "extending this one): " + "<br>".join(f"`{k} = {_cell(toml_value(v))}`" for k, v in fit.items())
+                    + ("<br>" + text if changes else ""))
         rel = p.relative_to(SCENARIO_DIR.parent) if p.is_relative_to(SCENARIO_DIR.parent) else p
         out.append(
             f"| `{rel.as_posix()}` | `{_cell(name)}` | {f'`{parent}`' if parent else '—'} | {_cell(desc)} | {text} |"
@@ -349,6 +369,9 @@ def check(path: Path = ODD_PATH) -> tuple[bool, str]:
             f"{path}: generated region(s) out of date: {', '.join(stale)}. "
             "Run `python -m sim.docs` to regenerate them."
         )
+    installed = cal_installed_mismatch()
+    if installed:
+        return False, "; ".join(installed)
     if lacks:
         return False, (
             f"{path}: the validation table is the fit of another targets file (it lacks {', '.join(lacks)} of "
@@ -356,6 +379,13 @@ def check(path: Path = ODD_PATH) -> tuple[bool, str]:
             "`python -m sim.docs --fit FIT.json` with the fit's saved output."
         )
     return True, f"{path}: up to date"
+
+
+def cal_installed_mismatch() -> list[str]:
+    """The baseline's installed fit against its committed record (sim.calibrate.installed_mismatch)."""
+    from . import calibrate as cal
+
+    return cal.installed_mismatch()
 
 
 def update(path: Path = ODD_PATH, *, validation: str | None = None) -> bool:
@@ -394,16 +424,16 @@ def calibration_table(path: Path = TARGETS_PATH) -> str:
     sc = p.base
     out = [
         f"The targets of `{_repo_path(path)}` (generated from that file by `python -m sim.docs`), fitted to "
-        f"`{sc.name}` at {sc.population.borrowers:,} people × {sc.simulation.days} days by `credsim calibrate`. "
-        "The model's values, at the default parameters and after the fit, are in the validation table below.",
+        f"`{sc.name}` by `credsim calibrate`; held-back targets are not fitted, only predicted. "
+        "The model's values, before and after the fit, are in the validation table below.",
         "",
-        "| Target | Target value | Source | Model quantity |",
-        "| --- | --- | --- | --- |",
+        "| Target | Role | Target value | Source | Model quantity |",
+        "| --- | --- | --- | --- | --- |",
     ]
-    for t in p.targets:
-        out.append(f"| {_cell(t.title)} | {_cell(cal._target_text(t))} | {_cell(t.source)} | "
-                   f"`{t.name}`: {_cell(cal.moment_definition(t.name))} |")
-    out += ["", "| Fitted parameter | Default | Search range |", "| --- | --- | --- |"]
+    for t in sorted(p.targets, key=lambda t: t.holdout):
+        out.append(f"| {_cell(t.title)} | {'held back' if t.holdout else 'fitted'} | {_cell(cal._target_text(t))} | "
+                   f"{_cell(t.source)} | `{t.name}`: {_cell(cal.moment_definition(t.name))} |")
+    out += ["", f"| Fitted parameter | In `{sc.name}` (the installed fit) | Search range |", "| --- | --- | --- |"]
     for i, k in enumerate(p.keys):
         out.append(f"| `{k}` | {p.base_values[k]:.6g} | [{p.lo[i]:g}, {p.hi[i]:g}] |")
     return "\n".join(out)
@@ -411,8 +441,17 @@ def calibration_table(path: Path = TARGETS_PATH) -> str:
 
 def validation_from_fit(fit_path: Path) -> str:
     """The validation table of a saved fit (``fit.json`` of ``credsim calibrate``), as calibrate wrote it."""
+    import json
+
+    from . import abc
     from . import calibrate as cal
 
+    try:
+        doc = json.loads(Path(fit_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        doc = None  # load_fit says what is wrong
+    if abc.is_abc_fit(doc):
+        return abc.validation_table(*abc.load_fit(fit_path))
     return cal.validation_table(*cal.load_fit(fit_path))
 
 

@@ -375,5 +375,25 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     return key, value
 
 
+def calibrated_keys(path: str | Path | None = None) -> set[str]:
+    """Dotted parameters set in the generated ``calibrated`` region of a scenario file (default: the
+    shipped baseline), which ``credsim calibrate ... --install`` writes: the fitted model's estimate.
+    Reads the file only; ``python -m sim.docs --check`` keeps the region equal to the committed fit."""
+    import re
+
+    path = Path(path) if path is not None else SCENARIO_DIR / "baseline.toml"
+    m = re.search(r"# BEGIN GENERATED: calibrated\n(.*?)# END GENERATED: calibrated", path.read_text(encoding="utf-8"), re.S)
+    if m is None:
+        return set()
+
+    def leaves(node: dict, prefix: str = "") -> set[str]:
+        out = set()
+        for k, v in node.items():
+            out |= leaves(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k}
+        return out
+
+    return leaves(loads_toml(m.group(1), path))
+
+
 def shipped_scenarios() -> list[Path]:
     return sorted(SCENARIO_DIR.glob("*.toml"))

@@ -4,6 +4,7 @@
 
     DIR/manifest.json              the spec and its hash, versions, git commit, seeds, counts, times
     DIR/runs.parquet               every planned run: run_id, scenario, point, replicate, seed, design values
+                                   (with a posterior: also draw, after point, and the draw's values)
     DIR/summaries/RUN_ID.parquet   one row: run_id, scenario, point, replicate, seed, every summary key
     DIR/daily/RUN_ID.parquet       the daily series (sim.metrics.DAILY), one row per day
     DIR/vintages/RUN_ID.parquet    cohort default curves (sim.metrics.vintages)
@@ -197,20 +198,30 @@ RUN_FILES = ("daily", "vintages", "loans", "roll", "summaries")  # in the order 
 TABLES = RUN_FILES[:-1]  # the per-run tables besides the summary
 
 
+def run_ids(job) -> dict:
+    """The id columns of a run's rows: ``ID_COLUMNS``, with ``draw`` after ``point`` in a sweep with a
+    posterior (``job.draw`` set; see sim/sweep.py)."""
+    ids = {"run_id": job.run_id, "scenario": job.scenario, "point": job.point}
+    if getattr(job, "draw", None) is not None:
+        ids["draw"] = job.draw
+    ids.update({"replicate": job.replicate, "seed": job.seed})
+    return ids
+
+
 def encode_run(job, out: dict) -> dict[str, bytes]:
     """The Parquet files of a finished run (``out`` holds its summary and the tables of ``TABLES``), as bytes.
 
     Pure: the same bytes wherever it runs, so a worker can encode and the writing process only writes.
     """
-    ids = {"run_id": job.run_id, "scenario": job.scenario, "point": job.point, "replicate": job.replicate,
-           "seed": job.seed}
+    ids = run_ids(job)
     files = {}
     for kind in TABLES:
         df = out[kind].copy()
-        for col in reversed(ID_COLUMNS):
+        for col in reversed(list(ids)):
             df.insert(0, col, ids[col])
         files[kind] = parquet_bytes(df)
-    summary = pd.DataFrame([{**ids, **{k: job.design_values.get(k) for k in job.design_values}, **out["summary"]}])
+    summary = pd.DataFrame([{**ids, **{k: job.design_values.get(k) for k in job.design_values},
+                             **dict(getattr(job, "draw_values", None) or {}), **out["summary"]}])
     files["summaries"] = parquet_bytes(summary)
     return files
 
@@ -219,7 +230,10 @@ def extension(manifest: dict, plan) -> dict | None:
     """What ``plan`` adds to the sweep recorded in ``manifest`` when it only adds replicates or
     scenarios: every recorded run keeps its id, seed and parameters (run ids and seeds depend on the
     scenario's label, the design point and the replicate number only). None if it changes anything else."""
-    old, new = manifest.get("spec") or {}, plan.spec.model_dump(mode="json")
+    old, new = dict(manifest.get("spec") or {}), plan.spec.model_dump(mode="json")
+    for doc in (old, new):  # the posterior's place does not matter, what was drawn from it does (below)
+        if isinstance(doc.get("posterior"), dict):
+            doc["posterior"] = {k: v for k, v in doc["posterior"].items() if k != "file"}
     differs = {k for k in set(old) | set(new) if old.get(k) != new.get(k)}
     if not differs <= {"replicates", "scenarios", "description"} or new.get("replicates", 1) < old.get("replicates", 1):
         return None
@@ -227,6 +241,10 @@ def extension(manifest: dict, plan) -> dict | None:
     new_trees = json.loads(json.dumps(plan.scenario_trees, default=str))
     if any(new_trees.get(label) != tree for label, tree in old_trees.items()):
         return None  # a recorded scenario removed or changed
+    old_draws = (manifest.get("posterior") or {}).get("draws")
+    new_draws = json.loads(json.dumps((plan.posterior or {}).get("draws"), default=str))
+    if old_draws != new_draws:
+        return None  # other parameter sets drawn (another posterior file)
     return {"replicates": [old.get("replicates", 1), new.get("replicates", 1)],
             "scenarios_added": sorted(set(new_trees) - set(old_trees))}
 
@@ -352,6 +370,8 @@ class ResultStore:
             "spec_hash": plan.spec_hash,
             "scenarios": plan.scenario_trees,
             "design_parameters": plan.design_keys,
+            **({"posterior_parameters": plan.posterior_keys, "posterior": plan.posterior}
+               if getattr(plan, "posterior", None) is not None else {}),
             "seeds": list(dict.fromkeys(j.seed for j in plan.jobs)),
             "runs_planned": len(plan.jobs),
             "credsim_version": versions().get("credsim"),
@@ -394,8 +414,7 @@ class ResultStore:
             atomic_write_bytes(self._file(kind, job.run_id), files[kind])
 
     def write_failure(self, job, out: dict) -> None:
-        doc = {"run_id": job.run_id, "scenario": job.scenario, "point": job.point, "replicate": job.replicate,
-               "seed": job.seed, "design_values": job.design_values, "error": out["error"],
+        doc = {**run_ids(job), "design_values": job.design_values, "draw_values": job.draw_values, "error": out["error"],
                "traceback": out.get("traceback", ""), "parameters": job.params.model_dump(mode="json")}
         atomic_json(doc, self._file("failures", job.run_id))
 

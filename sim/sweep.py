@@ -17,9 +17,15 @@ A sweep spec (TOML) names scenarios and/or a design over parameters, and a numbe
     "collection.visits.start_dpd" = [30, 45, 60]              # grid: the values
     "collection.tone.harshness" = { min = 0.0, max = 1.0 }   # lhs/morris/sobol: the bounds
 
-Replicate r of every scenario and every design point runs with the same seed, so differences
-between strategies are paired (common random numbers). A run is identified by
-``{scenario}__p{point}__r{replicate}``; its result depends only on its scenario, overrides and seed,
+    [posterior]              # optional: run every scenario under N parameter sets of a posterior
+    file = "calibration/posterior.parquet"   # relative to the spec (default: POSTERIOR_DEFAULT)
+    draws = 5                # parameter sets, systematic resampling of the last generation by weight
+    seed = 0                 # seed of the resampling (not of the runs)
+
+Replicate r of every scenario, every design point and every posterior draw runs with the same seed,
+so differences between strategies are paired (common random numbers). A run is identified by
+``{scenario}__p{point}__r{replicate}`` (``{scenario}__p{point}__d{draw}__r{replicate}`` with a
+posterior); its result depends only on its scenario, overrides and seed,
 so it is the same whichever executor runs it and however many workers there are.
 """
 
@@ -39,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from .params import Scenario, iter_parameters
 from .rng import replicate_seed
-from .scenario import (SCENARIO_DIR, ScenarioError, _describe, _origin, _sets, load_scenario, read_toml, read_tree,
+from .scenario import (SCENARIO_DIR, ScenarioError, calibrated_keys, _describe, _origin, _sets, load_scenario, read_toml, read_tree,
                        shipped_scenarios, shorten, with_overrides)
 
 
@@ -69,7 +75,10 @@ class Design(_Spec):
     samples: int = Field(16, ge=1, le=1_000_000)
     levels: int = Field(4, ge=2, le=100, description="Morris grid levels.")
     seed: int = Field(0, ge=0, description="Seed of the sampler (not of the runs).")
-    parameters: dict[str, list[Any] | Bounds]
+    parameters: dict[str, list[Any] | Bounds] = Field(default_factory=dict)
+    include: list[str] = Field(default_factory=list, description="Parameter groups added to the design with their "
+                               "plausible ranges (sim/assumptions.py): \"assumptions\" is every assumption active in "
+                               "the spec's scenarios. Bounds under parameters take precedence.")
     override_scenarios: bool = Field(False, description="Let design values replace values the scenarios set themselves.")
 
     def size(self) -> int:
@@ -81,7 +90,14 @@ class Design(_Spec):
 
     def problems(self) -> list[tuple[str, str]]:
         """What is wrong with the parameters for the method, as (key under ``design``, what was expected)."""
-        if not self.parameters:
+        from .assumptions import GROUPS
+
+        for i, name in enumerate(self.include):
+            if name not in GROUPS:
+                return [(f"include.{i}", f"a parameter group ({', '.join(GROUPS)}), got {shorten(name)!r}")]
+            if self.method == "grid":
+                return [(f"include.{i}", "groups of ranges for lhs, morris or sobol, not for a grid")]
+        if not self.parameters and not self.include:
             return [("parameters", 'at least one parameter, e.g. "collection.visits.start_dpd" = [30, 45, 60]')]
         out = []
         for key, v in self.parameters.items():
@@ -95,6 +111,21 @@ class Design(_Spec):
         return out
 
 
+#: Where ``credsim calibrate ... --method abc`` of the shipped targets leaves its posterior in the
+#: checkout: a ``[posterior]`` table without ``file`` reads it.
+POSTERIOR_DEFAULT = "experiments/calibration/posterior.parquet"
+
+
+class PosteriorSpec(_Spec):
+    """``[posterior]``: run every scenario under ``draws`` parameter sets of an ABC posterior."""
+
+    file: str | None = Field(None, description="posterior.parquet of `credsim calibrate --method abc`, relative to "
+                                               f"the spec (default: {POSTERIOR_DEFAULT} in the checkout).")
+    draws: int = Field(10, ge=1, le=10_000, description="Parameter sets drawn from the last generation by weight.")
+    seed: int = Field(0, ge=0, description="Seed of the resampling (not of the runs).")
+    override_scenarios: bool = Field(False, description="Let drawn values replace values the scenarios set themselves.")
+
+
 class SweepSpec(_Spec):
     name: str = "sweep"
     description: str = ""
@@ -105,6 +136,7 @@ class SweepSpec(_Spec):
     burn_in: int | None = Field(None, ge=0)
     scenarios: Literal["shipped"] | list[ScenarioEntry] = Field(default_factory=lambda: [ScenarioEntry(file="baseline")])
     design: Design | None = None
+    posterior: PosteriorSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +150,8 @@ class Job:
     seed: int
     params: Scenario
     design_values: dict[str, Any] = field(default_factory=dict)
+    draw: int | None = None  # the posterior draw (None: the sweep has no [posterior])
+    draw_values: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -127,6 +161,8 @@ class Plan:
     jobs: list[Job]
     scenario_trees: dict[str, dict]
     design_keys: list[str]
+    posterior_keys: list[str] = field(default_factory=list)
+    posterior: dict | None = None  # what was drawn (posterior_record): file, its hash, the draws' values
 
     @property
     def spec_hash(self) -> str:
@@ -134,7 +170,15 @@ class Plan:
         spec = self.spec.model_dump(mode="json")
         if spec.get("design") and not spec["design"]["override_scenarios"]:
             del spec["design"]["override_scenarios"]  # added later: the hashes of earlier sweeps stay valid
+        if spec.get("posterior") is None:
+            spec.pop("posterior", None)  # added later, likewise
+        else:
+            spec["posterior"].pop("file")  # where the file is does not matter; what was drawn from it does
+        if spec.get("design") and not spec["design"]["include"]:
+            del spec["design"]["include"]  # likewise
         doc = {"spec": spec, "scenarios": self.scenario_trees}
+        if self.posterior is not None:  # the values drawn, so a changed posterior file is another sweep
+            doc["posterior"] = self.posterior["draws"]
         return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
     def runs_table(self):
@@ -144,7 +188,10 @@ class Plan:
         for j in self.jobs:
             row = {"run_id": j.run_id, "scenario": j.scenario, "point": j.point, "replicate": j.replicate,
                    "seed": j.seed}
+            if j.draw is not None:
+                row["draw"] = j.draw
             row.update({k: j.design_values.get(k) for k in self.design_keys})
+            row.update({k: j.draw_values.get(k) for k in self.posterior_keys})
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -166,8 +213,9 @@ _UNIONS = {
     ("design", "parameters", "*"): "a list of values (grid) or bounds {min = ..., max = ...} (lhs, morris, sobol)",
 }
 _TABLES = {(): SweepSpec, ("design",): Design, ("scenarios", "*"): ScenarioEntry,
-           ("design", "parameters", "*"): Bounds}
-_WHAT = {SweepSpec: "a sweep spec", Design: "[design]", ScenarioEntry: "a scenario entry", Bounds: "bounds"}
+           ("design", "parameters", "*"): Bounds, ("posterior",): PosteriorSpec}
+_WHAT = {SweepSpec: "a sweep spec", Design: "[design]", ScenarioEntry: "a scenario entry", Bounds: "bounds",
+         PosteriorSpec: "[posterior]"}
 
 
 def _shape(loc: tuple) -> tuple:
@@ -296,6 +344,33 @@ def _check_label(spec_path: Path, i: int, label: str) -> None:
                                             f"got {len(label)}")
 
 
+def _with_groups(design: Design, spec_path: Path, entries: list[ScenarioEntry]) -> Design:
+    """The design with its ``include`` groups expanded into bounds (sim/assumptions.py).
+
+    A group's parameter joins if it is active in at least one of the scenarios and none of them sets
+    it (in its file or its overrides): the design varies what the scenarios leave open. Bounds the
+    spec gives under ``parameters`` win over the group's plausible range.
+    """
+    from .assumptions import group
+
+    scenarios, raws = [], []
+    for entry in entries:
+        f = spec_path.parent / entry.file
+        for cand in (f, Path(entry.file), SCENARIO_DIR / entry.file, SCENARIO_DIR / f"{entry.file}.toml"):
+            if cand.is_file():
+                scenarios.append(load_scenario(cand))
+                raws.append((read_tree(cand), entry.overrides))
+                break  # a missing file is reported by plan() with its key
+    params: dict[str, list[Any] | Bounds] = {}
+    for name in design.include:
+        for k, (lo, hi) in group(name, scenarios).items():
+            if any(k in over or _sets(raw, k.split(".")) for raw, over in raws) or not hi > lo:
+                continue
+            params[k] = Bounds(min=lo, max=hi)
+    params.update(design.parameters)
+    return design.model_copy(update={"parameters": params})
+
+
 def plan(spec_path: str | Path, allow_large: bool = False, changes: dict[str, Any] | None = None) -> Plan:
     """Read and validate a spec and every run it implies. Raises :class:`ScenarioError` on any problem.
 
@@ -310,6 +385,8 @@ def plan(spec_path: str | Path, allow_large: bool = False, changes: dict[str, An
     if not entries:
         raise ScenarioError(spec_path, "scenarios", 'at least one scenario {file = "..."} '
                                                     "(leave scenarios out to run baseline only)")
+    if spec.design is not None and spec.design.include:
+        spec.design = _with_groups(spec.design, spec_path, entries)
     if spec.design is not None:
         for k in spec.design.parameters:
             where = f"design.parameters.{k}"
@@ -320,11 +397,14 @@ def plan(spec_path: str | Path, allow_large: bool = False, changes: dict[str, An
                 raise ScenarioError(spec_path, where, f"a numeric parameter or a flag; '{k}' is {kind}"
                                     + (" (name each scenario entry instead)" if k in ("name", "description") else ""))
     n_points = spec.design.size() if spec.design is not None else 1
-    total = len(entries) * n_points * spec.replicates
+    post_keys, draws, post_record = posterior_draws(spec, spec_path, types, list(spec.design.parameters)
+                                                    if spec.design is not None else [])
+    total = len(entries) * n_points * len(draws) * spec.replicates
     if total > MAX_RUNS and not allow_large:
+        drawn = f"{len(draws):,} posterior draw(s) x " if post_record is not None else ""
         raise ScenarioError(spec_path, "design" if spec.design is not None else "replicates",
                             f"a plan of at most {MAX_RUNS:,} runs, got {len(entries):,} scenario(s) x {n_points:,} "
-                            f"point(s) x {spec.replicates:,} replicate(s) = {total:,}; pass --allow-large to run it")
+                            f"point(s) x {drawn}{spec.replicates:,} replicate(s) = {total:,}; pass --allow-large to run it")
     keys, points = design_points(spec.design)
     if spec.design is not None and spec.design.method != "grid":
         points = [_typed(p, types) for p in points]  # sampled numbers: round integers, 0/1 flags
@@ -369,6 +449,8 @@ def plan(spec_path: str | Path, allow_large: bool = False, changes: dict[str, An
                                     f"a parameter the scenarios leave open; scenario '{label}' sets it in {setter}, "
                                     "and the design would replace that value (set override_scenarios = true in "
                                     "[design] to mean it)")
+        if post_keys and not spec.posterior.override_scenarios:
+            posterior_conflicts(spec_path, post_keys, label, f, entry, base_overrides)
         src = f"{spec_path}: scenarios.{i}"
         try:
             # TOML values have real types: no coercion ("yes" is not a flag, 30.5 not a day count)
@@ -383,6 +465,165 @@ def plan(spec_path: str | Path, allow_large: bool = False, changes: dict[str, An
                 psc = with_overrides(sc, values, source=src, strict=True) if values else sc
             except ScenarioError as e:
                 raise ScenarioError(spec_path, f"design.parameters.{e.key}", e.expected) from None
-            for r, seed in enumerate(seeds):
-                jobs.append(Job(f"{label}__p{pi:04d}__r{r:03d}", label, pi, r, seed, psc, values))
-    return Plan(spec, spec_path, jobs, trees, keys)
+            for d, dvalues in enumerate(draws):
+                if dvalues is None:
+                    for r, seed in enumerate(seeds):
+                        jobs.append(Job(f"{label}__p{pi:04d}__r{r:03d}", label, pi, r, seed, psc, values))
+                    continue
+                try:
+                    dsc = with_overrides(psc, dvalues, source=src, strict=True)
+                except ScenarioError as e:
+                    raise ScenarioError(post_record["file"], e.key, f"{e.expected} (draw {d}, particle "
+                                        f"{post_record['draws'][d]['particle']})") from None
+                for r, seed in enumerate(seeds):
+                    jobs.append(Job(f"{label}__p{pi:04d}__d{d:03d}__r{r:03d}", label, pi, r, seed, dsc, values,
+                                    d, dvalues))
+    return Plan(spec, spec_path, jobs, trees, keys, post_keys, post_record)
+
+
+# --------------------------------------------------------------------------- posterior draws
+#
+# ``[posterior]`` runs every scenario (at every design point) under ``draws`` parameter sets of an ABC
+# posterior (sim/abc.py's posterior.parquet), each draw applied over the scenario like a design point.
+# Replicate r runs with the same seed in every scenario and every draw, so scenario differences are
+# paired within (draw, replicate), and draws are compared on common random numbers too.
+
+#: Columns of posterior.parquet that are not parameters (sim/abc.py); ``moment.*`` are not either.
+POSTERIOR_META = ("generation", "particle", "weight", "distance")
+
+
+def posterior_file(spec: SweepSpec, spec_path: Path) -> Path:
+    """The posterior file a spec names: ``file`` relative to the spec, else ``POSTERIOR_DEFAULT``."""
+    if spec.posterior is None or spec.posterior.file is None:
+        return SCENARIO_DIR.parent / POSTERIOR_DEFAULT
+    f = Path(spec.posterior.file).expanduser()
+    return f if f.is_absolute() else spec_path.parent / f
+
+
+def read_posterior(path: Path, spec_path: Path) -> tuple[list[str], pd.DataFrame]:
+    """The parameter names and the last generation's particles of a posterior.parquet (ScenarioError if
+    it is not one): the weights normalised, every value finite."""
+    import pandas as pd
+
+    if not path.is_file():
+        where = ("; give [posterior] file = ... or --posterior FILE until the shipped calibration is committed"
+                 if path == SCENARIO_DIR.parent / POSTERIOR_DEFAULT else "")
+        raise ScenarioError(spec_path, "posterior.file", f"an existing posterior.parquet (written by `credsim calibrate "
+                                                         f"TARGETS --method abc`), '{path}' not found{where}")
+    try:
+        df = pd.read_parquet(path)
+    except Exception as e:  # noqa: BLE001 - not Parquet, truncated, unreadable: one line
+        raise ScenarioError(path, "file", f"a Parquet file of weighted particles ({' '.join(str(e).split())[:160]})") from None
+    for col in ("generation", "weight"):
+        if col not in df.columns:
+            raise ScenarioError(path, col, "a column of a posterior.parquet (generation, particle, parameters, weight, "
+                                           "distance: credsim calibrate --method abc writes one)")
+    keys = [c for c in df.columns if c not in POSTERIOR_META and not str(c).startswith("moment.")]
+    if not keys:
+        raise ScenarioError(path, "columns", "at least one parameter column besides generation, particle, weight, "
+                                             "distance and moment.*")
+    if df.empty:
+        raise ScenarioError(path, "rows", "at least one particle")
+    last = df[df["generation"] == df["generation"].max()].reset_index(drop=True)
+    w = pd.to_numeric(last["weight"], errors="coerce").to_numpy(dtype=float)
+    if not (np.isfinite(w).all() and (w >= 0).all() and w.sum() > 0):
+        raise ScenarioError(path, "weight", "finite weights, none negative, not all 0")
+    for k in keys:
+        v = pd.to_numeric(last[k], errors="coerce").to_numpy(dtype=float)
+        if not np.isfinite(v).all():
+            raise ScenarioError(path, k, "a finite number for every particle of the last generation")
+    last["weight"] = w / w.sum()
+    return keys, last
+
+
+def systematic_draws(weights: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Indices of ``n`` particles by systematic resampling: the particles whose cumulative weight first
+    reaches ``(u + k) / n`` for k < n, with ``u`` uniform on [0, 1) from ``seed``'s "posterior" stream.
+
+    Unbiased (particle i is drawn ``n * w_i`` times in expectation, and always floor or ceil of it), so
+    the draws are equally weighted; with less spread than drawing each at random.
+    """
+    from .rng import seed_sequence
+
+    u = np.random.default_rng(seed_sequence(seed, "posterior")).random()
+    cum = np.cumsum(np.asarray(weights, dtype=float))
+    cum /= cum[-1]
+    idx = np.searchsorted(cum, (u + np.arange(n)) / n, side="right")
+    return np.minimum(idx, len(cum) - 1)
+
+
+def posterior_draws(spec: SweepSpec, spec_path: Path, types: dict[str, Any],
+                    design_keys: list[str]) -> tuple[list[str], list[dict[str, Any] | None], dict | None]:
+    """``(parameter names, one dict of values per draw, the record for the manifest)``; ``([], [None],
+    None)`` without ``[posterior]``."""
+    if spec.posterior is None:
+        return [], [None], None
+    path = posterior_file(spec, spec_path)
+    keys, last = read_posterior(path, spec_path)
+    for k in keys:
+        if k not in types:
+            raise ScenarioError(path, k, "a parameter name (see docs/ODD.md) as the column of a posterior")
+        if types[k] not in _DESIGN_TYPES:
+            raise ScenarioError(path, k, "a numeric parameter or a flag")
+        if k in design_keys:
+            raise ScenarioError(spec_path, f"design.parameters.{k}",
+                                f"a parameter the posterior leaves open; {path.name} draws it too")
+    idx = systematic_draws(last["weight"].to_numpy(), spec.posterior.draws, spec.posterior.seed)
+    draws, rows = [], []
+    for d, i in enumerate(idx):
+        values = _typed({k: float(last.at[i, k]) for k in keys}, types)
+        draws.append(values)
+        particle = int(last.at[i, "particle"]) if "particle" in last.columns else int(i)
+        rows.append({"draw": d, "particle": particle, "weight": float(last.at[i, "weight"]), "values": values})
+    record = {"file": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+              "generation": int(last["generation"].iloc[0]), "particles": len(last), "parameters": keys,
+              "method": "systematic resampling by weight", "seed": spec.posterior.seed, "draws": rows}
+    return keys, draws, record
+
+
+def posterior_conflicts(spec_path: Path, keys: list[str], label: str, f: Path, entry: ScenarioEntry,
+                        base_overrides: dict[str, Any]) -> None:
+    """Refuse a posterior parameter that a scenario sets itself (its file, its overrides, or the spec's
+    borrowers/days/burn_in): the draw would replace the scenario's value; ``override_scenarios = true``
+    in [posterior] means it."""
+    raw = read_tree(f)
+    top = {"population.borrowers": "borrowers", "simulation.days": "days", "simulation.burn_in": "burn_in"}
+    fitted = calibrated_keys()  # the calibrated estimate in baseline.toml: a posterior draw is meant to replace it
+    for k in keys:
+        if k in entry.overrides:
+            setter = f"its overrides ({k} = {entry.overrides[k]!r})"
+        elif k in base_overrides:
+            setter = f"the spec's {top[k]} = {base_overrides[k]!r}"
+        elif _sets(raw, k.split(".")):
+            origin = _origin(f, k.split("."))
+            if k in fitted and origin.resolve() == (SCENARIO_DIR / "baseline.toml").resolve():
+                continue
+            setter = f"its file {origin.name}"
+        else:
+            continue
+        raise ScenarioError(spec_path, "posterior", f"posterior parameters the scenarios leave open; scenario '{label}' "
+                                                    f"sets {k} in {setter}, and each draw would replace that value "
+                                                    "(set override_scenarios = true in [posterior] to mean it)")
+
+
+def posterior_changes(spec_path: str | Path, file: str | Path | None = None, draws: int | None = None) -> dict:
+    """The ``changes`` (for :func:`plan`) of ``credsim sweep --posterior FILE --draws N``: the spec's
+    ``[posterior]`` table with ``file`` and ``draws`` replaced or added. ``{}`` when neither is given."""
+    if file is None and draws is None:
+        return {}
+    if draws is not None and draws < 1:
+        raise ScenarioError("--draws", str(draws), "a whole number of posterior draws, at least 1")
+    spec_path = Path(spec_path)
+    table = read_toml(spec_path).get("posterior") if spec_path.is_file() else None
+    if file is None and not isinstance(table, dict):
+        raise ScenarioError("--draws", str(draws), "a posterior to draw from: --posterior FILE, or a [posterior] "
+                                                   "table in the spec")
+    new = dict(table) if isinstance(table, dict) else {}
+    if file is not None:
+        if not Path(file).is_file():
+            raise ScenarioError("--posterior", str(file), "an existing posterior.parquet (written by `credsim "
+                                                          "calibrate TARGETS --method abc`)")
+        new["file"] = str(Path(file).resolve())
+    if draws is not None:
+        new["draws"] = draws
+    return {"posterior": new}

@@ -53,7 +53,8 @@ def truth_values() -> dict[str, float]:
     return {"late_payment_rate": float(late), "cure_rate": float(cure)}
 
 
-def write_problem(folder: Path, values: dict[str, float], abc: str = "population = 8\ngenerations = 2\nseed = 5\n") -> Path:
+def write_problem(folder: Path, values: dict[str, float],
+                  abc: str = "population = 8\ngenerations = 2\nseed = 5\npredictive_draws = 6\n") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     base = (ROOT / "scenarios" / "baseline.toml").read_text(encoding="utf-8")
     (folder / "baseline.toml").write_text(base, encoding="utf-8")
@@ -150,9 +151,45 @@ def test_outputs_written_and_well_formed(serial, values):
     md = (out / "validation.md").read_text()
     rows = [line for line in md.splitlines() if "`late_payment_rate`" in line or "`cure_rate`" in line]
     assert len(rows) == 2
-    assert "held out" in next(r for r in rows if "`cure_rate`" in r)
-    assert "fitted" in next(r for r in rows if "`late_payment_rate`" in r)
+    held = md.index("Held-back targets")
+    assert md.index("`cure_rate`") > held > md.index("`late_payment_rate`")  # each in its own table
     assert "generation 2/2: epsilon" in res.output
+
+
+def test_posterior_predictive_and_diagnostics(serial, values):
+    """Draws from the final generation by weight, each run once on a fresh seed; figures named and written."""
+    out, _res = serial
+    fit = json.loads((out / "fit.json").read_text())
+    pred = fit["validation"]["predictive"]
+    last = posterior(out)
+    last = last[last.generation == last.generation.max()]
+    assert len(pred["draws"]) == 6 and len(pred["seeds"]) == 6
+    assert not set(pred["seeds"]) & (set(fit["seeds"]) | set(fit["validation"]["seeds"]))
+    support = set(last[KEY].round(8))
+    assert all(round(d[KEY], 8) in support for d in pred["draws"])  # every draw is a particle of the posterior
+    late = pred["moments"]["late_payment_rate"]
+    assert len(late["values"]) == 6
+    assert late["interval95"][0] <= late["mean"] <= late["interval95"][1]
+    assert late["mean"] == pytest.approx(np.mean(late["values"]))
+    # one draw rerun directly: the same moment (the predictive runs are plain runs at that draw and seed)
+    sc = sim.load_scenario(out.parent / "small.toml")
+    direct = sim.run(sc, borrowers=BORROWERS, days=DAYS, seed=pred["seeds"][0], overrides=pred["draws"][0]).summary
+    assert late["values"][0] == pytest.approx(direct["late_payment_rate"], rel=1e-12)
+    for name in sabc.FIGURES:
+        assert name in fit["figures"] and (out / name).stat().st_size > 5000, name
+    md = (out / "validation.md").read_text()
+    assert "Held-back targets" in md and "Fitted targets" in md and "Posterior predictive" in md
+    assert md.index("`late_payment_rate`") < md.index("Held-back targets") < md.index("`cure_rate`")
+
+
+def test_saved_abc_fit_gives_back_its_table(serial):
+    """The docs read an ABC fit from its saved output: the same table the run wrote."""
+    from sim import docs
+
+    out = serial[0]
+    post, val = sabc.load_fit(out / "fit.json")
+    assert sabc.validation_table(post, val) + "\n" == (out / "validation.md").read_text()
+    assert docs.validation_from_fit(out / "fit.json") + "\n" == (out / "validation.md").read_text()
 
 
 def test_weights_sum_to_one_per_generation(serial):
@@ -169,6 +206,7 @@ def test_posterior_concentrates_towards_the_truth(serial):
     assert abs(p["mean"] - TRUTH) < 0.5 * abs(prior_mean - TRUTH)
     assert p["sd"] < 0.5 * prior_sd
     assert p["q025"] - 0.1 <= TRUTH <= p["q975"] + 0.1
+    assert p["q05"] <= TRUTH <= p["q95"], p  # the 90% credible interval covers the truth
 
 
 def test_two_workers_give_the_same_posterior(tmp_path, values, serial):
@@ -213,7 +251,7 @@ def test_more_generations_extend_a_finished_run(tmp_path, values, serial):
     targets = write_problem(folder, values)
     out = folder / "out"
     shutil.copytree(serial[0], out)
-    write_problem(folder, values, "population = 8\ngenerations = 3\nseed = 5\n")
+    write_problem(folder, values, "population = 8\ngenerations = 3\nseed = 5\npredictive_draws = 6\n")
     res = run_cli(targets, "--method", "abc", "--workers", "1", "--out", out)
     assert res.exit_code == 0, res.output
     post = posterior(out)
@@ -251,8 +289,12 @@ def test_unknown_method_and_misplaced_options(tmp_path):
     targets = write_problem(tmp_path, {"late_payment_rate": 0.05, "cure_rate": 0.8})
     res = run_cli(targets, "--method", "smc")
     assert res.exit_code == 2 and "msm or abc" in res.output
-    res = run_cli(targets, "--scheduler", "tcp://127.0.0.1:1")
-    assert res.exit_code == 2 and "only with --method abc" in res.output
+    res = run_cli(targets, "--method", "abc", "--docs", "--out", tmp_path / "out")
+    assert res.exit_code == 2 and "--docs with --install" in res.output and not (tmp_path / "out").exists()
+    # the method of simulated moments takes a scheduler too: an unreachable one is one line, exit 2
+    res = run_cli(targets, "--scheduler", "tcp://127.0.0.1:1", "--out", tmp_path / "out")
+    assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
+    assert res.output.startswith("--scheduler: tcp://127.0.0.1:1: ") and not (tmp_path / "out").exists()
 
 
 def test_another_problem_in_the_same_folder_is_refused(tmp_path, values, serial):
@@ -319,7 +361,7 @@ def test_prior_defaults_to_the_documented_range(tmp_path):
 def test_dask_scheduler_gives_the_same_generation(tmp_path, values, serial):
     """On a local Dask cluster (one generation only, to stay small): the serial run's first generation."""
     distributed = pytest.importorskip("distributed")
-    targets = write_problem(tmp_path, values, "population = 8\ngenerations = 1\nseed = 5\n")
+    targets = write_problem(tmp_path, values, "population = 8\ngenerations = 1\nseed = 5\npredictive_draws = 6\n")
     out = tmp_path / "out"
     with distributed.LocalCluster(n_workers=1, processes=True, threads_per_worker=2, dashboard_address=None) as cluster:
         res = run_cli(targets, "--method", "abc", "--scheduler", cluster.scheduler_address, "--out", out)

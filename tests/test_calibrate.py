@@ -22,6 +22,7 @@ import sim
 from sim import calibrate as cal
 from sim.cli import app
 from sim.rng import replicate_seed
+from sim.state import CAUSES
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,7 +141,9 @@ def test_calibrated_scenario_loads_and_holds_the_fit(recovery):
 
 def test_validation_table_is_written_and_put_in_the_docs(recovery):
     table = (recovery.out / "validation.md").read_text()
-    assert "| Target | Target value | Source | Base scenario | Calibrated | Model quantity |" in table
+    assert "| Target | Role | Target value | Source | Base scenario | Calibrated | Model quantity |" in table
+    assert all("| fitted |" in line for line in table.splitlines() if line.startswith("| ") and "`" in line
+               and any(f"`{n}`" in line for n in SD))
     for name in SD:
         assert f"`{name}`" in table
     assert "the model itself at known parameter values" in table
@@ -207,6 +210,49 @@ def test_derived_moments():
     assert cal.moment("on_time_rate", s) == pytest.approx(0.8)
     assert cal.moment("default_to_ever30", s) == pytest.approx(0.125)
     assert cal.moment("recovery_share", {**s, "credit_loss": 0.0}) == 0.0
+
+
+def test_shape_moments_are_ratios_of_neighbouring_buckets():
+    s = {"roll_30_60": 0.4, "roll_60_90": 0.5, "roll_90_120": 0.6, "cure_1_29": 0.6, "cure_30_59": 0.3,
+         "cure_60_89": 0.15, **{f"cause_{c}": 0.0 for c in CAUSES}}
+    s.update(cause_job_loss=0.45, cause_spending=0.3, cause_emergency=0.25)
+    assert cal.moment("roll_60_90_to_30_60", s) == pytest.approx(1.25)
+    assert cal.moment("roll_90_120_to_60_90", s) == pytest.approx(1.2)
+    assert cal.moment("cure_30_59_to_1_29", s) == pytest.approx(0.5)
+    assert cal.moment("cure_60_89_to_30_59", s) == pytest.approx(0.5)
+    assert cal.moment("largest_cause_share", s) == pytest.approx(0.45)
+    # an empty lower bucket, or no loan reaching 30+ DPD, shows no shape: undefined, never 0
+    assert math.isnan(cal.moment("roll_60_90_to_30_60", {**s, "roll_30_60": 0.0}))
+    assert math.isnan(cal.moment("cure_30_59_to_1_29", {**s, "cure_1_29": math.nan}))
+    assert math.isnan(cal.moment("largest_cause_share", {**s, "cause_strategic": math.nan}))
+    # ratios of rates are not percentages; the largest share is one
+    assert not cal.is_percent("roll_60_90_to_30_60") and cal.is_percent("largest_cause_share")
+    # an undefined moment makes the objective infinite (the particle or evaluation is rejected)
+    t = [cal.TargetSpec(name="roll_60_90_to_30_60", value=1.0, sd=0.1, relation=">=")]
+    assert cal.objective(t, {"roll_60_90_to_30_60": math.nan}) == math.inf
+    assert cal.objective(t, {"roll_60_90_to_30_60": 0.8}) == pytest.approx(4.0)
+    assert cal.objective(t, {"roll_60_90_to_30_60": 1.3}) == 0.0
+
+
+def test_shape_moments_of_a_real_run_match_its_summary():
+    s = sim.run("baseline", borrowers=1500, days=240, seed=3).summary
+    assert cal.moment("roll_60_90_to_30_60", s) == pytest.approx(s["roll_60_90"] / s["roll_30_60"])
+    shares = [s[k] for k in s if k.startswith("cause_")]
+    assert cal.moment("largest_cause_share", s) == max(shares)
+    assert sum(shares) == pytest.approx(1.0)  # every loan reaching 30+ DPD has one cause
+
+
+def test_shipped_targets_hold_some_back_and_cite_every_source():
+    p = cal.load_targets(ROOT / "experiments" / "calibration" / "targets.toml")
+    held = [t for t in p.targets if t.holdout]
+    fitted = [t for t in p.targets if not t.holdout]
+    assert held and len(fitted) >= len(p.keys)
+    assert "high_stress_odds_ratio" in {t.name for t in held}  # a published figure no fitted parameter drives
+    assert all(t.source for t in p.targets)
+    # a shape without a published figure is one-sided and says so
+    for t in p.targets:
+        if t.source.startswith("No published figure"):
+            assert t.relation in ("<=", ">="), t.name
 
 
 def test_shipped_targets_file_is_valid():
@@ -301,6 +347,14 @@ BAD = [
     ("no-parameters-table", GOOD.split("[parameters]")[0], "parameters", "a [parameters] table"),
     ("rate-target-above-1", GOOD.replace("value = 0.08", "value = 5.0"), "targets.0.value", "between 0 and 1"),
     ("rate-target-negative", GOOD.replace("value = 0.08", "value = -0.1"), "targets.0.value", "between 0 and 1"),
+    ("share-target-above-1", GOOD.replace('"ever_30dpd_rate"', '"largest_cause_share"').replace("value = 0.08", "value = 5.0"),
+     "targets.0.value", "between 0 and 1"),
+    ("ratio-target-negative", GOOD.replace('"ever_30dpd_rate"', '"roll_60_90_to_30_60"').replace("value = 0.08", "value = -1.0"),
+     "targets.0.value", "what roll_60_90_to_30_60 can take"),
+    ("empty-parameters", GOOD.split("[parameters]")[0] + "[parameters]\n", "parameters", "at least 1"),
+    ("prior-below-range", GOOD.replace('"shocks.job_loss_rate" = { min = 0.05, max = 0.4 }',
+                                       '"repayment.family_help" = { min = -0.1, max = 0.5 }'),
+     "parameters.repayment.family_help.min", "-0.1"),
 ]
 
 
@@ -332,3 +386,76 @@ def test_missing_targets_file_and_bad_out(tmp_path):
     assert res.exit_code == 2 and res.stderr.startswith(f"--out: {f}: ") and len(res.stderr.splitlines()) == 1
     res = runner.invoke(app, ["calibrate", str(f), "--out", str(tmp_path / "out"), "--docs", "--odd", str(f)])
     assert res.exit_code == 2 and "validation" in res.stderr and not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------- installing a fit
+
+
+def test_install_puts_a_quick_fit_into_the_baseline_and_the_check_sees_edits(recovery, tmp_path):
+    """The quick fit above installed into a copy of the baseline: values, provenance, record, and the check."""
+    base = tmp_path / "scenarios" / "baseline.toml"
+    base.parent.mkdir()
+    original = (ROOT / "scenarios" / "baseline.toml").read_text(encoding="utf-8")
+    base.write_text(cal._install_re().sub("", original), encoding="utf-8")  # as if never installed
+    record = tmp_path / "record"
+    assert cal.installed_mismatch(base, record) == []  # no record: nothing to disagree with
+    paths = cal.install(recovery.out, base, record)
+    assert record / "fit.json" in paths and base in paths
+    fitted = recovery.fit["parameters"]
+    sc = sim.load_scenario(base)
+    assert sc.repayment.intercept == fitted["repayment.intercept"]["fitted"]
+    assert sc.trust.word_of_mouth == fitted["trust.word_of_mouth"]["fitted"]
+    text = base.read_text(encoding="utf-8")
+    assert recovery.fit["targets_sha256"] in text and "never edit by hand" in text
+    assert text.count("# BEGIN GENERATED: calibrated") == 1
+    assert cal.installed_mismatch(base, record) == []
+    # installing again replaces the region, it does not add a second one
+    cal.install(recovery.out, base, record)
+    assert base.read_text(encoding="utf-8") == text
+    # a value edited by hand, or a region removed, is caught
+    v = fitted["repayment.intercept"]["fitted"]
+    base.write_text(text.replace(f"intercept = {v!r}", "intercept = 9.0"), encoding="utf-8")
+    assert cal.installed_mismatch(base, record)
+    base.write_text(cal._install_re().sub("", text), encoding="utf-8")
+    assert "no 'calibrated' region" in cal.installed_mismatch(base, record)[0]
+
+
+def test_install_refuses_a_section_the_baseline_already_has(recovery, tmp_path):
+    base = tmp_path / "baseline.toml"
+    base.write_text('name = "baseline"\n[trust]\nword_of_mouth = 0.2\n', encoding="utf-8")
+    with pytest.raises(sim.ScenarioError, match="trust"):
+        cal.install(recovery.out, base, tmp_path / "record")
+    assert base.read_text(encoding="utf-8") == 'name = "baseline"\n[trust]\nword_of_mouth = 0.2\n'
+
+
+def test_shipped_baseline_carries_the_committed_fit():
+    """Every strategy extends scenarios/baseline.toml, which holds the installed fit's values."""
+    assert cal.installed_mismatch() == []
+    doc = json.loads((cal.FIT_DIR / "fit.json").read_text(encoding="utf-8"))
+    sc = sim.load_scenario(ROOT / "scenarios" / "baseline.toml")
+    for k, v in cal.fitted_values(doc).items():
+        node = sc
+        for part in k.split("."):
+            node = getattr(node, part)
+        assert node == v, k
+    for f in (ROOT / "scenarios").glob("*.toml"):
+        if f.name != "baseline.toml":
+            assert "extends" in f.read_text(encoding="utf-8"), f.name
+
+
+def test_msm_validation_marks_held_back_targets_and_leaves_them_out_of_the_objective(tmp_path):
+    f = tmp_path / "targets.toml"
+    held = '[[targets]]\nname = "cure_rate"\nvalue = 0.5\nsd = 0.01\nholdout = true\nsource = "s"\n'
+    f.write_text(GOOD.replace("[parameters]", held + "[parameters]"), encoding="utf-8")
+    p = cal.load_targets(f)
+    assert [t.holdout for t in p.targets] == [False, True]
+    moments = {"ever_30dpd_rate": 0.09, "cure_rate": 0.9}
+    ev = cal.Evaluation(1, {"shocks.job_loss_rate": 0.1}, moments, {k: [v] for k, v in moments.items()},
+                        cal.objective(p.targets, moments), 0.0)
+    assert ev.objective == pytest.approx(1.0)  # the held-back cure rate, 40 sd off, does not count
+    fit = cal.Fit(p, ev, {"shocks.job_loss_rate": 0.1}, [ev], "nelder-mead", "done", 0.0, "2026-01-01T00:00:00")
+    val = cal.Validation([1, 2], {k: [v, v] for k, v in moments.items()}, {k: [v, v] for k, v in moments.items()})
+    table = cal.validation_table(fit, val)
+    rows = [line for line in table.splitlines() if "`ever_30dpd_rate`" in line or "`cure_rate`" in line]
+    assert "| fitted |" in rows[0] and "`ever_30dpd_rate`" in rows[0]
+    assert "| held back (not fitted) |" in rows[1] and "`cure_rate`" in rows[1]

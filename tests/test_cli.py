@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from sim import cli
 from sim.cli import app, format_value
 from sim.metrics import SUMMARY_KEYS
+from sim.params import Scenario
 from sim.scenario import load_scenario, shipped_scenarios
 
 SMALL = ["--borrowers", "2000", "--days", "60", "--burn-in", "30"]
@@ -338,12 +339,16 @@ def test_params_lists_each_parameter_with_default_unit_range_and_meaning():
     assert "collection.visits.start_dpd = 30  [DPD; ≥ 1, ≤ 720]" in res.stdout
     names = [line.split(" = ")[0] for line in res.stdout.splitlines() if not line.startswith(" ")]
     assert names and all(n.startswith("collection.visits.") for n in names)
-    # the defaults shown are what a default scenario runs with
-    sc = load_scenario("baseline")
+    # the defaults shown are what a default Scenario() runs with; "baseline" is what the shipped
+    # baseline runs (it carries the calibrated values), shown beside the default where they differ
+    sc, plain = load_scenario("baseline"), Scenario()
     res = invoke("params", "repayment", "--json")
-    rows = [json.loads(line) for line in res.stdout.splitlines()]
-    assert {r["name"]: r["default"] for r in rows}["repayment.intercept"] == sc.repayment.intercept
-    assert all(r["meaning"] and "range" in r for r in rows)
+    rows = {r["name"]: r for r in map(json.loads, res.stdout.splitlines())}
+    assert rows["repayment.intercept"]["default"] == plain.repayment.intercept
+    assert rows["repayment.intercept"]["baseline"] == sc.repayment.intercept
+    assert all(r["meaning"] and "range" in r for r in rows.values())
+    text = invoke("params", "repayment.intercept").stdout
+    assert (f"(baseline: {sc.repayment.intercept:g}" in text) == (sc.repayment.intercept != plain.repayment.intercept)
 
 
 def test_params_with_an_unknown_prefix_is_one_line():

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.notebooks
 FIGURES = {
     "01_strategies": ["outcomes", "tradeoff", "trust", "dpd_composition", "vintages", "economics"],
     "02_recession": ["lag", "capacity", "holds_up"],
-    "03_sensitivity": ["morris", "sobol"],
+    "03_sensitivity": ["morris", "sobol", "convergence"],
     "04_calibration": ["targets", "convergence"],
 }
 
@@ -48,9 +48,11 @@ def test_notebook_runs_and_writes_figures(name, tmp_path):
             assert f.is_file() and f.stat().st_size > 1000, f"{name}: figure {f.name} missing or empty"
     if name == "03_sensitivity":
         md = (study / "sensitivity.md").read_text(encoding="utf-8")
-        for out in ("default_rate", "mean_stress", "brand_trust"):
-            assert f"## `{out}`" in md
-        assert "S1 [95% CI]" in md
+        for out in ("default_rate", "mean_stress", "brand_trust", "npv"):
+            assert f"### `{out}`" in md
+        assert "S1 [95% CI]" in md and "## Morris screening" in md and "shocks.benefit_share" in md
+        sobol = pd.read_csv(study / "sobol_convergence.csv")
+        assert set(sobol.output) <= {"default_rate", "mean_stress", "brand_trust", "npv"} and sobol.N.nunique() >= 1
     if name == "04_calibration":
         assert (study / "fit.json").is_file() and (study / "calibrated.toml").is_file()
 
