@@ -111,10 +111,12 @@ def lever_overrides(
     education: str = STRATEGY,
     recession: str = STRATEGY,
     severity: float | str | None = STRATEGY,
+    switches: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Dotted parameter overrides for the app's levers (a lever at ``"strategy"`` sets nothing).
 
-    ``tactics`` is the strategy's own list of tactics, which the on/off levers edit."""
+    ``tactics`` is the strategy's own list of tactics, which the on/off levers edit; ``switches`` maps
+    a tactic's name to ``"on"``/``"off"`` (:func:`tactic_levers`), applied last."""
     out: dict[str, Any] = {}
     chosen = list(tactics)
     if reminders != STRATEGY:
@@ -144,9 +146,22 @@ def lever_overrides(
         out["macro.recession.enabled"] = recession == "on"
     if severity is not None and severity != STRATEGY:
         out["macro.recession.severity"] = float(severity)
+    for name, state in (switches or {}).items():
+        if state != STRATEGY:
+            chosen = _with_tactic(chosen, name, state == "on")
     if chosen != list(tactics):
         out["collection.tactics"] = chosen
     return out
+
+
+TACTIC_PREFIX = "tactic_"
+
+
+def tactic_levers() -> dict[str, dict[str, Any]]:
+    """One on/off lever per collection tactic, generated from the tactic components (sim/tactics/):
+    a tactic added there gets its lever, labelled with its name, without a line here."""
+    return {f"{TACTIC_PREFIX}{name}": {"type": "Select", "label": f"Tactic: {name}", "value": STRATEGY,
+                                       "values": [STRATEGY, *ON_OFF]} for name in tactic_registry()}
 
 
 def seed_of(text: int | str | None) -> int:
@@ -240,7 +255,13 @@ class AppModel(CreditModel):
         recession: str = STRATEGY,
         severity: float | str | None = STRATEGY,
         scenario: Any = None,
+        **switches: str,
     ):
+        unknown = [k for k in switches if not k.startswith(TACTIC_PREFIX) or k[len(TACTIC_PREFIX):] not in tactic_registry()]
+        if unknown:
+            raise TypeError(f"AppModel: unknown lever(s) {', '.join(unknown)}; tactic levers are "
+                            f"{', '.join(tactic_levers())}")
+        tactic_switches = {k[len(TACTIC_PREFIX):]: str(v) for k, v in switches.items()}
         overrides = lever_overrides(
             tactics=load_scenario(strategy).collection.tactics,
             reminders=reminders,
@@ -251,6 +272,7 @@ class AppModel(CreditModel):
             education=education,
             recession=recession,
             severity=severity,
+            switches=tactic_switches,
         )
         super().__init__(
             scenario=strategy,
@@ -260,6 +282,12 @@ class AppModel(CreditModel):
             rng=seed_of(rng),
         )
         self.strategy = str(strategy)
+        #: the controls this model was built from (what the page's address records)
+        self.controls = {"strategy": self.strategy, "reminders": reminders, "visits_from": visits_from, "tone": tone,
+                         "plans": plans, "plan_eligibility": plan_eligibility, "education": education,
+                         "recession": recession, "severity": str(severity), "borrowers": int(self.people.n),
+                         "rng": str(seed_of(rng)), **dict.fromkeys(tactic_levers(), STRATEGY),
+                         **{k: str(v) for k, v in switches.items()}}
         self.levers = overrides
         self.app_collector = mesa.DataCollector(model_reporters={"cure_rate": _cure_rate})
         self.app_collector.collect(self)
@@ -301,6 +329,17 @@ class AppModel(CreditModel):
             if self._view is None or self._view.day != self.day:
                 self._view = View.of(self)
             return self._view
+
+    @property
+    def strategy_name(self) -> str:
+        return self.params.name
+
+    def export(self, name: str) -> bytes:
+        """Export ``name`` (:data:`sim.app_export.EXPORTS`) of the run so far, read between two days."""
+        from .app_export import export_bytes
+
+        with self.lock:
+            return export_bytes(self, name)
 
     def record(self, i: int) -> tuple[int, dict[str, Any]]:
         """(day, borrower ``i``'s full record), read between two days."""
@@ -396,7 +435,17 @@ def fmt_num(x: float) -> str:
 
 
 def fmt_pct(x: float) -> str:
-    return f"{x * 100:.3g}%"
+    """A share as a percentage, always with one decimal."""
+    return f"{x * 100:.1f}%"
+
+
+def _tick_fmt(fmt, ticks: list[float]):
+    """Tick labels: percentages with as many decimals as the tick step needs (the same for every tick)."""
+    if fmt is not fmt_pct or len(ticks) < 2:
+        return fmt
+    step = abs(ticks[1] - ticks[0]) * 100
+    decimals = max(0, -math.floor(math.log10(step))) if step > 0 else 1
+    return lambda t: f"{t * 100:.{decimals}f}%"
 
 
 def fmt_money(x: float) -> str:
@@ -416,22 +465,33 @@ def svg_chart(
     width: int = 480,
     height: int = 215,
     dashed: tuple[str, ...] = (),
+    xmax: float | None = None,
+    bands: Sequence[tuple[float, float, str]] = (),
+    lines: Sequence[tuple[float, str]] = (),
+    overlay: Sequence[tuple[str, str, np.ndarray, np.ndarray]] = (),
 ) -> str:
-    """An SVG line, stacked-area or bar chart (``bars``: ``x`` holds the bin edges)."""
+    """An SVG line, stacked-area or bar chart (``bars``: ``x`` holds the bin edges).
+
+    ``xmax``: the x axis runs to it (the run's last day); ``bands``: shaded spans (from, to, label),
+    e.g. the recession; ``lines``: marked days (day, label), e.g. the window's start; ``overlay``:
+    dashed reference lines (label, colour, x, y), e.g. a pinned run."""
     ml, mr, mt, mb = 50, 10, 22, 30
     pw, ph = width - ml - mr, height - mt - mb
     x = np.asarray(x, float)
     ys = [np.asarray(s, float) for _, _, s in series]
     if stacked:
         ys = list(np.cumsum(np.vstack(ys), axis=0)) if ys else []
-    allv = np.concatenate([y[np.isfinite(y)] for y in ys]) if ys else np.zeros(0)
+    allv = np.concatenate([y[np.isfinite(y)] for y in [*ys, *(np.asarray(o[3], float) for o in overlay)]]) if ys else np.zeros(0)
     lo = ylim[0] if ylim[0] is not None else (min(0.0, float(allv.min())) if allv.size else 0.0)
     hi = ylim[1] if ylim[1] is not None else (float(allv.max()) if allv.size else 1.0)
     if hi <= lo:
         hi = lo + (abs(lo) * 0.1 or (0.01 if fmt is fmt_pct else 1.0))
     yt = nice_ticks(lo, hi)
+    tick = _tick_fmt(fmt, yt)
     lo, hi = min(lo, yt[0]), max(hi, yt[-1])
     x0, x1 = (float(x[0]), float(x[-1])) if x.size else (0.0, 1.0)
+    if xmax is not None and not bars:
+        x1 = max(x1, float(xmax))
     if x1 <= x0:
         x1 = x0 + 1.0
 
@@ -445,17 +505,30 @@ def svg_chart(
         f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {width} {height}' width='100%' "
         f"preserveAspectRatio='xMidYMid meet' class='credsim-chart' {FONT} font-size='11'>"
     ]
+    for a, b, label in bands:
+        if a <= x1:
+            xa, xb = px(max(a, x0)), px(min(b, x1))
+            out.append(f"<rect class='credsim-band' x='{xa:.1f}' y='{mt}' width='{max(xb - xa, 1):.1f}' height='{ph}' "
+                       f"fill='#ef5350' fill-opacity='0.10'><title>{html.escape(label)}</title></rect>")
+            out.append(f"<text x='{xa + 2:.1f}' y='{mt + ph - 4}' fill='currentColor' fill-opacity='0.7' font-size='9'>"
+                       f"{html.escape(label)}</text>")
+    for day, label in lines:
+        if x0 <= day <= x1:
+            xx = px(day)
+            out.append(f"<line class='credsim-mark' x1='{xx:.1f}' x2='{xx:.1f}' y1='{mt}' y2='{mt + ph}' stroke='currentColor' "
+                       f"stroke-opacity='0.45' stroke-dasharray='2 3'/>")
+            out.append(f"<text x='{xx + 2:.1f}' y='{mt + 9}' fill='currentColor' fill-opacity='0.7' font-size='9'>{html.escape(label)}</text>")
     for t in yt:
         y = py(t)
-        out.append(f"<line x1='{ml}' x2='{ml + pw}' y1='{y:.1f}' y2='{y:.1f}' stroke='#e0e0e0'/>")
-        out.append(f"<text x='{ml - 4}' y='{y + 4:.1f}' text-anchor='end' fill='#555'>{html.escape(fmt(t))}</text>")
+        out.append(f"<line x1='{ml}' x2='{ml + pw}' y1='{y:.1f}' y2='{y:.1f}' stroke='currentColor' stroke-opacity='0.15'/>")
+        out.append(f"<text x='{ml - 4}' y='{y + 4:.1f}' text-anchor='end' fill='currentColor'>{html.escape(tick(t))}</text>")
     for t in nice_ticks(x0, x1, 5, whole=not bars):
         if x0 - 1e-9 <= t <= x1 + 1e-9:
             xx = px(t)
-            out.append(f"<line x1='{xx:.1f}' x2='{xx:.1f}' y1='{mt + ph}' y2='{mt + ph + 4}' stroke='#777'/>")
-            out.append(f"<text x='{xx:.1f}' y='{mt + ph + 15}' text-anchor='middle' fill='#555'>{fmt_num(t)}</text>")
-    out.append(f"<text x='{ml + pw}' y='{height - 2}' text-anchor='end' fill='#777'>{html.escape(xlabel)}</text>")
-    out.append(f"<line x1='{ml}' x2='{ml + pw}' y1='{mt + ph}' y2='{mt + ph}' stroke='#777'/>")
+            out.append(f"<line x1='{xx:.1f}' x2='{xx:.1f}' y1='{mt + ph}' y2='{mt + ph + 4}' stroke='currentColor'/>")
+            out.append(f"<text x='{xx:.1f}' y='{mt + ph + 15}' text-anchor='middle' fill='currentColor'>{fmt_num(t)}</text>")
+    out.append(f"<text x='{ml + pw}' y='{height - 2}' text-anchor='end' fill='currentColor' fill-opacity='0.8'>{html.escape(xlabel)}</text>")
+    out.append(f"<line x1='{ml}' x2='{ml + pw}' y1='{mt + ph}' y2='{mt + ph}' stroke='currentColor' stroke-opacity='0.6'/>")
 
     if bars and ys:
         y = ys[0]
@@ -479,17 +552,25 @@ def svg_chart(
             else:
                 dash = " stroke-dasharray='4 3'" if label in dashed else ""
                 out.append(f"<polyline points='{pts}' fill='none' stroke='{color}' stroke-width='1.6'{dash}/>")
+    for label, color, ox, oy in overlay:
+        ox, oy = np.asarray(ox, float), np.asarray(oy, float)
+        if ox.size:
+            pts = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(px(ox), py(np.where(np.isfinite(oy), oy, lo))))
+            out.append(f"<polyline class='credsim-pinned' points='{pts}' fill='none' stroke='{color}' stroke-width='1.3' "
+                       f"stroke-dasharray='5 3' stroke-opacity='0.8'/>")
     if marker is not None:
         value, label = marker
         xx = px(value)
-        out.append(f"<line x1='{xx:.1f}' x2='{xx:.1f}' y1='{mt}' y2='{mt + ph}' stroke='#000' stroke-dasharray='3 2'/>")
-        out.append(f"<text x='{xx + 3:.1f}' y='{mt + 10}' fill='#000'>{html.escape(label)}</text>")
+        out.append(f"<line x1='{xx:.1f}' x2='{xx:.1f}' y1='{mt}' y2='{mt + ph}' stroke='currentColor' stroke-dasharray='3 2'/>")
+        out.append(f"<text x='{xx + 3:.1f}' y='{mt + 10}' fill='currentColor'>{html.escape(label)}</text>")
     # legend along the top
     lx = ml
     for label, color, _ in series if not bars else []:
         out.append(f"<rect x='{lx}' y='5' width='10' height='10' fill='{color}'/>")
-        out.append(f"<text x='{lx + 13}' y='14' fill='#333'>{html.escape(label)}</text>")
+        out.append(f"<text x='{lx + 13}' y='14' fill='currentColor'>{html.escape(label)}</text>")
         lx += 22 + 6.2 * len(label)
+    if overlay:
+        out.append(f"<text x='{ml + pw}' y='14' text-anchor='end' fill='currentColor' fill-opacity='0.8'>dashed: pinned run</text>")
     out.append("</svg>")
     return "".join(out)
 
@@ -538,11 +619,36 @@ def Panel(kind: str, title: str, body: str):
         tag="div",
         unsafe_innerHTML=f"<div class='credsim-panel-title'>{html.escape(title)}</div>{body}",
         classes=["credsim-panel", f"credsim-{kind}"],
-        style="padding: 4px 8px; height: 100%; overflow: auto;",
+        style="padding: 4px 8px;",
     )
 
 
 # --------------------------------------------------------------------------- panels
+
+#: the session's pinned reference run (a :class:`View`), overlaid on the charts; one per browser session
+PINNED: solara.Reactive[View | None] = solara.reactive(None)
+
+
+def timeline(view: View) -> dict[str, Any]:
+    """Chart keywords every time chart shares: the x axis to the run's last day, the window's start
+    marked, and the recession shaded where it is on (counted from the window's start)."""
+    r = view.params.macro.recession
+    bands = []
+    if r.enabled:
+        start = view.t0 + r.start_day
+        bands.append((start, start + r.onset_days + r.peak_days + r.easing_days, f"recession (severity {r.severity:g})"))
+    return {"xmax": view.days, "bands": bands, "lines": [(view.t0, "window starts")]}
+
+
+def pinned_series(key: str, color: str, transform: Callable[[dict[str, np.ndarray]], np.ndarray] | None = None):
+    """The pinned run's series ``key`` as a chart overlay (none if nothing is pinned)."""
+    pin = PINNED.value
+    if pin is None:
+        return ()
+    d = {**pin.series, "cure_rate": pin.cure}
+    y = transform(d) if transform is not None else d[key]
+    return ((f"pinned {key}", color, d["day"], y),)
+
 
 
 def _on(flag: bool) -> str:
@@ -594,19 +700,38 @@ def StatusPanel(model: View):
         ("profit so far", f"{fmt_money(s['profit'])} CU"),
     ]
     table = "".join(
-        f"<tr><td style='color:#666;padding-right:10px'>{html.escape(k)}</td><td>{html.escape(val)}</td></tr>"
+        f"<tr><td style='opacity:0.7;padding-right:10px'>{html.escape(k)}</td><td>{html.escape(val)}</td></tr>"
         for k, val in rows + levers_in_effect(model.params)
     )
-    status = "running" if model.running else "finished"
-    if model.running:  # the burn-in is not measured: the summary counts from the window's start
-        status += (f", burn-in: the measurement window starts after day {model.t0}" if model.day < model.t0
-                   else f", measurement window day {model.day - model.t0} of {model.days - model.t0}")
+    if not model.running:
+        status = "finished"
+    elif model.day == 0:
+        status = "ready: press Step or ▶"
+    else:  # the burn-in is not measured: the summary counts from the window's start
+        status = (f"burn-in: the measurement window starts after day {model.t0}" if model.day < model.t0
+                  else f"measurement window day {model.day - model.t0} of {model.days - model.t0}")
+    pin = PINNED.value
+    compare = ""
+    if pin is not None:
+        k = min(model.day, pin.day)
+        d, p = model.series, pin.series
+        paired = "paired: the same seed" if pin.seed == model.seed and pin.n == model.n else "not paired: another seed or size"
+        diffs = [("default rate", fmt_pct(d["default_rate"][k] - p["default_rate"][k]).replace("-", "\u2212")),
+                 ("mean stress", f"{d['mean_stress'][k] - p['mean_stress'][k]:+.3f}".replace("-", "\u2212")),
+                 ("brand trust", f"{d['brand_trust'][k] - p['brand_trust'][k]:+.3f}".replace("-", "\u2212")),
+                 ("profit", f"{fmt_money(d['profit'][k] - p['profit'][k])} CU")]
+        compare = (f"<div class='credsim-compare' style='font-size:12px;margin-top:6px'><b>Against the pinned run</b> "
+                   f"({html.escape(pin.strategy)}, seed {pin.seed}; {paired}), this run minus it on day {k}: "
+                   + "; ".join(f"{html.escape(a)} <b>{html.escape(b)}</b>" for a, b in diffs) + "</div>")
     body = (
         f"<div style='font-size:22px;margin:4px 0'>Day <span class='credsim-day'>{model.day}</span>"
-        f" of {model.days} <span style='font-size:13px;color:#777'>({status})</span></div>"
+        f" of {model.days} <span class='credsim-state' style='font-size:13px;opacity:0.75'>({status})</span></div>"
         f"<div class='credsim-strategy' style='margin-bottom:6px'>strategy <b>{html.escape(model.strategy)}</b>, "
         f"<span class='credsim-people'>{model.n:,}</span> people, seed {model.seed}</div>"
         f"<table style='font-size:13px;border-collapse:collapse'>{table}</table>"
+        f"{compare}"
+        "<div class='credsim-hint' style='font-size:11px;opacity:0.75;margin-top:6px'>Levers changed in the sidebar "
+        "take effect on <b>Reset</b>, which starts a new run from day 0.</div>"
     )
     return Panel("status", "Run", body)
 
@@ -619,8 +744,10 @@ def DpdPanel(model: View):
     buckets = [("1-29 DPD", "dpd_1_29"), ("30-59 DPD", "dpd_30_59"), ("60-89 DPD", "dpd_60_89"), ("90+ DPD", "dpd_90_plus")]
     series = [(label, COLORS[label], _share(d[k], act)) for label, k in buckets]
     series_plan = [("on plan", COLORS["on plan"], _share(d["on_plan"], act))]
-    chart = svg_chart(d["day"], series, fmt=fmt_pct, stacked=True)
-    plan = svg_chart(d["day"], series_plan, fmt=fmt_pct, height=120)
+    late = pinned_series("30+ DPD", "#212121", lambda p: _share(p["dpd_1_29"] + p["dpd_30_59"] + p["dpd_60_89"] + p["dpd_90_plus"],
+                                                               p["active_loans"]))
+    chart = svg_chart(d["day"], series, fmt=fmt_pct, stacked=True, overlay=late, **timeline(model))
+    plan = svg_chart(d["day"], series_plan, fmt=fmt_pct, height=120, **timeline(model))
     current = _share(d["current"][-1:], act[-1:])[0]
     title = f"DPD buckets, share of active loans (current: {fmt_pct(current)})"
     return Panel("dpd", title, chart + plan)
@@ -637,6 +764,8 @@ def RatesPanel(model: View):
         fmt=fmt_pct,
         ylim=(0.0, None),
         height=250,
+        overlay=(*pinned_series("default_rate", COLORS["60-89 DPD"]), *pinned_series("cure_rate", COLORS["current"])),
+        **timeline(model),
     )
     title = f"Default and cure rates so far (default {fmt_pct(d['default_rate'][-1])}, cure {fmt_pct(cure[-1])})"
     return Panel("rates", title, chart)
@@ -655,6 +784,8 @@ def StressPanel(model: View):
         fmt=lambda t: f"{t:.2g}",
         ylim=(0.0, None),
         height=150,
+        overlay=pinned_series("mean_stress", "#ef6c00"),
+        **timeline(model),
     )
     return Panel("stress", f"Stress of {model.stress_n:,} borrowers today (mean {mean:.3f})", hist + over_time)
 
@@ -663,14 +794,15 @@ def StressPanel(model: View):
 def TrustPanel(model: View):
     """Brand trust and applications over time."""
     d = model.series
-    trust = svg_chart(d["day"], [("brand trust", "#1e88e5", d["brand_trust"])], fmt=lambda t: f"{t:.3g}", height=160)
+    trust = svg_chart(d["day"], [("brand trust", "#1e88e5", d["brand_trust"])], fmt=lambda t: f"{t:.3g}", height=160,
+                      overlay=pinned_series("brand_trust", "#1e88e5"), **timeline(model))
     days = d["day"]
     apps = d["applications"]
     # applications per day are small counts: show a 30-day moving average with the daily values
     k = np.ones(min(CYCLE, max(len(apps), 1)))
     avg = np.convolve(apps, k, mode="full")[: len(apps)] / np.minimum(np.arange(1, len(apps) + 1), len(k))
     applications = svg_chart(days, [("applications / day", "#90caf9", apps), ("30-day average", "#0d47a1", avg)],
-                             ylim=(0.0, None), height=160)
+                             ylim=(0.0, None), height=160, **timeline(model))
     title = f"Brand trust {d['brand_trust'][-1]:.3f} and applications ({int(apps[-1])} today)"
     return Panel("trust", title, trust + applications)
 
@@ -684,6 +816,8 @@ def MoneyPanel(model: View):
         [("collection cost", "#c62828", d["collection_cost"]), ("profit", "#2e7d32", d["profit"])],
         fmt=fmt_money,
         height=250,
+        overlay=(*pinned_series("collection_cost", "#c62828"), *pinned_series("profit", "#2e7d32")),
+        **timeline(model),
     )
     title = f"Collection cost {fmt_money(d['collection_cost'][-1])} CU and profit {fmt_money(d['profit'][-1])} CU so far"
     return Panel("money", title, chart)
@@ -699,6 +833,7 @@ def QueuePanel(model: View):
         [("loans waiting for a visit", "#5e35b1", d["visit_queue"]), ("visits made today", "#b39ddb", visits)],
         ylim=(0.0, None),
         height=250,
+        **timeline(model),
     )
     return Panel("queue", f"Visit queue ({int(d['visit_queue'][-1]):,} waiting)", chart)
 
@@ -719,21 +854,14 @@ MAP_TEMPLATE = """
     </svg>
     <div v-if="hover" class="credsim-hover"
          style="position: absolute; top: 2px; right: 2px; background: rgba(255,255,255,0.93);
-                border: 1px solid #bbb; border-radius: 4px; padding: 3px 6px; font-size: 12px;
+                border: 1px solid #bbb; border-radius: 4px; padding: 3px 6px; font-size: 12px; color: #212121;
                 pointer-events: none">
       borrower {{ hover[0] }}: <b>{{ hover[6] }}</b><br/>
       DPD {{ hover[7] }} &middot; stress {{ hover[8] }} &middot; trust {{ hover[9] }}<br/>
-      <span style="color: #777">click for the full record</span>
+      <span style="color: #555">click for the full record</span>
     </div>
   </div>
 </template>
-<script>
-module.exports = {
-  data() {
-    return { hover: null };
-  },
-};
-</script>
 """
 
 
@@ -746,6 +874,8 @@ class BorrowerMap(v.VuetifyTemplate):
     points = traitlets.List().tag(sync=True)
     edges = traitlets.Unicode("").tag(sync=True)
     selected = traitlets.Int(-1).tag(sync=True)
+    #: the dot under the pointer (set by the template; a synced trait, so the template needs no script)
+    hover = traitlets.Any(None, allow_none=True).tag(sync=True)
     on_select = traitlets.Callable(None, allow_none=True)
 
     def vue_select(self, i, *args):
@@ -802,26 +932,143 @@ def _borrowers(model, view: View, selected: int, set_selected):
     if 0 <= selected < view.n:
         day, record = model.record(selected)
         cells = "".join(
-            f"<span style='color:#666'>{html.escape(k)}</span>"
+            f"<span style='opacity:0.7'>{html.escape(k)}</span>"
             f"<span>{html.escape(f'{val:,.2f}' if isinstance(val, float) else str(val))}</span>"
             for k, val in record.items()
         )
         detail = (
             f"<div style='font-weight:500;margin-top:4px'>Borrower {selected} on day {day}"
-            " <span style='font-weight:400;color:#777'>(model.borrower(i))</span></div>"
+            " <span style='font-weight:400;opacity:0.7'>(model.borrower(i))</span></div>"
             "<div class='credsim-borrower-detail' style='display:grid;grid-template-columns:repeat(3,auto 1fr);"
             f"column-gap:6px;font-size:11px;line-height:1.35'>{cells}</div>"
         )
     else:
-        detail = "<div style='color:#777;margin-top:4px'>Hover a dot for a summary; click one for the full record.</div>"
-    with solara.Column(classes=["credsim-panel", "credsim-borrowers"], style="padding: 4px 8px; height: 100%; overflow: auto;", gap="2px") as column:
+        detail = "<div style='opacity:0.7;margin-top:4px'>Hover a dot for a summary; click one for the full record.</div>"
+    with solara.Column(classes=["credsim-panel", "credsim-borrowers"], style="padding: 4px 8px;", gap="2px") as column:
         solara.HTML(tag="div", unsafe_innerHTML=(
             f"<div class='credsim-panel-title'>Borrowers: {len(people)} people of {view.n:,} "
             "(a sample of the social network)</div>"
-            "<div style='font-size:11px;color:#666'>colour: loan state; size: stress; opacity: trust</div>"
+            "<div style='font-size:11px;opacity:0.7'>colour: loan state; size: stress; opacity: trust</div>"
         ))
         BorrowerMap.element(points=points, edges=path, selected=selected, on_select=set_selected)
         solara.HTML(tag="div", unsafe_innerHTML=f"<div style='font-size:11px'>{legend}</div>{detail}")
+    return column
+
+
+# --------------------------------------------------------------------------- explain
+
+#: each lever of the sidebar and the parameters it sets (their units and meanings come from sim.params)
+LEVER_PARAMS = {
+    "Reminder schedule": ["collection.reminders.schedule"],
+    "Home visits start at DPD": ["collection.visits.start_dpd"],
+    "Collector tone": ["collection.tone.harshness"],
+    "Flexible plans offered": ["collection.plans.on_visit", "collection.plans.on_call", "collection.plans.on_early_contact"],
+    "Plan eligibility": ["collection.plans.require_hardship", "collection.plans.max_dpd"],
+    "Education at origination": ["education.enabled"],
+    "Recession": ["macro.recession.enabled"],
+    "Recession severity (if on)": ["macro.recession.severity"],
+    "Borrowers (people in the market)": ["population.borrowers"],
+}
+
+
+def param_info(params, key: str) -> tuple[Any, str, str]:
+    """(value, unit, meaning) of dotted parameter ``key``, read from its declaration (``P``)."""
+    obj, field = params, None
+    for part in key.split("."):
+        field = type(obj).model_fields[part]
+        obj = getattr(obj, part)
+    extra = field.json_schema_extra or {}
+    return obj, str(extra.get("unit", "")), str(field.description or "")
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(f"{'SMS' if getattr(v, 'channel', '') == 'sms' else 'call'} {v.day:+d}" if hasattr(v, "day")
+                         else str(v) for v in value) or "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def lever_rows(params) -> list[tuple[str, str, str, str, str]]:
+    """(lever, parameter, value in effect, unit, meaning) for every lever."""
+    rows = []
+    for lever, keys in LEVER_PARAMS.items():
+        for key in keys:
+            value, unit, doc = param_info(params, key)
+            rows.append((lever, key, _value_text(value), unit, doc.split(". ")[0].rstrip(".") + "."))
+    for name, tactic in tactic_registry().items():
+        rows.append((f"Tactic: {name}", "collection.tactics", "on" if name in params.collection.tactics else "off",
+                     "flag", tactic.doc.split(". ")[0].rstrip(".") + "."))
+    return rows
+
+
+@guarded("levers", "Levers")
+def LeversPanel(model: View):
+    """Every lever: the parameter it sets, its value in this run, its unit and its meaning."""
+    tactics = ", ".join(model.params.collection.tactics)
+    rows = lever_rows(model.params)
+    body = "".join(
+        f"<tr><td style='padding-right:8px;white-space:nowrap'>{html.escape(lever if k == 0 or lever != rows[k - 1][0] else '')}</td>"
+        f"<td style='padding-right:8px'><code>{html.escape(key)}</code></td>"
+        f"<td style='padding-right:8px'><b>{html.escape(value)}</b></td>"
+        f"<td style='padding-right:8px;opacity:0.75'>{html.escape(unit)}</td><td>{html.escape(doc)}</td></tr>"
+        for k, (lever, key, value, unit, doc) in enumerate(rows)
+    )
+    return Panel("levers", "Levers in this run: value, unit and meaning (from the parameter definitions)",
+                 f"<div style='font-size:12px;margin-bottom:4px'>tactics: <b>{html.escape(tactics)}</b></div>"
+                 f"<table style='font-size:12px;border-collapse:collapse'>{body}</table>")
+
+
+ODD_PATH = Path(__file__).resolve().parent.parent / "docs" / "ODD.md"
+INFO = """
+<div class='credsim-info' style='max-width: 900px; font-size: 14px; line-height: 1.5'>
+<h3>credsim in brief</h3>
+<p>An agent-based model of consumer-credit delinquency and debt collection. One step is one day. A
+consumer-finance company lends small instalment loans to many young people on low to middle incomes, who
+differ lastingly in income and its regularity, other debts, support, impatience, literacy, willingness
+to pay, stress and trust. They fall behind for several reasons (job loss, emergencies, over-indebtedness,
+spending habits, a poor grasp of the contract, or unwillingness); each loan reaching 30 days past due (DPD)
+records its main cause.</p>
+<p>The lender escalates through its collection <b>tactics</b>: SMS and phone reminders, home visits, flexible
+plans, promises to pay, then charge-off and recovery. A message only reminds; a conversation can learn why,
+offer help and get a promise. Collection adds stress, and experience and word of mouth move brand trust,
+which drives applications. Every run first warms the book up (the <b>burn-in</b>, marked "window starts"
+on the charts); every summary is measured over the window after it. Where the strategy has a recession,
+the charts shade it.</p>
+<p>The <b>strategy</b> is a scenario file; the levers are overrides of its parameters (the Levers panel names
+each one, its unit and meaning). Changed levers take effect on <b>Reset</b>. Two runs with the same seed face
+the same people and shocks: <b>Pin this run</b>, change a lever, Reset and run again to see the paired
+difference. <b>Export</b> gives the files <code>credsim run --out</code> writes and the scenario, which
+<code>credsim run scenario.toml --seed SEED</code> reproduces.</p>
+<p>The full model description (ODD protocol): <a href='{href}' target='_blank'>docs/ODD.md</a>
+(on this machine: <code>{path}</code>).</p>
+</div>
+"""
+
+
+@solara.component
+def InfoTab():
+    solara.HTML(tag="div", unsafe_innerHTML=INFO.format(href=html.escape(ODD_PATH.as_uri()), path=html.escape(str(ODD_PATH))))
+
+
+# --------------------------------------------------------------------------- export
+
+
+@solara.component
+def ExportPanel(model):
+    """Downloads of the run so far: the files ``credsim run --out`` writes and the scenario as run."""
+    from .app_export import EXPORTS
+
+    update_counter.get()
+    with solara.Column(classes=["credsim-panel", "credsim-export"], style="padding: 4px 8px;", gap="4px") as column:
+        solara.HTML(tag="div", unsafe_innerHTML="<div class='credsim-panel-title'>Export the run so far</div>")
+        with solara.Row(gap="6px", style="flex-wrap: wrap"):
+            for name, meaning in EXPORTS.items():
+                solara.FileDownload(lambda name=name: model.export(name), filename=name, label=name,
+                                    icon_name="mdi-download")
+        solara.HTML(tag="div", unsafe_innerHTML="<div style='font-size:11px;opacity:0.75'>" + "<br/>".join(
+            f"<b>{html.escape(k)}</b>: {html.escape(v)}" for k, v in EXPORTS.items()) + "</div>")
     return column
 
 
@@ -865,10 +1112,41 @@ def model_params(scenario: str | None = None, borrowers: int | None = None) -> d
         "borrowers": {"type": "SliderInt", "label": "Borrowers (people in the market)", "value": borrowers,
                       "min": 200, "max": 20_000, "step": 200},
         "rng": {"type": "InputText", "label": "Seed (a whole number, typed)", "value": "0"},
+        **tactic_levers(),
     }
 
 
-COMPONENTS = [StatusPanel, BorrowersPanel, DpdPanel, RatesPanel, StressPanel, TrustPanel, MoneyPanel, QueuePanel]
+def params_from_query(params: dict[str, Any], search: str | None) -> dict[str, Any]:
+    """The controls with the values a page address (``?tone=...&rng=7``) gives them; a value the control
+    cannot take is ignored (the control keeps its default)."""
+    from urllib.parse import parse_qs
+
+    out = {k: dict(v) for k, v in params.items()}
+    for key, values in parse_qs(search or "").items():
+        spec, value = out.get(key), values[-1]
+        if spec is None:
+            continue
+        if spec["type"] == "Select" and value in spec["values"]:
+            spec["value"] = value
+        elif spec["type"] == "SliderInt" and value.isdigit() and spec["min"] <= int(value) <= spec["max"]:
+            spec["value"] = int(value)
+        elif spec["type"] == "InputText":
+            try:
+                spec["value"] = str(seed_of(value))
+            except ValueError:
+                pass
+    return out
+
+
+def query_of(controls: dict[str, Any], params: dict[str, Any]) -> str:
+    """The page address's query for a model's controls (only those that differ from the defaults)."""
+    from urllib.parse import urlencode
+
+    return urlencode({k: v for k, v in controls.items() if k in params and str(params[k]["value"]) != str(v)})
+
+
+COMPONENTS = [StatusPanel, BorrowersPanel, DpdPanel, RatesPanel, StressPanel, TrustPanel, MoneyPanel, QueuePanel,
+              LeversPanel, ExportPanel]
 
 
 def initial_model(params: dict[str, Any]) -> AppModel:
@@ -879,12 +1157,63 @@ def initial_model(params: dict[str, Any]) -> AppModel:
 @solara.component
 def Page():
     """One browser session: its own model, rebuilt from the controls on Reset."""
-    params = solara.use_memo(model_params, [])
+    router = solara.use_router()
+    defaults = solara.use_memo(model_params, [])
+    params = solara.use_memo(lambda: params_from_query(defaults, router.search), [])  # a shared link's levers
     first = solara.use_memo(lambda: initial_model(params), [])
     model = solara.use_reactive(first)
-    solara.Title("credsim")
+
+    def keep_in_address():  # the levers of the model in use, so a reload or a shared link restores them
+        query = query_of(model.value.controls, defaults)
+        if (router.search or "") != query:
+            router.push(f"{router.path or '/'}" + (f"?{query}" if query else ""))
+
+    solara.use_effect(keep_in_address, [model.value])
+    solara.Title("credsim: delinquency and collection")
     solara.Style(CSS)
-    SolaraViz(model, components=list(COMPONENTS), model_params=params, name="credsim: delinquency and collection")
+    # SolaraViz gives the app bar, the controls and the levers (and rebuilds the model on Reset); the
+    # panels are laid out here, in a grid whose rows size to their charts at every width
+    SolaraViz(model, components=[], model_params=params, name="credsim: delinquency and collection")
+    tab, set_tab = solara.use_state(0)
+    with solara.Column(classes=["credsim-main"], style="padding: 0 12px; width: 100%"):
+        with solara.v.Tabs(v_model=tab, on_v_model=set_tab, class_="credsim-tabs"):
+            solara.v.Tab(children=["Run"])
+            solara.v.Tab(children=["Info"])
+        if tab == 0:
+            Toolbar(model.value)
+            with solara.Div(classes=["credsim-grid"]):
+                for c in COMPONENTS:
+                    c(model.value)
+        else:
+            InfoTab()
+
+
+@solara.component
+def Toolbar(model):
+    """Pin the run as the reference the charts overlay, or clear it."""
+    update_counter.get()
+    pin = PINNED.value
+
+    def pin_now():
+        PINNED.set(model.view())
+
+    target, set_target = solara.use_state(model.t0 + 180)
+
+    def run_to(day: int):
+        while model.running and model.day < min(day, model.days):
+            model.step()
+        update_counter.set(update_counter.value + 1)
+
+    with solara.Row(classes=["credsim-toolbar"], gap="8px", style="align-items: center; margin: 6px 0"):
+        solara.InputInt("Run to day", value=target, on_value=lambda d: set_target(max(int(d or 0), 0)),
+                        classes=["credsim-target"], style="max-width: 110px")
+        solara.Button("Run to day", on_click=lambda: run_to(target), outlined=True, icon_name="mdi-debug-step-over")
+        solara.Button("Run to the end", on_click=lambda: run_to(model.days), outlined=True, icon_name="mdi-skip-forward")
+        solara.Button("Pin this run", on_click=pin_now, outlined=True, icon_name="mdi-pin")
+        if pin is not None:
+            solara.Button("Unpin", on_click=lambda: PINNED.set(None), text=True)
+            solara.Text(f"pinned: {pin.strategy}, seed {pin.seed}, {pin.n:,} people, up to day {pin.day} "
+                        "(dashed on the charts)", classes=["credsim-pinned-note"])
 
 
 CSS = """
@@ -893,4 +1222,10 @@ CSS = """
 .v-input__slider { margin-top: 18px; }
 .credsim-panel-title { font-weight: 500; font-size: 14px; margin: 2px 0 2px 0; }
 .credsim-panel svg { display: block; }
+/* panels in a grid whose rows size to their content: no fixed heights, no inner scrolling */
+.credsim-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(440px, 1fr)); gap: 10px;
+                align-items: start; width: 100%; }
+.credsim-grid > .credsim-panel { border: 1px solid rgba(127, 127, 127, 0.35); border-radius: 6px; min-width: 0; }
+.credsim-grid > .credsim-levers, .credsim-grid > .credsim-export { grid-column: 1 / -1; }
+.credsim-chart { max-width: 720px; }
 """

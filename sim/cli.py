@@ -387,12 +387,29 @@ def viz(
         str, typer.Option("--host", help="Address to listen on (this machine only unless you say otherwise).")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on (0: any free port).")] = 8765,
+    allow_origin: Annotated[
+        list[str] | None,
+        typer.Option("--allow-origin", metavar="URL", help="Another origin (http://name:port) whose pages may use the "
+                     "app, e.g. this machine's name with --host 0.0.0.0 (repeatable; the app's own is always allowed)."),
+    ] = None,
+    session_timeout: Annotated[
+        float, typer.Option("--session-timeout", min=1, max=86_400, metavar="SECONDS",
+                            help="How long a session (its model) outlives its last connected browser tab.")
+    ] = 120,
 ) -> None:
     """Watch a run in the browser: Mesa's SolaraViz app (controls, charts, borrowers)."""
+    from .app_server import origin_of
+
     try:
         load_scenario(scenario)
     except ScenarioError as e:
         bad_input(e)
+    origins = []
+    for o in allow_origin or []:
+        try:
+            origins.append(origin_of(o))
+        except ValueError as e:
+            bad_input(ScenarioError("--allow-origin", o, str(e)))
     path = Path(scenario)
     # the app reads these when it is imported (in this process); each browser session builds its own model
     os.environ["CREDSIM_VIZ_SCENARIO"] = str(path.resolve()) if path.is_file() else scenario
@@ -403,13 +420,18 @@ def viz(
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
             s.bind((host, 0))
             port = s.getsockname()[1]
+    os.environ["SOLARA_APP"] = "sim.app"
     from solara.__main__ import run as solara_run
 
+    from .app_server import configure
+
+    configure(host, origins, session_timeout)  # before the server starts: Host/Origin check, session cull
     url_host = f"[{host}]" if ":" in host else host
     typer.echo(f"credsim viz: {scenario} at http://{url_host}:{port}/  (Ctrl+C to stop)")
     sys.stdout.flush()
     solara_run.main(
-        args=["sim.app", "--host", host, "--port", str(port), "--production", "--no-open", "--no-check-version"],
+        args=["sim.app", "--host", host, "--port", str(port), "--production", "--no-open", "--no-check-version",
+              "--theme-variant", "light"],
         prog_name="credsim viz",
         standalone_mode=False,
     )

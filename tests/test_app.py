@@ -37,6 +37,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 STEP_TARGET_MS = 250  #: target for one step as rendered in the browser: printed for reference, never asserted (timings on a shared machine are noise)
+SESSION_TIMEOUT_S = 3  #: the test server culls a session this long after its last tab went away
 CHART_PANELS = ["status", "dpd", "rates", "stress", "trust", "money", "queue"]
 
 
@@ -276,6 +277,69 @@ def test_the_seed_is_typed_and_any_whole_number():
             app.seed_of(bad)
 
 
+def test_origin_guard_answers_only_its_own_hosts_and_origins():
+    from sim.app_server import OriginGuard, allowed_hosts, origin_of
+
+    g = OriginGuard(None, allowed_hosts("127.0.0.1"))
+    own = "127.0.0.1:8765"
+    assert g.allows(own, "http://127.0.0.1:8765", check_origin=True)
+    assert g.allows("localhost:8765", "http://localhost:8765", check_origin=True)
+    assert g.allows("[::1]:8765", "http://[::1]:8765", check_origin=True)
+    assert g.allows(own, None, check_origin=True)  # not a browser page: no Origin to check, the Host is
+    assert not g.allows(own, "http://evil.example", check_origin=True)  # cross-site WebSocket
+    assert not g.allows(own, "http://localhost:8765", check_origin=True)  # another origin, same machine
+    assert not g.allows("evil.example:8765", "http://evil.example:8765", check_origin=True)  # DNS rebinding
+    assert not g.allows("evil.example:8765", None, check_origin=False)
+    assert not g.allows(None, None, check_origin=False)
+    assert g.allows(own, "http://evil.example", check_origin=False)  # a plain GET: the Host is what counts
+    extra = ["http://lab-box:8765"]
+    g = OriginGuard(None, allowed_hosts("0.0.0.0", extra), extra)
+    assert g.allows("lab-box:8765", "http://lab-box:8765", check_origin=True)
+    assert g.allows(own, "http://lab-box:8765", check_origin=True)  # a configured origin
+    assert not g.allows("lab-box:8765", "http://evil.example", check_origin=True)
+    assert origin_of("HTTP://Lab-Box:8765/some/page") == "http://lab-box:8765"
+    with pytest.raises(ValueError):
+        origin_of("lab-box")
+
+
+def test_viz_refuses_a_bad_origin():
+    res = CliRunner().invoke(cli_app, ["viz", "baseline", "--allow-origin", "lab-box"])
+    assert res.exit_code == 2
+    assert "--allow-origin" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_exports_are_what_credsim_run_writes_for_the_exported_scenario(tmp_path):
+    """A whole run in the app, exported: `credsim run scenario.toml --seed S --out DIR` writes the same
+    daily series, loan table, vintages and roll matrix, and the same summary."""
+    import io
+    import json
+    import zipfile
+
+    import pandas as pd
+
+    from sim import app
+
+    m = app.AppModel(strategy="baseline", borrowers=200, rng=7, visits_from="45", tone="harsh (1.0)",
+                     reminders="SMS only: -3/+1/+7/+15", plans="on visits")
+    while m.running:
+        m.step()
+    got = tmp_path / "app"
+    with zipfile.ZipFile(io.BytesIO(m.export("run.zip"))) as z:
+        z.extractall(got)
+    text = (got / "scenario.toml").read_text()
+    assert text == m.export("scenario.toml").decode() and "--seed 7" in text
+    ref = tmp_path / "cli"
+    res = CliRunner().invoke(cli_app, ["run", str(got / "scenario.toml"), "--seed", "7", "--out", str(ref), "--json"])
+    assert res.exit_code == 0, res.output
+    for name in ["daily", "loans", "vintages", "roll"]:
+        pd.testing.assert_frame_equal(pd.read_parquet(got / f"{name}.parquet"), pd.read_parquet(ref / f"{name}.parquet"))
+    a, b = json.loads((got / "summary.json").read_text()), json.loads((ref / "summary.json").read_text())
+    assert a["summary"] == b["summary"] and a["parameters"] == b["parameters"] and a["seed"] == b["seed"] == 7
+    assert a["parameters"]["collection"]["visits"]["start_dpd"] == 45  # the levers are in the file
+    assert pd.read_csv(io.BytesIO(m.export("daily.csv"))).shape == pd.read_parquet(ref / "daily.parquet").shape
+    assert pd.read_parquet(io.BytesIO(m.export("loans.parquet"))).equals(pd.read_parquet(ref / "loans.parquet"))
+
+
 # --------------------------------------------------------------------------- in the browser
 
 
@@ -310,7 +374,8 @@ def server(browser, tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if not k.startswith("CREDSIM_VIZ_")}
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "sim", "viz", "baseline", "--port", str(port)],
+            [sys.executable, "-m", "sim", "viz", "baseline", "--port", str(port),
+             "--session-timeout", str(SESSION_TIMEOUT_S)],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}/"
@@ -629,6 +694,212 @@ def test_cdn_misses_are_fast_404s(server):
         assert r.status == 200
 
 
+def _handshake(server: str, origin: str | None, host: str | None = None) -> str:
+    """The status line a WebSocket handshake to the app's kernel channel gets."""
+    import base64
+
+    hostport = server.split("//")[1].rstrip("/")
+    name, port = hostport.rsplit(":", 1)
+    lines = ["GET /jupyter/api/kernels/k-test/channels?session_id=p-test HTTP/1.1", f"Host: {host or hostport}",
+             "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Version: 13",
+             f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}"]
+    if origin is not None:
+        lines.append(f"Origin: {origin}")
+    with socket.create_connection((name, int(port)), timeout=30) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        return sock.recv(4096).decode("latin-1").split("\r\n")[0]
+
+
+@pytest.mark.browser
+def test_foreign_origin_and_host_are_refused(server):
+    """Cross-site WebSocket and DNS rebinding: a handshake from another site's page, or to another
+    host name, is refused (403, never 101); the app's own origin is accepted."""
+    from urllib.error import HTTPError
+
+    own = server.rstrip("/")
+    hostport = own.split("//")[1]
+    port = hostport.rsplit(":", 1)[1]
+    assert " 403 " in _handshake(server, "http://evil.example")
+    assert " 403 " in _handshake(server, f"http://evil.example:{port}", host=f"evil.example:{port}")
+    assert " 101 " in _handshake(server, own)
+    with pytest.raises(HTTPError) as refused:
+        urllib.request.urlopen(urllib.request.Request(server, headers={"Host": f"evil.example:{port}"}), timeout=30)
+    assert refused.value.code == 403
+    with urllib.request.urlopen(server, timeout=30) as r:
+        assert r.status == 200
+
+
+def _kernels(server: str) -> int:
+    import json
+
+    with urllib.request.urlopen(f"{server}resourcez", timeout=30) as r:
+        return int(json.load(r)["kernels"]["total"])
+
+
+@pytest.mark.browser
+def test_a_tab_that_dies_has_its_session_culled(browser, server):
+    """A tab that dies says no goodbye (no close beacon): its session goes once the server's
+    session timeout (here SESSION_TIMEOUT_S) has passed without a connected page."""
+    s = Session(browser, server).open()
+    try:
+        s.step()
+        with_tab = _kernels(server)
+        assert with_tab >= 1
+        # the tab goes without its goodbye: its close beacon never reaches the server, only the
+        # WebSocket drops (as when a tab or browser dies)
+        s.page.route(re.compile(r".*/_solara/api/close/.*"), lambda route: route.abort())
+        s.context.close()
+        deadline = time.monotonic() + 120
+        while _kernels(server) >= with_tab:
+            assert time.monotonic() < deadline, f"the session of the dead tab is still there after 120 s ({_kernels(server)})"
+            time.sleep(0.5)
+    finally:
+        s.close()
+
+
+@pytest.mark.browser
+def test_exported_files_reproduce_the_run(browser, server, tmp_path):
+    """Download the scenario and the daily series from the page a few days in: `credsim run` on the
+    downloaded scenario with its seed gives the same days."""
+    import pandas as pd
+
+    s = Session(browser, server).open()
+    try:
+        assert _set_slider(s, "Borrowers (people in the market)", "Home") == "200"
+        s.page.locator(".v-input").filter(has=s.page.get_by_text("Seed (a whole number, typed)", exact=True)) \
+            .locator("input").fill("11")
+        s.choose("Home visits start at DPD", "15")
+        s.button("Reset").click()
+        s.page.wait_for_function("document.querySelector('.credsim-people')?.textContent === '200'", timeout=30_000)
+        for _ in range(3):
+            s.step()
+        files = {}
+        for name in ["scenario.toml", "daily.csv", "daily.parquet"]:
+            with s.page.expect_download(timeout=30_000) as dl:
+                s.page.locator(".credsim-export").get_by_role("button", name=name).click()
+            files[name] = tmp_path / name
+            dl.value.save_as(files[name])
+        text = files["scenario.toml"].read_text()
+        assert "--seed 11" in text and "collection.visits.start_dpd = 15" in text and "population.borrowers = 200" in text
+        out = tmp_path / "cli"
+        res = subprocess.run([sys.executable, "-m", "sim", "run", str(files["scenario.toml"]), "--seed", "11",
+                              "--out", str(out), "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0, res.stderr
+        ref = pd.read_parquet(out / "daily.parquet")
+        app_daily = pd.read_parquet(files["daily.parquet"])
+        assert len(app_daily) == 4  # days 0..3
+        pd.testing.assert_frame_equal(app_daily, ref.iloc[: len(app_daily)].reset_index(drop=True))
+        csv = pd.read_csv(files["daily.csv"])
+        assert list(csv.columns) == list(ref.columns) and csv["active_loans"].tolist() == ref["active_loans"][:4].tolist()
+        s.check_clean()
+    finally:
+        s.close()
+
+
+NO_INNER_SCROLL = """() => [...document.querySelectorAll('.credsim-panel')].map(p => {
+    const box = p.getBoundingClientRect();
+    const charts = [...p.querySelectorAll('svg.credsim-chart')].map(c => c.getBoundingClientRect());
+    return {cls: p.className, scroll: p.scrollHeight - p.clientHeight, width: box.width,
+            clipped: charts.filter(c => c.bottom > box.bottom + 1 || c.right > box.right + 1).length,
+            tiny: charts.filter(c => c.height < 60).length};
+})"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [1366, 1920, 2560])
+def test_panels_size_to_their_charts(browser, server, width):
+    s = Session(browser, server)
+    s.context.close()
+    s.context = browser.new_context(viewport={"width": width, "height": 1200})
+    s.page = s.context.new_page()
+    s.page.on("console", lambda m: s.errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
+    s.open()
+    try:
+        s.step()
+        panels = s.page.evaluate(NO_INNER_SCROLL)
+        assert len(panels) >= 10
+        bad = [p for p in panels if p["scroll"] > 1 or p["clipped"] or p["tiny"]]
+        assert not bad, f"at {width} px: {bad}"
+        assert s.page.title().startswith("credsim"), s.page.title()
+        tabs = s.page.locator(".credsim-tabs").inner_text().upper().split()
+        assert tabs == ["RUN", "INFO"], tabs
+        s.check_clean()
+    finally:
+        s.close()
+
+
+CONTRAST = """() => {
+    const rgb = c => (c.match(/[\\d.]+/g) || []).map(Number);
+    const lum = ([r, g, b]) => { const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+                                 return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+    const background = el => { for (; el; el = el.parentElement) { const c = getComputedStyle(el).backgroundColor;
+                                 const v = rgb(c); if (v.length >= 3 && (v.length < 4 || v[3] > 0.5)) return v; } return [255, 255, 255]; };
+    const out = [];
+    for (const t of document.querySelectorAll('.credsim-panel svg.credsim-chart text, .credsim-panel td, .credsim-panel-title')) {
+        const fg = rgb(getComputedStyle(t).fill !== 'none' && t.tagName === 'text' ? getComputedStyle(t).fill : getComputedStyle(t).color);
+        const a = lum(fg), b = lum(background(t));
+        const op = Number(getComputedStyle(t).opacity) * Number(getComputedStyle(t).fillOpacity || 1);
+        out.push({text: t.textContent.slice(0, 30), ratio: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05), op});
+    }
+    return out;
+}"""
+
+
+@pytest.mark.browser
+def test_dark_theme_is_readable(browser, server):
+    s = Session(browser, server).open()
+    try:
+        page = s.page
+        assert page.locator(".v-application.theme--light").count() == 1  # starts light, not on "auto"
+        for _ in range(3):
+            if page.locator(".v-application.theme--dark").count():
+                break
+            page.locator(".v-app-bar button").last.click()
+            page.wait_for_timeout(300)  # the theme is applied by the front end; checked right below
+        assert page.locator(".v-application.theme--dark").count() == 1
+        s.step()
+        texts = page.evaluate(CONTRAST)
+        assert len(texts) > 50
+        low = [t for t in texts if t["ratio"] < 4.5]
+        assert not low, f"text hard to read on the dark background: {low[:5]}"
+        s.check_clean()
+    finally:
+        s.close()
+
+
+@pytest.mark.browser
+def test_pinned_run_is_overlaid_and_the_difference_shown(browser, server):
+    s = Session(browser, server).open()
+    try:
+        page = s.page
+        for _ in range(3):
+            s.step()
+        assert page.locator(".credsim-pinned").count() == 0
+        s.button("Pin this run").click()
+        page.wait_for_selector(".credsim-pinned", timeout=30_000)
+        assert "paired: the same seed" in page.inner_text(".credsim-compare")
+        assert "default rate 0.0%" in page.inner_text(".credsim-compare")  # the same run: no difference
+        s.choose("Collector tone", "harsh (1.0)")
+        s.choose("Recession", "on")
+        s.button("Reset").click()
+        page.wait_for_function("document.querySelector('.credsim-day')?.textContent === '0'", timeout=30_000)
+        for _ in range(2):
+            s.step()
+        assert page.locator(".credsim-pinned").count() >= 6  # the reference stays, over the new run
+        assert "this run minus it on day 2" in page.inner_text(".credsim-compare")
+        assert page.locator(".credsim-band").count() >= 6  # the recession is marked on the time charts
+        levers = page.inner_text(".credsim-levers")
+        assert re.search(r"collection\.tone\.harshness\s+1\s", levers) and "macro.recession.enabled\ton" in levers, levers
+        s.button("Unpin").click()
+        page.wait_for_function("document.querySelectorAll('.credsim-pinned').length === 0", timeout=30_000)
+        page.get_by_role("tab", name="Info").click()
+        page.wait_for_selector(".credsim-info", timeout=30_000)
+        assert "docs/ODD.md" in page.inner_text(".credsim-info")
+        s.check_clean()
+    finally:
+        s.close()
+
+
 @pytest.mark.browser
 def test_sliders_show_their_values(browser, server):
     s = Session(browser, server).open()
@@ -641,3 +912,64 @@ def test_sliders_show_their_values(browser, server):
         s.check_clean()
     finally:
         s.close()
+
+
+def test_levers_in_the_address_round_trip():
+    from sim import app
+
+    defaults = app.model_params("baseline", 400)
+    m = app.AppModel(strategy="humane_visits", borrowers=600, rng="9", tone="harsh (1.0)", recession="on")
+    query = app.query_of(m.controls, defaults)
+    assert "tone=harsh" in query and "rng=9" in query and "visits_from" not in query  # only what differs
+    again = app.initial_model(app.params_from_query(defaults, query))
+    assert again.controls == m.controls and again.params == m.params
+    bad = app.params_from_query(defaults, "tone=cruel&borrowers=5&rng=-3&nope=1")  # ignored, not an error
+    assert {k: v["value"] for k, v in bad.items()} == {k: v["value"] for k, v in defaults.items()}
+
+
+@pytest.mark.browser
+def test_address_keeps_the_levers_and_run_control(browser, server):
+    """A shared link restores the levers; Reset writes them into the address; run to day N / to the end."""
+    s = Session(browser, server)
+    s.url = f"{server}?tone=harsh+%281.0%29&borrowers=400&rng=5"
+    s.open()
+    try:
+        page = s.page
+        status = page.inner_text(".credsim-status")
+        assert "harshness 1" in status and "seed 5" in status and page.inner_text(".credsim-people") == "400", status
+        page.locator(".credsim-target input").fill("40")
+        s.button("Run to day").click()
+        page.wait_for_function("document.querySelector('.credsim-day')?.textContent === '40'", timeout=60_000)
+        s.choose("Recession", "on")
+        s.button("Reset").click()
+        page.wait_for_function("location.search.includes('recession=on')", timeout=30_000)
+        assert "tone=harsh" in page.url and "rng=5" in page.url
+        page.reload()
+        page.wait_for_selector(".credsim-day", timeout=60_000)
+        assert "recession" in page.inner_text(".credsim-status") and "on, severity" in page.inner_text(".credsim-status")
+        s.button("Run to the end").click()
+        page.wait_for_function("document.querySelector('.credsim-status')?.textContent.includes('(finished)')", timeout=120_000)
+        m = re.search(r"Day (\d+) of (\d+)", page.inner_text(".credsim-status"))
+        assert m and m.group(1) == m.group(2)
+        # the reload cancels the first page's favicon request; nothing else may fail
+        s.failed = [f for f in s.failed if not ("/static/assets/favicon." in f and f.endswith("net::ERR_ABORTED"))]
+        s.check_clean()
+    finally:
+        s.close()
+
+
+def test_every_tactic_has_a_generated_lever():
+    from sim import app
+    from sim.tactics import registry
+
+    params = app.model_params("baseline", 300)
+    assert {k for k in params if k.startswith("tactic_")} == {f"tactic_{n}" for n in registry()}
+    m = app.AppModel(strategy="baseline", borrowers=300, tactic_settlement="on", tactic_visits="off")
+    assert "settlement" in m.params.collection.tactics and "visits" not in m.params.collection.tactics
+    assert list(m.params.collection.tactics) == [t for t in registry() if t in m.params.collection.tactics]
+    m.step()
+    rows = {r[0]: r for r in app.lever_rows(m.params)}
+    assert rows["Tactic: settlement"][2] == "on" and rows["Tactic: visits"][2] == "off"
+    assert rows["Tactic: settlement"][4].startswith(registry()["settlement"].doc.split(".")[0])
+    with pytest.raises(TypeError, match="unknown lever"):
+        app.AppModel(strategy="baseline", borrowers=300, tactic_nonesuch="on")

@@ -1,0 +1,150 @@
+"""Speed and memory of the browser app (`credsim viz`) under three concurrent sessions.
+
+Starts `python -m sim viz baseline` on a free local port (default size: the scenario's 10,000 people)
+with a short session timeout, then drives Debian's chromium through Playwright:
+
+1. the server's memory (RSS, with its children) once it serves the page, before any session;
+2. three sessions opened at once: time from navigation to the first full render of each (the day
+   counter and the borrower picture drawn);
+3. the three step 100 days concurrently, each by clicking Step and waiting until the day counter and
+   every chart are redrawn: the median and 90th percentile per session;
+4. the sessions closed: memory once the server has dropped them (its session count back to what it
+   was), against the level before they opened.
+
+It prints the figures and the targets (median step at most 250 ms in each session; first render
+within 2 s; memory after closing within 20% of before). Timings depend on the machine and its load:
+it measures, it does not assert.
+
+    .venv/bin/python benchmarks/bench_app.py [--sessions 3] [--steps 100] [--borrowers N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("CREDSIM_CHROMIUM", "/usr/bin/chromium")
+PANELS = ["status", "dpd", "rates", "stress", "trust", "money", "queue"]
+STEP_JS = """async (panels) => {
+    const html = () => panels.map(k => document.querySelector('.credsim-' + k)?.innerHTML ?? '');
+    const before = html();
+    const day = Number(document.querySelector('.credsim-day').textContent);
+    const button = [...document.querySelectorAll('button')].find(b => b.textContent.trim() === 'Step');
+    const t0 = performance.now();
+    button.click();
+    while (performance.now() - t0 < 30000) {
+        await new Promise(r => setTimeout(r, 2));
+        const now = html();
+        if (Number(document.querySelector('.credsim-day')?.textContent) === day + 1 && now.every((h, i) => h !== before[i])) {
+            await new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)));
+            return performance.now() - t0;
+        }
+    }
+    return -1;
+}"""
+
+
+def rss_mb(pid: int) -> float:
+    proc = psutil.Process(pid)
+    return sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)]) / 2**20
+
+
+def kernels(url: str) -> int:
+    with urllib.request.urlopen(f"{url}resourcez", timeout=30) as r:
+        return int(json.load(r)["kernels"]["total"])
+
+
+async def session(browser, url: str, steps: int) -> dict:
+    context = await browser.new_context(viewport={"width": 1500, "height": 1400})
+    page = await context.new_page()
+    t0 = time.perf_counter()
+    await page.goto(url)
+    await page.wait_for_selector(".credsim-day", timeout=120_000)
+    await page.wait_for_selector(".credsim-borrower", timeout=120_000)
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(steps):
+        ms = await page.evaluate(STEP_JS, PANELS)
+        if ms < 0:
+            raise RuntimeError("a step was not redrawn within 30 s")
+        times.append(ms)
+    await context.close()
+    return {"first_render_s": first, "steps": times}
+
+
+async def drive(url: str, n: int, steps: int) -> list[dict]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                           args=["--headless", "--no-sandbox", "--disable-gpu"])
+        try:
+            return await asyncio.gather(*(session(browser, url, steps) for _ in range(n)))
+        finally:
+            await browser.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sessions", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--session-timeout", type=float, default=5, help="seconds (credsim viz --session-timeout)")
+    args = ap.parse_args()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CREDSIM_VIZ_")}
+    server = subprocess.Popen([sys.executable, "-m", "sim", "viz", "baseline", "--port", str(port),
+                               "--session-timeout", str(args.session_timeout)],
+                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=5):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit("credsim viz did not start")
+                time.sleep(0.3)
+        before_kernels = kernels(url)
+        before = rss_mb(server.pid)
+        results = asyncio.run(drive(url, args.sessions, args.steps))
+        peak = rss_mb(server.pid)
+        deadline = time.monotonic() + 120 + args.session_timeout
+        while kernels(url) > before_kernels and time.monotonic() < deadline:
+            time.sleep(0.5)
+        dropped = kernels(url) <= before_kernels
+        time.sleep(1.0)  # let the freed memory settle (measured, not asserted)
+        after = rss_mb(server.pid)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+    print(f"credsim viz, {args.sessions} concurrent sessions at the default size, {args.steps} steps each")
+    for k, r in enumerate(results, 1):
+        t = sorted(r["steps"])
+        print(f"  session {k}: first render {r['first_render_s']:.2f} s (target 2 s); step as rendered: "
+              f"median {statistics.median(t):.0f} ms (target 250 ms), p90 {t[int(0.9 * (len(t) - 1))]:.0f} ms, "
+              f"max {t[-1]:.0f} ms")
+    print(f"  server memory: {before:.0f} MB before, {peak:.0f} MB with the sessions open, {after:.0f} MB after they "
+          f"closed ({(after / before - 1) * 100:+.0f}%, target within 20%); sessions dropped: {'yes' if dropped else 'NO'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""The app's server settings: which Host and Origin it answers, and how long a dead tab's session lives.
+
+``credsim viz`` calls :func:`configure` before Solara's server starts. Solara's WebSocket takes any
+Origin and any Host, so a page on another site could open a session on a server listening on this
+machine (a cross-site WebSocket), and a name that resolves to 127.0.0.1 could read the page (DNS
+rebinding). :class:`OriginGuard`, an ASGI middleware in front of Solara's app, refuses both:
+
+* every request must name an allowed host in its ``Host`` header (else 403);
+* a WebSocket handshake, and any request that is not a GET or HEAD, that carries an ``Origin`` must
+  come from the app's own origin (``http(s)://`` + the allowed host it was sent to) or one of the
+  configured origins (else 403, and the WebSocket is never accepted).
+
+The allowed hosts are this machine's loopback names (``127.0.0.1``, ``localhost``, ``[::1]``), the
+address the server listens on (unless a wildcard), for ``--host 0.0.0.0`` or ``::`` also the
+machine's own name, and the host of every ``--allow-origin``.
+
+A browser tab that dies without saying goodbye leaves its session (model and all) behind; Solara
+culls a session once no page has been connected to it for ``session_timeout`` seconds
+(Solara's ``kernel.cull_timeout``, 24 hours by default; here :data:`SESSION_TIMEOUT`).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+#: seconds a session outlives its last connected page (``credsim viz --session-timeout``)
+SESSION_TIMEOUT = 120
+LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+WILDCARDS = ("0.0.0.0", "::", "")
+
+
+def _host_name(host: str) -> str:
+    """``host`` as it appears in a Host header, without the port (IPv6 in brackets), lower case."""
+    host = host.strip().lower()
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return host
+
+
+def _split_host(header: str) -> tuple[str, str | None]:
+    """(name, port) of a Host header value."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        name, _, rest = header.partition("]")
+        return name + "]", rest[1:] if rest.startswith(":") else None
+    name, sep, port = header.rpartition(":")
+    return (name, port) if sep else (header, None)
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of a URL, lower case (how a browser writes an Origin header)."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"an origin such as http://myhost:8765, got {url!r}")
+    host = _host_name(parts.hostname)
+    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
+
+
+def allowed_hosts(bind: str, origins: Iterable[str] = ()) -> set[str]:
+    """Host names (no port) the server answers to."""
+    hosts = set(LOOPBACK)
+    if bind.strip() in WILDCARDS:
+        for name in {socket.gethostname(), socket.getfqdn()}:
+            if name:
+                hosts.add(_host_name(name))
+    else:
+        hosts.add(_host_name(bind))
+    for o in origins:
+        hosts.add(_split_host(urlsplit(o).netloc)[0])
+    return hosts
+
+
+class OriginGuard:
+    """ASGI middleware: answer only allowed hosts; accept a WebSocket (or a state-changing request)
+    only from the app's own origin or a configured one."""
+
+    def __init__(self, app, hosts: Iterable[str], origins: Iterable[str] = ()):
+        self.app = app
+        self.hosts = {h.lower() for h in hosts}
+        self.origins = {origin_of(o) for o in origins}
+
+    def allows(self, host: str | None, origin: str | None, *, check_origin: bool) -> bool:
+        if not host:
+            return False
+        name, _ = _split_host(host)
+        if name not in self.hosts:
+            return False
+        if not check_origin or origin is None:  # a client that is not a browser page sends no Origin
+            return True
+        origin = origin.strip().lower()
+        own = {f"http://{host.strip().lower()}", f"https://{host.strip().lower()}"}
+        return origin in own or origin in self.origins
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        check_origin = scope["type"] == "websocket" or scope.get("method", "GET") not in ("GET", "HEAD")
+        if self.allows(headers.get("host"), headers.get("origin"), check_origin=check_origin):
+            return await self.app(scope, receive, send)
+        if scope["type"] == "websocket":  # refuse the handshake: an HTTP 403 instead of 101
+            await receive()  # websocket.connect; closing before accepting answers the handshake with 403
+            await send({"type": "websocket.close", "code": 1008})
+            return None
+        body = b"credsim viz: this host or origin is not allowed (see credsim viz --allow-origin)\n"
+        await send({"type": "http.response.start", "status": 403,
+                    "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+        return None
+
+
+def configure(bind: str, origins: Iterable[str] = (), session_timeout: float = SESSION_TIMEOUT) -> None:
+    """Put :class:`OriginGuard` in front of Solara's app and set the session timeout. Call it after
+    ``SOLARA_APP`` is set and before the server starts (the middleware stack is built on the first
+    request)."""
+    from solara.server import settings
+    from solara.server import starlette as solara_starlette
+
+    origins = list(origins)
+    settings.kernel.cull_timeout = f"{float(session_timeout):g}s"
+    solara_starlette.app.add_middleware(OriginGuard, hosts=allowed_hosts(bind, origins), origins=origins)
