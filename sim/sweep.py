@@ -359,12 +359,12 @@ def _with_groups(design: Design, spec_path: Path, entries: list[ScenarioEntry]) 
         for cand in (f, Path(entry.file), SCENARIO_DIR / entry.file, SCENARIO_DIR / f"{entry.file}.toml"):
             if cand.is_file():
                 scenarios.append(load_scenario(cand))
-                raws.append((read_tree(cand), entry.overrides))
+                raws.append((cand, read_tree(cand), entry.overrides))
                 break  # a missing file is reported by plan() with its key
     params: dict[str, list[Any] | Bounds] = {}
     for name in design.include:
         for k, (lo, hi) in group(name, scenarios).items():
-            if any(k in over or _sets(raw, k.split(".")) for raw, over in raws) or not hi > lo:
+            if any(k in over or _set_by(f, raw, k) is not None for f, raw, over in raws) or not hi > lo:
                 continue
             params[k] = Bounds(min=lo, max=hi)
     params.update(design.parameters)
@@ -441,8 +441,8 @@ def plan(spec_path: str | Path, allow_large: bool = False, changes: dict[str, An
                     setter = f"its overrides ({k} = {entry.overrides[k]!r})"
                 elif k in base_overrides:
                     setter = f"the spec's {top[k]} = {base_overrides[k]!r}"
-                elif _sets(raw, k.split(".")):
-                    setter = f"its file {_origin(f, k.split('.')).name}"
+                elif _set_by(f, raw, k) is not None:
+                    setter = f"its file {_set_by(f, raw, k).name}"
                 else:
                     continue
                 raise ScenarioError(spec_path, f"design.parameters.{k}",
@@ -581,6 +581,19 @@ def posterior_draws(spec: SweepSpec, spec_path: Path, types: dict[str, Any],
     return keys, draws, record
 
 
+def _set_by(f: Path, raw: dict, key: str) -> Path | None:
+    """The file of scenario ``f`` (itself or one it extends) that sets ``key``, or None. The calibrated
+    estimate in baseline.toml's generated region does not count: every scenario inherits it, and a design
+    or a posterior draw over a fitted parameter is meant to vary it."""
+    parts = key.split(".")
+    if not _sets(raw, parts):
+        return None
+    origin = _origin(f, parts)
+    if key in calibrated_keys() and origin.resolve() == (SCENARIO_DIR / "baseline.toml").resolve():
+        return None
+    return origin
+
+
 def posterior_conflicts(spec_path: Path, keys: list[str], label: str, f: Path, entry: ScenarioEntry,
                         base_overrides: dict[str, Any]) -> None:
     """Refuse a posterior parameter that a scenario sets itself (its file, its overrides, or the spec's
@@ -588,17 +601,13 @@ def posterior_conflicts(spec_path: Path, keys: list[str], label: str, f: Path, e
     in [posterior] means it."""
     raw = read_tree(f)
     top = {"population.borrowers": "borrowers", "simulation.days": "days", "simulation.burn_in": "burn_in"}
-    fitted = calibrated_keys()  # the calibrated estimate in baseline.toml: a posterior draw is meant to replace it
     for k in keys:
         if k in entry.overrides:
             setter = f"its overrides ({k} = {entry.overrides[k]!r})"
         elif k in base_overrides:
             setter = f"the spec's {top[k]} = {base_overrides[k]!r}"
-        elif _sets(raw, k.split(".")):
-            origin = _origin(f, k.split("."))
-            if k in fitted and origin.resolve() == (SCENARIO_DIR / "baseline.toml").resolve():
-                continue
-            setter = f"its file {origin.name}"
+        elif _set_by(f, raw, k) is not None:
+            setter = f"its file {_set_by(f, raw, k).name}"
         else:
             continue
         raise ScenarioError(spec_path, "posterior", f"posterior parameters the scenarios leave open; scenario '{label}' "

@@ -226,7 +226,7 @@ def test_money_is_conserved_with_plans_settlements_and_false_hardship(seed):
             "collection.plans.on_call": True, "collection.plans.false_hardship": 0.5,
             "collection.settlement.min_dpd": 30, "collection.settlement.acceptance": 0.8,
             "early_contact.channel": True}
-    m = sim.CreditModel(scenario="baseline", borrowers=600, days=200, rng=seed, overrides=over)
+    m = sim.CreditModel(scenario="baseline", borrowers=1200, days=200, rng=seed, overrides=over)
     co, banned = set(), set()
     for _ in range(200):
         m.step()
