@@ -848,12 +848,7 @@ def load_fit(path: str | Path) -> tuple[Posterior, Validation]:
     :class:`ScenarioError`. ``validation_table(*load_fit(p))`` is the table the run wrote.
     """
     path = Path(path)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ScenarioError(path, "file", "an existing fit.json (written by credsim calibrate)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ScenarioError(path, "json", f"a fit.json written by credsim calibrate ({e})") from None
+    doc = cal.read_fit_json(path)
     if not is_abc_fit(doc):
         raise ScenarioError(path, "method", "a fit.json of credsim calibrate --method abc")
     targets = Path(doc["targets_file"])

@@ -400,21 +400,7 @@ def t_halfwidth(sd, n, confidence: float = CONFIDENCE):
 def interval(mean, sd, n, rate, confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
     """``(ci_low, ci_high)`` of means: Student t, or for rates (``rate`` true) the t interval on the
     logit scale (delta method), which stays inside [0, 1]. Element-wise over arrays."""
-    mean = np.asarray(mean, dtype=float)
-    half = t_halfwidth(sd, n, confidence)
-    rate = np.broadcast_to(np.asarray(rate, bool), mean.shape)
-    lo, hi = mean - half, mean + half
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        inner = rate & (mean > 0.0) & (mean < 1.0)
-        m = np.where(inner, mean, 0.5)
-        h = np.where(inner, half, 0.0) / (m * (1.0 - m))
-        logit = np.log(m / (1.0 - m))
-        lo = np.where(inner, 1.0 / (1.0 + np.exp(-(logit - h))), lo)
-        hi = np.where(inner, 1.0 / (1.0 + np.exp(-(logit + h))), hi)
-        edge = rate & ((mean == 0.0) | (mean == 1.0)) & np.isfinite(half)  # identical values: zero width
-        lo = np.where(edge, mean, lo)
-        hi = np.where(edge, mean, hi)
-    return lo, hi
+    return _bounds(mean, t_halfwidth(sd, n, confidence), rate)
 
 
 def mean_ci(values, confidence: float = CONFIDENCE, rate: bool = False) -> tuple[int, float, float, float]:

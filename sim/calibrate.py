@@ -912,6 +912,16 @@ def _num(v) -> float:
     return float(v) if v is not None else math.nan
 
 
+def read_fit_json(path: Path) -> Any:
+    """The JSON document of a saved fit (either method); :class:`ScenarioError` if missing or not JSON."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ScenarioError(path, "file", "an existing fit.json (written by credsim calibrate)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ScenarioError(path, "json", f"a fit.json written by credsim calibrate ({e})") from None
+
+
 def load_fit(path: str | Path) -> tuple[Fit, Validation]:
     """A fit and its validation back from their saved output (``fit.json``, :func:`fit_document`).
 
@@ -920,12 +930,7 @@ def load_fit(path: str | Path) -> tuple[Fit, Validation]:
     table ``credsim calibrate`` wrote beside it.
     """
     path = Path(path)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ScenarioError(path, "file", "an existing fit.json (written by credsim calibrate)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ScenarioError(path, "json", f"a fit.json written by credsim calibrate ({e})") from None
+    doc = read_fit_json(path)
     if not isinstance(doc, dict) or "validation" not in doc or "history" not in doc:
         raise ScenarioError(path, "validation", "a fit.json with its validation (written by credsim calibrate)")
     targets = Path(doc["targets_file"])

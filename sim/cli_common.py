@@ -10,13 +10,22 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Annotated, NoReturn, Optional
 
 import typer
 
 from .scenario import ScenarioError
 
 EXIT_BAD_INPUT = 2
+
+# The executor options of the commands that run many simulations (sweep, optimize)
+WorkersOption = Annotated[
+    Optional[int], typer.Option("--workers", "-w", min=1, help="Local worker processes [default: the number of cores].")
+]
+SchedulerOption = Annotated[
+    Optional[str], typer.Option("--scheduler", metavar="ADDRESS", help="Run on a Dask cluster, e.g. tcp://host:8786.")
+]
+SerialOption = Annotated[bool, typer.Option("--serial", help="Run in this process, one run at a time (debugging).")]
 
 app = typer.Typer(
     name="credsim",

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli_common import _check_out, _interactive, app, bad_input
+from .cli_common import SchedulerOption, SerialOption, WorkersOption, _check_out, _interactive, app, bad_input
 from .scenario import ScenarioError
 
 
@@ -25,13 +25,9 @@ def _trial_progress():
 def optimize(
     spec: Annotated[Path, typer.Argument(help="The optimisation spec (TOML; see sim/optimize.py).", show_default=False)],
     out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Study folder (created; rerun to resume).")],
-    workers: Annotated[
-        Optional[int], typer.Option("--workers", "-w", min=1, help="Local worker processes [default: the number of cores].")
-    ] = None,
-    scheduler: Annotated[
-        Optional[str], typer.Option("--scheduler", metavar="ADDRESS", help="Run on a Dask cluster, e.g. tcp://host:8786.")
-    ] = None,
-    serial: Annotated[bool, typer.Option("--serial", help="Run in this process, one run at a time (debugging).")] = False,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
+    serial: SerialOption = False,
     trials: Annotated[
         Optional[str], typer.Option("--trials", metavar="N", help="Trials in all (default: the spec's); raise it to continue.")
     ] = None,

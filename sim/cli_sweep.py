@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli_common import _check_out, _interactive, app, bad_input
+from .cli_common import SchedulerOption, SerialOption, WorkersOption, _check_out, _interactive, app, bad_input
 from .scenario import ScenarioError
 
 
@@ -32,13 +32,9 @@ def _sweep_progress():
 def sweep(
     spec: Annotated[Path, typer.Argument(help="The sweep spec (TOML).", show_default=False)],
     out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Results folder (created; rerun to resume).")],
-    workers: Annotated[
-        Optional[int], typer.Option("--workers", "-w", min=1, help="Local worker processes [default: the number of cores].")
-    ] = None,
-    scheduler: Annotated[
-        Optional[str], typer.Option("--scheduler", metavar="ADDRESS", help="Run on a Dask cluster, e.g. tcp://host:8786.")
-    ] = None,
-    serial: Annotated[bool, typer.Option("--serial", help="Run in this process, one run at a time (debugging).")] = False,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
+    serial: SerialOption = False,
     allow_large: Annotated[
         bool, typer.Option("--allow-large", help="Run a plan of more than 100,000 runs (refused otherwise).")
     ] = False,

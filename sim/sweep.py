@@ -435,15 +435,9 @@ def plan(spec_path: str | Path, allow_large: bool = False, changes: dict[str, An
             raise ScenarioError(spec_path, f"scenarios.{i}.name", f"a name not used twice ('{label}'); give each entry a name")
         if spec.design is not None and not spec.design.override_scenarios:
             raw = read_tree(f)
-            top = {"population.borrowers": "borrowers", "simulation.days": "days", "simulation.burn_in": "burn_in"}
             for k in keys:
-                if k in entry.overrides:
-                    setter = f"its overrides ({k} = {entry.overrides[k]!r})"
-                elif k in base_overrides:
-                    setter = f"the spec's {top[k]} = {base_overrides[k]!r}"
-                elif _set_by(f, raw, k) is not None:
-                    setter = f"its file {_set_by(f, raw, k).name}"
-                else:
+                setter = _setter(f, raw, entry, base_overrides, k)
+                if setter is None:
                     continue
                 raise ScenarioError(spec_path, f"design.parameters.{k}",
                                     f"a parameter the scenarios leave open; scenario '{label}' sets it in {setter}, "
@@ -456,8 +450,8 @@ def plan(spec_path: str | Path, allow_large: bool = False, changes: dict[str, An
             # TOML values have real types: no coercion ("yes" is not a flag, 30.5 not a day count)
             sc = with_overrides(base, {**base_overrides, **entry.overrides}, source=str(spec_path), strict=True)
         except ScenarioError as e:
-            top = {"population.borrowers": "borrowers", "simulation.days": "days", "simulation.burn_in": "burn_in"}
-            key = top[e.key] if e.key in top and e.key not in entry.overrides else f"scenarios.{i}.overrides.{e.key}"
+            key = _SPEC_SIZES[e.key] if e.key in _SPEC_SIZES and e.key not in entry.overrides else \
+                f"scenarios.{i}.overrides.{e.key}"
             raise ScenarioError(spec_path, key, e.expected) from None
         trees[label] = sc.model_dump(mode="json")
         for pi, values in enumerate(points):
@@ -594,21 +588,29 @@ def _set_by(f: Path, raw: dict, key: str) -> Path | None:
     return origin
 
 
+_SPEC_SIZES = {"population.borrowers": "borrowers", "simulation.days": "days", "simulation.burn_in": "burn_in"}
+
+
+def _setter(f: Path, raw: dict, entry: ScenarioEntry, base_overrides: dict[str, Any], key: str) -> str | None:
+    """Where a scenario entry sets ``key`` itself (its overrides, the spec's sizes, or its file), said for
+    an error message; None if it leaves the parameter open."""
+    if key in entry.overrides:
+        return f"its overrides ({key} = {entry.overrides[key]!r})"
+    if key in base_overrides:
+        return f"the spec's {_SPEC_SIZES[key]} = {base_overrides[key]!r}"
+    origin = _set_by(f, raw, key)
+    return f"its file {origin.name}" if origin is not None else None
+
+
 def posterior_conflicts(spec_path: Path, keys: list[str], label: str, f: Path, entry: ScenarioEntry,
                         base_overrides: dict[str, Any]) -> None:
     """Refuse a posterior parameter that a scenario sets itself (its file, its overrides, or the spec's
     borrowers/days/burn_in): the draw would replace the scenario's value; ``override_scenarios = true``
     in [posterior] means it."""
     raw = read_tree(f)
-    top = {"population.borrowers": "borrowers", "simulation.days": "days", "simulation.burn_in": "burn_in"}
     for k in keys:
-        if k in entry.overrides:
-            setter = f"its overrides ({k} = {entry.overrides[k]!r})"
-        elif k in base_overrides:
-            setter = f"the spec's {top[k]} = {base_overrides[k]!r}"
-        elif _set_by(f, raw, k) is not None:
-            setter = f"its file {_set_by(f, raw, k).name}"
-        else:
+        setter = _setter(f, raw, entry, base_overrides, k)
+        if setter is None:
             continue
         raise ScenarioError(spec_path, "posterior", f"posterior parameters the scenarios leave open; scenario '{label}' "
                                                     f"sets {k} in {setter}, and each draw would replace that value "
