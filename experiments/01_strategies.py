@@ -144,18 +144,16 @@ display(Markdown("\n".join(lines)))
 # parameters instead (uniform over the ranges in `calibration/targets.toml`) and says so.
 
 # %%
-import shutil
 import tomllib
 
 import numpy as np
 
-from nbsupport import EXPERIMENTS, QUICK, ROOT, workers
-from sim.execute import run_sweep
-from sim.store import DifferentSweep, ResultStore
-from sim.sweep import POSTERIOR_DEFAULT, plan as make_plan
+from nbsupport import EXPERIMENTS, QUICK, ROOT, run_spec
+from sim.sweep import POSTERIOR_DEFAULT
 
 shipped = ROOT / POSTERIOR_DEFAULT
-changes = {"borrowers": 400, "days": 150, "burn_in": 60, "replicates": 2} if QUICK else {}
+QUICK_SIZES = {"borrowers": 400, "days": 150, "burn_in": 60, "replicates": 2}
+changes = {}
 post_spec = tomllib.loads((EXPERIMENTS / "01_posterior.toml").read_text(encoding="utf-8"))["posterior"]
 if QUICK:
     post_spec["draws"] = 3
@@ -174,20 +172,9 @@ else:  # a stand-in: the prior, as one generation of equally weighted particles
     source = "the PRIOR of the fitted parameters (no shipped posterior yet: a stand-in, not a calibration result)"
 if QUICK or not shipped.is_file():
     changes["posterior"] = post_spec
-pplan = make_plan(EXPERIMENTS / "01_posterior.toml", changes=changes or None)
-pout = base / "posterior_sweep"
-pstore = ResultStore(pout)
-try:
-    pstore.check(pplan)
-except DifferentSweep:
-    if not QUICK:
-        raise
-    shutil.rmtree(pout)
-    pstore = ResultStore(pout)
-outcome = run_sweep(pplan, pstore, executor="serial" if QUICK else "local", workers=workers())
-pres = analysis.load(pout)
+pplan, pres = run_spec("01_posterior.toml", STUDY, quick=QUICK_SIZES, folder="posterior_sweep", changes=changes)
 print(f"drawn from {source}: {len(pplan.posterior['draws'])} draws of {', '.join(pplan.posterior_keys)}; "
-      f"{outcome.planned} runs ({outcome.done} run now)")
+      f"{len(pplan.jobs)} runs")
 PKEYS = ["default_rate", "mean_stress", "brand_trust", "profit"]
 ptable = analysis.compare(pres, baseline="baseline", outcomes=PKEYS)
 ptable.to_csv(base / "posterior_tidy.csv", index=False)

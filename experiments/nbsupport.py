@@ -62,8 +62,9 @@ def quick_spec(spec: Path, quick: dict[str, int], out: Path) -> Path:
     return out
 
 
-def run_spec(spec_name: str, study: str, quick: dict[str, int], folder: str = "sweep"):
-    """Run the sweep spec ``experiments/SPEC_NAME`` into ``results[/quick]/STUDY/FOLDER`` and load it.
+def run_spec(spec_name: str, study: str, quick: dict[str, int], folder: str = "sweep", changes: dict | None = None):
+    """Run the sweep spec ``experiments/SPEC_NAME`` into ``results[/quick]/STUDY/FOLDER`` and load it;
+    ``changes`` are spec changes made as the command line makes them (e.g. a ``posterior`` table).
 
     Resumable: finished runs are skipped. In the quick setting a folder left by an older spec is
     replaced; in the full setting it is refused (use a new folder or delete the old one).
@@ -77,7 +78,7 @@ def run_spec(spec_name: str, study: str, quick: dict[str, int], folder: str = "s
     spec = EXPERIMENTS / spec_name
     if QUICK:
         spec = quick_spec(spec, quick, base / f"{Path(spec_name).stem}.quick.toml")
-    p = plan(spec)
+    p = plan(spec, changes=changes or None)
     out = base / folder
     store = ResultStore(out)
     try:
