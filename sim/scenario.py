@@ -10,6 +10,7 @@ expected.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import re
 import tomllib
@@ -375,16 +376,21 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     return key, value
 
 
-def calibrated_keys(path: str | Path | None = None) -> set[str]:
+def calibrated_keys(path: str | Path | None = None) -> frozenset[str]:
     """Dotted parameters set in the generated ``calibrated`` region of a scenario file (default: the
     shipped baseline), which ``credsim calibrate ... --install`` writes: the fitted model's estimate.
-    Reads the file only; ``python -m sim.docs --check`` keeps the region equal to the committed fit."""
-    import re
-
+    Reads the file only (once per version of it); ``python -m sim.docs --check`` keeps the region equal
+    to the committed fit."""
     path = Path(path) if path is not None else SCENARIO_DIR / "baseline.toml"
-    m = re.search(r"# BEGIN GENERATED: calibrated\n(.*?)# END GENERATED: calibrated", path.read_text(encoding="utf-8"), re.S)
+    return _calibrated_keys(str(path), path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _calibrated_keys(path: str, _mtime_ns: int) -> frozenset[str]:
+    m = re.search(r"# BEGIN GENERATED: calibrated\n(.*?)# END GENERATED: calibrated",
+                  Path(path).read_text(encoding="utf-8"), re.S)
     if m is None:
-        return set()
+        return frozenset()
 
     def leaves(node: dict, prefix: str = "") -> set[str]:
         out = set()
@@ -392,7 +398,7 @@ def calibrated_keys(path: str | Path | None = None) -> set[str]:
             out |= leaves(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k}
         return out
 
-    return leaves(loads_toml(m.group(1), path))
+    return frozenset(leaves(loads_toml(m.group(1), path)))
 
 
 def shipped_scenarios() -> list[Path]:
