@@ -1,6 +1,26 @@
-"""Helpers for tests that set up loans by hand."""
+"""Helpers for tests: loans set up by hand, and child processes that end with the test run."""
+
+import signal
+import subprocess
+import sys
 
 import numpy as np
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the kernel sends this process SIGTERM when the test process that started it dies."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+
+
+def tied_popen(cmd, **kwargs) -> subprocess.Popen:
+    """``subprocess.Popen`` for a server or sweep a test starts: if the test process itself is killed
+    (a pytest-xdist worker that crashes or is stopped with SIGKILL), its ``finally`` never runs, and
+    the child would live on; on Linux the child is told to end then (``PR_SET_PDEATHSIG``)."""
+    if sys.platform.startswith("linux"):
+        kwargs.setdefault("preexec_fn", _die_with_parent)
+    return subprocess.Popen(cmd, **kwargs)
 
 
 def give_loan(model, i, *, instalment=300.0, periods=6, next_due=None, share=0.8):

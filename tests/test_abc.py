@@ -31,6 +31,7 @@ import sim  # noqa: E402
 from sim import abc as sabc  # noqa: E402
 from sim.cli import app  # noqa: E402
 from sim.rng import replicate_seed  # noqa: E402
+from support import tied_popen
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parent.parent
@@ -224,7 +225,7 @@ def test_resume_after_a_kill_continues_to_the_same_posterior(tmp_path, values, s
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "sim", "calibrate", str(targets), "--method", "abc", "--workers", "1", "--out", str(out)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+    proc = tied_popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
     seen = []
     for line in proc.stderr:
         seen.append(line)

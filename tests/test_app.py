@@ -23,6 +23,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sim.cli import app as cli_app
+from support import tied_popen
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CREDSIM_CHROMIUM", "/usr/bin/chromium")
@@ -373,7 +374,7 @@ def server(browser, tmp_path_factory):
     log = tmp_path_factory.mktemp("viz") / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CREDSIM_VIZ_")}
     with open(log, "wb") as out:
-        proc = subprocess.Popen(
+        proc = tied_popen(
             [sys.executable, "-m", "sim", "viz", "baseline", "--port", str(port),
              "--session-timeout", str(SESSION_TIMEOUT_S)],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,

@@ -30,6 +30,7 @@ from sim.cli import app
 from sim.execute import run_sweep
 from sim.store import ResultStore
 from sim.sweep import plan as make_plan
+from support import tied_popen
 
 ROOT = Path(__file__).resolve().parent.parent
 KINDS = ("summaries", "daily", "vintages", "loans", "roll")
@@ -114,7 +115,7 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_results(tmp_path):
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "sim", "sweep", str(spec), "--out", str(out), "--workers", "2"]
     # a session of its own: killing its process group kills the worker processes too
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    proc = tied_popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:
         deadline = time.monotonic() + 90
@@ -310,7 +311,7 @@ def _worker_pids(pid: int) -> list[int]:
 
 def _start_sweep(spec: Path, out: Path) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "sim", "sweep", str(spec), "--out", str(out), "--workers", "2"]
-    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    return tied_popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
 
 
@@ -660,7 +661,7 @@ def test_progress_bar_on_a_terminal_shows_done_total_failed_and_time_left(tmp_pa
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
     env = {**os.environ, "TERM": "xterm", "COLUMNS": "160"}
-    proc = subprocess.Popen([sys.executable, "-m", "sim", "sweep", str(spec), "--out", str(tmp_path / "out"), "--serial"],
+    proc = tied_popen([sys.executable, "-m", "sim", "sweep", str(spec), "--out", str(tmp_path / "out"), "--serial"],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=slave, env=env)
     os.close(slave)
     seen = b""
