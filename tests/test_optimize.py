@@ -251,6 +251,23 @@ def test_pareto_scenario_files_run_and_reproduce_their_objectives(tmp_path):
     assert row["mean_stress__calm"] != row["mean_stress__early_recession"]
 
 
+def test_a_study_on_a_dask_cluster_gives_the_trials_of_a_serial_one(tmp_path):
+    """The same spec and seed, evaluated in this process or on a local Dask cluster of two worker
+    processes: the same trials, lever values and objective means (each evaluation is a sweep job, and
+    its seed comes from the spec, not from where it ran)."""
+    distributed = pytest.importorskip("distributed")
+    spec = write(tmp_path, REAL.format(combine="mean"))
+    proc = credsim("optimize", spec, "--out", tmp_path / "serial", "--serial")
+    assert proc.returncode == 0, proc.stderr
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster:
+        proc = credsim("optimize", spec, "--out", tmp_path / "dask", "--scheduler", cluster.scheduler_address)
+    assert proc.returncode == 0, proc.stderr
+    assert f"on the Dask cluster at {cluster.scheduler_address}" in proc.stderr + proc.stdout
+    a, b = (pd.read_parquet(tmp_path / name / "trials.parquet") for name in ("serial", "dask"))
+    assert len(a) == 4
+    pd.testing.assert_frame_equal(a, b)
+
+
 def test_worst_case_combination_takes_the_worse_future(tmp_path):
     problem = opt.load(write(tmp_path, REAL.format(combine="worst")))
     from sim.execute import execute_summary, open_executor
