@@ -288,23 +288,71 @@ def run_command(
         typer.echo(_wrote(out))
 
 
+#: the kinds of input file ``validate`` knows, told apart by their top-level keys (a scenario has none of these)
+FILE_KINDS = (("optimisation spec", ("levers", "objectives")), ("targets file", ("targets",)),
+              ("sweep spec", ("scenarios", "design", "posterior")))
+
+
+def file_kind(path: Path) -> str:
+    """``scenario``, ``sweep spec``, ``optimisation spec`` or ``targets file``, by the file's top-level keys
+    (a shipped name or a file that cannot be read is taken to be a scenario, whose loader says what is wrong)."""
+    from .scenario import read_toml
+
+    if not path.is_file():
+        return "scenario"
+    try:
+        keys = read_toml(path).keys()
+    except ScenarioError:
+        return "scenario"
+    return next((kind for kind, marks in FILE_KINDS if any(k in keys for k in marks)), "scenario")
+
+
+def _check_file(f: str) -> str:
+    """Load FILE the way the command that takes it does; what it is and how big. ScenarioError if bad."""
+    kind = file_kind(Path(f))
+    if kind == "sweep spec":
+        from .sweep import plan
+
+        return f"sweep spec, {len(plan(f).jobs):,} runs"
+    if kind == "optimisation spec":
+        from .optimize import load
+
+        return f"optimisation spec, {len(load(f).levers)} levers"
+    if kind == "targets file":
+        from . import calibrate as cal
+
+        problem = cal.load_targets(f)
+        if problem.spec.abc is not None:
+            from .abc import load
+
+            load(f)
+        return f"targets file, {len(problem.spec.targets)} targets"
+    load_scenario(f)
+    return ""
+
+
 @app.command()
 def validate(
     files: Annotated[
-        list[str], typer.Argument(help="Scenario files (or shipped names) to check.", show_default=False)
+        list[str], typer.Argument(help="Scenario files (or shipped names), sweep or optimisation specs, or targets "
+                                       "files to check.", show_default=False)
     ],
 ) -> None:
-    """Check scenario files: `FILE: ok`, or one line for each thing that is wrong (exit 2 if any is)."""
+    """Check input files: `FILE: ok` (a scenario) or `FILE: ok (what it is)`, or one line for each thing that is wrong (exit 2 if any is).
+
+    A file is read as what its keys say it is: a sweep spec (`scenarios`, `[design]`), an optimisation
+    spec (`[levers]`, `[[objectives]]`), a targets file (`[targets]`), otherwise a scenario; each is
+    checked by the loader of the command that takes it (sweep, optimize, calibrate, run)."""
     bad = 0
     for f in files:
         try:
-            load_scenario(f)
+            what = _check_file(f)
         except ScenarioError as e:
             bad += 1
-            for err in (e, *e.more):
+            for err in (e, *getattr(e, "more", ())):
                 sys.stderr.write(" ".join(str(err).split()) + "\n")
             continue
-        typer.echo(f"{f}: ok")
+        typer.echo(f"{f}: ok ({what})" if what else f"{f}: ok")
     sys.stderr.flush()
     if bad:
         raise typer.Exit(EXIT_BAD_INPUT)

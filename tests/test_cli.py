@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pandas as pd
@@ -24,6 +25,7 @@ from sim.scenario import load_scenario, shipped_scenarios
 SMALL = ["--borrowers", "2000", "--days", "60", "--burn-in", "30"]
 CREDSIM = Path(sys.executable).with_name("credsim")
 
+ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
 
 
@@ -288,6 +290,28 @@ def test_validate_mixed_good_and_bad(tmp_path):
     assert res.stdout.splitlines() == ["baseline: ok", "education: ok"]
     expected = f"{bad}: collection.visits.start_dpd: expected greater than or equal to 1, got -1"
     assert res.stderr.splitlines() == [expected]
+
+
+def test_validate_reads_specs_and_targets_files_as_the_commands_that_take_them(tmp_path):
+    """A sweep spec, an optimisation spec and a targets file are checked by their own loaders (not as
+    scenarios, which would call every spec key an unknown parameter), and a bad one is one line naming
+    the file and key."""
+    exp = ROOT / "experiments"
+    files = [exp / "strategies.toml", exp / "05_best_strategy.toml", exp / "calibration" / "targets.toml"]
+    res = invoke("validate", *map(str, files))
+    assert res.exit_code == 0, res.stderr
+    lines = res.stdout.splitlines()
+    spec = tomllib.loads(files[0].read_text())  # every shipped strategy, each replicated
+    assert spec["scenarios"] == "shipped"
+    assert lines[0] == f"{files[0]}: ok (sweep spec, {len(shipped_scenarios()) * spec['replicates']:,} runs)"
+    assert lines[1].startswith(f"{files[1]}: ok (optimisation spec, ")
+    assert lines[2].startswith(f"{files[2]}: ok (targets file, ")
+    bad = tmp_path / "sweep.toml"
+    bad.write_text('name = "x"\nreplicates = 2\nborrowers = "many"\nscenarios = [{ file = "baseline" }]\n')
+    res = invoke("validate", str(bad))
+    assert res.exit_code == 2 and res.stdout == ""
+    assert res.stderr.splitlines() == [f"{bad}: borrowers: expected a valid integer, unable to parse string as an "
+                                       "integer, got 'many'"]
 
 
 def test_version():
