@@ -397,23 +397,30 @@ def params(
                                                         "(credsim params lists them all)"))
     base = load_scenario("baseline")
 
+    from pydantic import BaseModel
+    from pydantic_core import to_jsonable_python
+
+    from .regions import toml_value
+
     def in_baseline(r):
         value = reduce(lambda node, part: getattr(node, part, None), r.path.split("."), base)
-        return value if isinstance(value, (int, float, str, bool, list)) or value is None else r.default
+        return r.default if isinstance(value, BaseModel) and not isinstance(r.default, BaseModel) else value
 
     def show(v) -> str:
-        return json.dumps(v) if isinstance(v, (str, list, dict, bool)) else f"{v:g}" if isinstance(v, float) else str(v)
+        """As a scenario file writes it (a list of reminder steps as TOML tables); floats without noise."""
+        return f"{v:g}" if isinstance(v, float) else toml_value(v)
 
     if as_json:
         for r in rows:
-            sys.stdout.write(json.dumps({"name": r.path, "default": r.default, "baseline": in_baseline(r),
-                                         "unit": r.unit, "range": r.limits, "meaning": r.description},
-                                        default=str) + "\n")
+            sys.stdout.write(json.dumps(to_jsonable_python({
+                "name": r.path, "default": r.default, "baseline": in_baseline(r), "unit": r.unit, "range": r.limits,
+                "meaning": r.description}, fallback=str)) + "\n")
         return
     for r in rows:
         tags = "; ".join(x for x in (r.unit, r.limits) if x)
         b = in_baseline(r)
-        fitted = f"  (baseline: {show(b)}, scenarios/baseline.toml)" if b != r.default else ""
+        same = to_jsonable_python(b, fallback=str) == to_jsonable_python(r.default, fallback=str)
+        fitted = "" if same else f"  (baseline: {show(b)}, scenarios/baseline.toml)"
         typer.echo(f"{r.path} = {show(r.default)}" + (f"  [{tags}]" if tags else "") + fitted)
         typer.echo(f"    {r.description}")
 

@@ -375,6 +375,26 @@ def test_params_lists_each_parameter_with_default_unit_range_and_meaning():
     assert (f"(baseline: {sc.repayment.intercept:g}" in text) == (sc.repayment.intercept != plain.repayment.intercept)
 
 
+def test_params_lists_every_parameter_including_structured_ones():
+    """All of them, in text and JSON: the reminder ladder (a list of tables) is written as a scenario file
+    writes it, and is not shown as a baseline value when the baseline runs the default ladder."""
+    from sim.docs import parameter_rows
+
+    names = [r.path for r in parameter_rows()]
+    res = invoke("params")
+    assert res.exit_code == 0, res.output
+    shown = [line.split(" = ")[0] for line in res.stdout.splitlines() if not line.startswith(" ")]
+    assert shown == names
+    ladder = next(line for line in res.stdout.splitlines() if line.startswith("collection.reminders.schedule = "))
+    assert ladder.startswith('collection.reminders.schedule = [{day = -3, channel = "sms"}, ') and "baseline:" not in ladder
+    res = invoke("params", "--json")
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in res.stdout.splitlines()]
+    assert [r["name"] for r in rows] == names
+    step = next(r for r in rows if r["name"] == "collection.reminders.schedule")["default"][0]
+    assert step == {"day": -3, "channel": "sms"}
+
+
 def test_params_with_an_unknown_prefix_is_one_line():
     res = invoke("params", "nosuch.section")
     assert res.exit_code == 2 and "nosuch.section" in res.stderr and len(res.stderr.strip().splitlines()) == 1
