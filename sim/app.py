@@ -70,6 +70,33 @@ def serve_installed_assets_only() -> None:
 
 serve_installed_assets_only()  # the server imports the app before it serves a page
 
+
+def fix_solara_navigator_script() -> None:
+    """Solara's router widget (``solara/widgets/vue/navigator.vue``, every Solara page has one) opens
+    its script with ``modules.export = {`` for ``module.exports = {``. The front end then warns on
+    the console at every page load ("Failed to evaluate Vue script and find module.exports, falling
+    back to old method, please use module.exports = { ... }") and reads the script the old way,
+    which works. The app hands the front end the script as it was meant; if Solara corrects the
+    file, this does nothing."""
+    from ipyvue import Template
+    from solara.widgets.widgets import Navigator
+
+    if getattr(Navigator, "_credsim_script_fixed", False):
+        return
+    init = Navigator.__init__
+
+    def __init__(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        t = self.template
+        if isinstance(t, Template) and "modules.export =" in (t.template or ""):
+            t.template = t.template.replace("modules.export =", "module.exports =", 1)
+
+    Navigator.__init__ = __init__
+    Navigator._credsim_script_fixed = True
+
+
+fix_solara_navigator_script()
+
 #: seconds after a session closed before its memory is handed back (Solara's own collection after a
 #: close waits 1 s, for the closing code to drop its references)
 RELEASE_DELAY = 1.5
@@ -564,6 +591,26 @@ def fmt_money(x: float) -> str:
     return fmt_num(x).replace("-", "\u2212")
 
 
+def decimate(xs: np.ndarray, ys: Sequence[np.ndarray], per_pixel: int = 2) -> np.ndarray | None:
+    """Indices of the points a line chart needs when it has more points than pixel columns.
+
+    ``xs`` are the points' x positions in pixels (sorted), ``ys`` the series drawn at them. Keeps,
+    in every pixel column, its first and last point and, for each series, its lowest and highest:
+    the line then covers the same pixels (every peak and trough stays) with at most a few points per
+    column. ``None`` when there are no more than ``per_pixel`` points per column: nothing to drop."""
+    n = xs.size
+    if n <= 2 or n <= per_pixel * (float(xs[-1]) - float(xs[0]) + 1):
+        return None
+    col = np.floor(xs).astype(np.int64)
+    starts = np.flatnonzero(np.r_[True, col[1:] != col[:-1]])
+    ends = np.r_[starts[1:], n] - 1
+    keep = [starts, ends]
+    for y in ys:
+        order = np.lexsort((y, col))  # by column, then value: a column's lowest first, highest last
+        keep += [order[starts], order[ends]]
+    return np.unique(np.concatenate(keep))
+
+
 def svg_chart(
     x: np.ndarray,
     series: list[tuple[str, str, np.ndarray]],
@@ -654,9 +701,13 @@ def svg_chart(
             )
     elif x.size:
         xs = px(x)
-        below = np.full(x.size, lo)
+        ys = [np.where(np.isfinite(y), y, lo) for y in ys]
+        keep = decimate(xs, ys)  # a long run: no more points than the chart has pixels to show them
+        if keep is not None:
+            xs, ys = xs[keep], [y[keep] for y in ys]
+        below = np.full(xs.size, lo)
         for (label, color, _), y in zip(series, ys):
-            pts = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(xs, py(np.where(np.isfinite(y), y, lo))))
+            pts = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(xs, py(y)))
             if stacked:
                 back = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(xs[::-1], py(below)[::-1]))
                 out.append(f"<polygon points='{pts} {back}' fill='{color}' fill-opacity='0.85' stroke='none'/>")
@@ -667,7 +718,11 @@ def svg_chart(
     for label, color, ox, oy in overlay:
         ox, oy = np.asarray(ox, float), np.asarray(oy, float)
         if ox.size:
-            pts = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(px(ox), py(np.where(np.isfinite(oy), oy, lo))))
+            oxs, oy = px(ox), np.where(np.isfinite(oy), oy, lo)
+            keep = decimate(oxs, [oy])
+            if keep is not None:
+                oxs, oy = oxs[keep], oy[keep]
+            pts = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(oxs, py(oy)))
             out.append(f"<polyline class='credsim-pinned' points='{pts}' fill='none' stroke='{color}' stroke-width='1.3' "
                        f"stroke-dasharray='5 3' stroke-opacity='0.8'/>")
     if marker is not None:
