@@ -97,9 +97,9 @@ def fix_solara_navigator_script() -> None:
 
 fix_solara_navigator_script()
 
-#: seconds after a session closed before its memory is handed back (Solara's own collection after a
-#: close waits 1 s, for the closing code to drop its references)
-RELEASE_DELAY = 1.5
+#: seconds after a session closed when its memory is handed back: soon, and again after Solara's own
+#: collection after a close (1 s, which waits for the closing code to drop its references)
+RELEASE_AFTER = (0.25, 1.5)
 
 
 def release_memory() -> None:
@@ -121,8 +121,10 @@ def release_memory() -> None:
 
 def _release_after_close(closed: threading.Event) -> None:
     closed.wait()
-    time.sleep(RELEASE_DELAY)
-    release_memory()
+    start = time.monotonic()
+    for at in RELEASE_AFTER:
+        time.sleep(max(at - (time.monotonic() - start), 0.0))
+        release_memory()
 
 
 def _on_session_start():
