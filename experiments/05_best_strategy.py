@@ -128,3 +128,32 @@ if len(front) >= 3:
     pairs = [(a, b, corr.loc[a, b]) for i, a in enumerate(obj) for b in obj[i + 1:]]
     lines.append("- Along the front (Spearman): " + "; ".join(f"{a} vs {b} {c:+.2f}" for a, b, c in pairs) + ".")
 display(Markdown("\n".join(lines)))
+
+# %% [markdown]
+# ### What the shipped run said (full setting, 2026-12-07)
+#
+# Recorded from one run of the full setting on the calibrated baseline (96 trials, 11 min on a shared
+# 2-core machine); the cell above recomputes the same summary from whatever ran, so rerun the notebook
+# after a model change rather than trusting these numbers.
+#
+# - **Two families make up the front.** (a) *Humane visits with plans*: visits on (from 15-49 DPD),
+#   harshness at the bottom of its range (0.07), flexible plans on: worse-future default rate about
+#   0.5%, brand trust about 0.600, npv 179-193 kCU. (b) *No visits, plans and an early-contact channel*:
+#   default rate 1.15-1.23%, trust 0.593-0.594, npv 194-196 kCU. Every front strategy runs flexible
+#   plans (69% of all trials did): a plan is never given up on the front.
+# - **The trade-off is money against the rest.** Along the front, lower default goes with higher trust
+#   (Spearman -0.97) and lower npv (+0.92 between default rate and npv): humane visits cut the default
+#   rate by more than half and keep trust up, and cost the lender up to 17 kCU of npv over the window. That
+#   npv gap is well inside the npv intervals (about +-100 kCU at this size), so on money alone the two
+#   families cannot be told apart here; on default and trust they can.
+# - **Harsh visits are never worth it.** Scenario discovery on trust (trials with trust below the
+#   front's lowest) finds the box harshness above 0.22 with visits on (coverage 0.70, density 1.00):
+#   harshness only matters when someone visits, and then it costs trust without buying a default rate
+#   lower than humane visits give (no harsh-visit strategy is on the front).
+# - **The recession decides.** Every front strategy is judged by its recession future on default rate,
+#   high stress and npv; trust is worse in the calm future for about half of them.
+# - **Levers that do nothing are still searched.** With visits off, the visit start and harshness do
+#   not change any outcome, so several front entries are the same strategy with different inactive
+#   values (trials 8, 50, 70, 84 and 93). A study that conditions levers on each other would waste fewer
+#   trials; 3 replicates at 3,000 borrowers leave the default-rate intervals wide, so a front claim
+#   worth publishing would rerun the two families with `credsim sweep --ci-target default_rate=0.001`.

@@ -53,7 +53,7 @@ def wide(table: pd.DataFrame, res) -> pd.DataFrame:
     ``<key>_diff_low``, ``<key>_diff_high`` for each outcome, and ``n`` (finished runs)."""
     n = res.summaries.groupby("scenario").size() if len(res.summaries) else pd.Series(dtype=int)
     rows = []
-    for name in dict.fromkeys(table["scenario"]):  # the table's order (_in_order: baseline first, then the groups)
+    for name in dict.fromkeys(table["scenario"]):  # the table's order (in_order: baseline first, then the groups)
         t = table[table["scenario"] == name].set_index("outcome")
         row = {"scenario": name}
         for k in COLUMNS:
@@ -178,7 +178,7 @@ def main(argv=None) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from sim.cli_results import _in_order, _json_doc, _print_tables
+    from sim.cli_results import in_order, json_doc, print_tables
     from sim.execute import run_sweep
     from sim.scenario import ScenarioError
     from sim.store import DifferentSweep, ResultStore, code_hash, git_commit, versions
@@ -227,13 +227,13 @@ def main(argv=None) -> int:
     res = analysis.load(folder)
     base = res.baseline("baseline" if "baseline" in res.scenarios else None)
     keys = [k for k in COLUMNS if k in res.outcomes]
-    table = _in_order(analysis.compare(res, base, keys), res, base)  # what `credsim compare OUT/sweep` shows
-    _print_tables(res, table, base, keys)
+    table = in_order(analysis.compare(res, base, keys), res, base)  # what `credsim compare OUT/sweep` shows
+    print_tables(res, table, base, keys)
 
     args.out.mkdir(parents=True, exist_ok=True)
     summary = wide(table, res)
     summary.to_csv(args.out / "summary.csv", index=False)
-    doc = _json_doc(res, table, base, keys)
+    doc = json_doc(res, table, base, keys)
     doc["provenance"] = {
         "spec_file": str(SPEC.relative_to(ROOT)),
         "changes": changes,

@@ -62,6 +62,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from .analysis import mean_ci  # the project's one interval: Student t, logit scale for rates, NaN from one run
 from .metrics import RATE_KEYS, SUMMARY, SUMMARY_KEYS
 from .params import Scenario, iter_parameters
+from .regions import CALIBRATED, TOML_BEGIN, TOML_END, toml_region_re
 from .state import CAUSES
 from .rng import replicate_seed
 from .scenario import SCENARIO_DIR, ScenarioError, _describe, load_scenario, read_toml, resolve_path, with_overrides
@@ -996,14 +997,6 @@ def write_docs(table: str, odd: Path) -> bool:
 FIT_DIR = Path(__file__).resolve().parent.parent / "experiments" / "calibration"
 #: the scenario every shipped strategy extends: it carries the installed fit in its ``calibrated`` region
 BASELINE_PATH = SCENARIO_DIR / "baseline.toml"
-INSTALL_REGION = "calibrated"
-_BEGIN, _END = "# BEGIN GENERATED: {}", "# END GENERATED: {}"
-
-
-def _install_re(name: str = INSTALL_REGION):
-    import re
-
-    return re.compile(re.escape(_BEGIN.format(name)) + r"\n(.*?)" + re.escape(_END.format(name)) + r"\n?", re.S)
 
 
 def fitted_values(doc: dict) -> dict[str, float]:
@@ -1016,7 +1009,7 @@ def baseline_region(doc: dict, record: str) -> str:
     """The ``calibrated`` region of scenarios/baseline.toml for the saved fit ``doc`` (provenance, then tables)."""
     how = (f"ABC-SMC {doc['estimate']}" if doc.get("method") == "abc-smc" else f"simulated moments ({doc['method']})")
     lines = [
-        _BEGIN.format(INSTALL_REGION),
+        TOML_BEGIN.format(CALIBRATED),
         f"# The fitted model, written by `credsim calibrate {Path(doc['targets_file']).as_posix()} ... --install`: "
         "never edit by hand.",
         f"# {how}; run of {doc['started']}; targets sha256 {doc['targets_sha256']}.",
@@ -1028,7 +1021,7 @@ def baseline_region(doc: dict, record: str) -> str:
         tables.setdefault(section, []).append((leaf, v))
     for section, items in tables.items():
         lines += [f"[{section}]", *(f"{leaf} = {_toml_value(float(v))}" for leaf, v in items), ""]
-    lines[-1] = _END.format(INSTALL_REGION)
+    lines[-1] = TOML_END.format(CALIBRATED)
     return "\n".join(lines) + "\n"
 
 
@@ -1069,7 +1062,7 @@ def install(out: Path, baseline: Path = BASELINE_PATH, fit_dir: Path = FIT_DIR) 
 
     doc = portable_record(json.loads((out / "fit.json").read_text(encoding="utf-8")))
     text = baseline.read_text(encoding="utf-8")
-    outside = _install_re().sub("", text)
+    outside = toml_region_re().sub("", text)
     for k in fitted_values(doc):
         section = k.rpartition(".")[0]
         if f"[{section}]" in outside.splitlines():
@@ -1089,7 +1082,7 @@ def install(out: Path, baseline: Path = BASELINE_PATH, fit_dir: Path = FIT_DIR) 
         post.to_parquet(fit_dir / "posterior.parquet", index=False)
         written.append(fit_dir / "posterior.parquet")
     region = baseline_region(doc, _record_name(fit_dir))
-    new = _install_re().sub(lambda _m: region, text, count=1) if _install_re().search(text) else \
+    new = toml_region_re().sub(lambda _m: region, text, count=1) if toml_region_re().search(text) else \
         text.rstrip("\n") + "\n\n" + region
     baseline.write_text(new, encoding="utf-8")
     try:
@@ -1107,9 +1100,9 @@ def installed_mismatch(baseline: Path = BASELINE_PATH, fit_dir: Path = FIT_DIR) 
     if not record.is_file():
         return []
     doc = json.loads(record.read_text(encoding="utf-8"))
-    m = _install_re().search(baseline.read_text(encoding="utf-8"))
+    m = toml_region_re().search(baseline.read_text(encoding="utf-8"))
     if m is None:
-        return [f"{baseline} has no '{INSTALL_REGION}' region but {record} is a fit"]
+        return [f"{baseline} has no '{CALIBRATED}' region but {record} is a fit"]
     want = baseline_region(doc, _record_name(fit_dir))
     if m.group(0).rstrip("\n") == want.rstrip("\n"):
         sc = load_scenario(baseline).model_dump()
@@ -1121,5 +1114,5 @@ def installed_mismatch(baseline: Path = BASELINE_PATH, fit_dir: Path = FIT_DIR) 
             if float(node) != v:
                 bad.append(f"{k} is {node!r} in {baseline.name}, {v!r} in {record}")
         return bad
-    return [f"the '{INSTALL_REGION}' region of {baseline} is not the one {record} gives (edited by hand, or another "
+    return [f"the '{CALIBRATED}' region of {baseline} is not the one {record} gives (edited by hand, or another "
             f"fit): install the fit again with `credsim calibrate ... --install`"]

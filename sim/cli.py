@@ -288,23 +288,71 @@ def run_command(
         typer.echo(_wrote(out))
 
 
+#: the kinds of input file ``validate`` knows, told apart by their top-level keys (a scenario has none of these)
+FILE_KINDS = (("optimisation spec", ("levers", "objectives")), ("targets file", ("targets",)),
+              ("sweep spec", ("scenarios", "design", "posterior")))
+
+
+def file_kind(path: Path) -> str:
+    """``scenario``, ``sweep spec``, ``optimisation spec`` or ``targets file``, by the file's top-level keys
+    (a shipped name or a file that cannot be read is taken to be a scenario, whose loader says what is wrong)."""
+    from .scenario import read_toml
+
+    if not path.is_file():
+        return "scenario"
+    try:
+        keys = read_toml(path).keys()
+    except ScenarioError:
+        return "scenario"
+    return next((kind for kind, marks in FILE_KINDS if any(k in keys for k in marks)), "scenario")
+
+
+def _check_file(f: str) -> str:
+    """Load FILE the way the command that takes it does; what it is and how big. ScenarioError if bad."""
+    kind = file_kind(Path(f))
+    if kind == "sweep spec":
+        from .sweep import plan
+
+        return f"sweep spec, {len(plan(f).jobs):,} runs"
+    if kind == "optimisation spec":
+        from .optimize import load
+
+        return f"optimisation spec, {len(load(f).levers)} levers"
+    if kind == "targets file":
+        from . import calibrate as cal
+
+        problem = cal.load_targets(f)
+        if problem.spec.abc is not None:
+            from .abc import load
+
+            load(f)
+        return f"targets file, {len(problem.spec.targets)} targets"
+    load_scenario(f)
+    return ""
+
+
 @app.command()
 def validate(
     files: Annotated[
-        list[str], typer.Argument(help="Scenario files (or shipped names) to check.", show_default=False)
+        list[str], typer.Argument(help="Scenario files (or shipped names), sweep or optimisation specs, or targets "
+                                       "files to check.", show_default=False)
     ],
 ) -> None:
-    """Check scenario files: `FILE: ok`, or one line for each thing that is wrong (exit 2 if any is)."""
+    """Check input files: `FILE: ok` (a scenario) or `FILE: ok (what it is)`, or one line for each thing that is wrong (exit 2 if any is).
+
+    A file is read as what its keys say it is: a sweep spec (`scenarios`, `[design]`), an optimisation
+    spec (`[levers]`, `[[objectives]]`), a targets file (`[targets]`), otherwise a scenario; each is
+    checked by the loader of the command that takes it (sweep, optimize, calibrate, run)."""
     bad = 0
     for f in files:
         try:
-            load_scenario(f)
+            what = _check_file(f)
         except ScenarioError as e:
             bad += 1
-            for err in (e, *e.more):
+            for err in (e, *getattr(e, "more", ())):
                 sys.stderr.write(" ".join(str(err).split()) + "\n")
             continue
-        typer.echo(f"{f}: ok")
+        typer.echo(f"{f}: ok ({what})" if what else f"{f}: ok")
     sys.stderr.flush()
     if bad:
         raise typer.Exit(EXIT_BAD_INPUT)
@@ -349,23 +397,30 @@ def params(
                                                         "(credsim params lists them all)"))
     base = load_scenario("baseline")
 
+    from pydantic import BaseModel
+    from pydantic_core import to_jsonable_python
+
+    from .regions import toml_value
+
     def in_baseline(r):
         value = reduce(lambda node, part: getattr(node, part, None), r.path.split("."), base)
-        return value if isinstance(value, (int, float, str, bool, list)) or value is None else r.default
+        return r.default if isinstance(value, BaseModel) and not isinstance(r.default, BaseModel) else value
 
     def show(v) -> str:
-        return json.dumps(v) if isinstance(v, (str, list, dict, bool)) else f"{v:g}" if isinstance(v, float) else str(v)
+        """As a scenario file writes it (a list of reminder steps as TOML tables); floats without noise."""
+        return f"{v:g}" if isinstance(v, float) else toml_value(v)
 
     if as_json:
         for r in rows:
-            sys.stdout.write(json.dumps({"name": r.path, "default": r.default, "baseline": in_baseline(r),
-                                         "unit": r.unit, "range": r.limits, "meaning": r.description},
-                                        default=str) + "\n")
+            sys.stdout.write(json.dumps(to_jsonable_python({
+                "name": r.path, "default": r.default, "baseline": in_baseline(r), "unit": r.unit, "range": r.limits,
+                "meaning": r.description}, fallback=str)) + "\n")
         return
     for r in rows:
         tags = "; ".join(x for x in (r.unit, r.limits) if x)
         b = in_baseline(r)
-        fitted = f"  (baseline: {show(b)}, scenarios/baseline.toml)" if b != r.default else ""
+        same = to_jsonable_python(b, fallback=str) == to_jsonable_python(r.default, fallback=str)
+        fitted = "" if same else f"  (baseline: {show(b)}, scenarios/baseline.toml)"
         typer.echo(f"{r.path} = {show(r.default)}" + (f"  [{tags}]" if tags else "") + fitted)
         typer.echo(f"    {r.description}")
 

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli_common import _check_out, app, bad_input
+from .cli_common import SchedulerOption, WorkersOption, _check_out, app, bad_input
 from .scenario import ScenarioError
 
 
@@ -19,9 +19,7 @@ def calibrate(
         Optional[Path],
         typer.Option("--out", "-o", metavar="DIR", help="Where to write (default: results/calibration/NAME)."),
     ] = None,
-    workers: Annotated[
-        Optional[int], typer.Option("--workers", "-w", min=1, help="Worker processes (default: the number of cores).")
-    ] = None,
+    workers: WorkersOption = None,
     docs: Annotated[
         bool, typer.Option("--docs", help="Also write the validation table into docs/ODD.md (its 'validation' region).")
     ] = False,
@@ -31,9 +29,7 @@ def calibrate(
     method: Annotated[
         str, typer.Option("--method", help="msm: simulated moments (a point estimate); abc: ABC-SMC (a posterior, sim/abc.py).")
     ] = "msm",
-    scheduler: Annotated[
-        Optional[str], typer.Option("--scheduler", metavar="ADDRESS", help="Run on this Dask scheduler (both methods).")
-    ] = None,
+    scheduler: SchedulerOption = None,
     install: Annotated[
         bool, typer.Option("--install", help="Make the fit the baseline: its values into scenarios/baseline.toml, its "
                                              "record into experiments/calibration/, its table into docs/ODD.md.")

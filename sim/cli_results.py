@@ -120,7 +120,7 @@ def _header(res, base: str) -> list[str]:
     ]
 
 
-def _print_tables(res, table, base: str, keys: list[str]) -> None:
+def print_tables(res, table, base: str, keys: list[str]) -> None:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -183,7 +183,7 @@ def _print_tables(res, table, base: str, keys: list[str]) -> None:
         console.print(tab)
 
 
-def _json_doc(res, table, base: str, keys: list[str]) -> dict:
+def json_doc(res, table, base: str, keys: list[str]) -> dict:
     from .analysis import CONFIDENCE
 
     results = []
@@ -284,20 +284,20 @@ def compare(
         keys = list(dict.fromkeys(outcomes))
     else:
         keys = res.outcomes if (every or as_json or fmt != "table") else [k for k in KEY_OUTCOMES if k in res.outcomes]
-    table = _in_order(compare_table(res, base, keys), res, base)
+    table = in_order(compare_table(res, base, keys), res, base)
     _note(res)
     if as_json:
-        sys.stdout.write(json.dumps(_json_doc(res, table, base, keys), allow_nan=False) + "\n")
+        sys.stdout.write(json.dumps(json_doc(res, table, base, keys), allow_nan=False) + "\n")
         sys.stdout.flush()
         return
     if fmt != "table":
         sys.stdout.write(export_table(table, res.design_keys if len(res.points) > 1 else [], fmt))
         sys.stdout.flush()
         return
-    _print_tables(res, table, base, keys)
+    print_tables(res, table, base, keys)
 
 
-def _in_order(table, res, base: str):
+def in_order(table, res, base: str):
     """Rows by scenario in the figures' order (sim.plots.scenario_order: baseline first, then the groups
     of shipped strategies), keeping the order of points and outcomes within each."""
     from .plots import scenario_order
@@ -351,7 +351,7 @@ def _segments(res, by: str, as_json: bool) -> None:
 
     from .analysis import SEGMENT_OUTCOMES, SEGMENT_RATES, segments
 
-    table = _in_order(segments(res, by), res, res.baseline())
+    table = in_order(segments(res, by), res, res.baseline())
     _note(res)
     if as_json:
         rows = [{"scenario": r.scenario, "point": int(r.point), "segment": _plain(r.segment), "outcome": r.outcome,

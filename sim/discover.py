@@ -180,7 +180,16 @@ def tree_rules(inputs: pd.DataFrame, y: np.ndarray, max_depth: int = 3) -> tuple
     names = list(x.columns)
     rules: list[dict] = []
 
-    def walk(node: int, conds: list[str]) -> None:
+    def text(conds: list[tuple[str, str, float]]) -> str:
+        """The path's conditions, one per input and side: a tree that splits an input twice on one path
+        keeps only the tighter bound (``x <= 0.18 and x <= 0.16`` is ``x <= 0.16``)."""
+        tight: dict[tuple[str, str], float] = {}
+        for name, op, thr in conds:
+            key = (name, op)
+            tight[key] = thr if key not in tight else (min if op == "<=" else max)(tight[key], thr)
+        return " and ".join(f"{name} {op} {thr:.4g}" for (name, op), thr in tight.items())
+
+    def walk(node: int, conds: list[tuple[str, str, float]]) -> None:
         if t.children_left[node] == -1:
             counts = t.value[node][0]
             classes = list(clf.classes_)
@@ -190,12 +199,12 @@ def tree_rules(inputs: pd.DataFrame, y: np.ndarray, max_depth: int = 3) -> tuple
                 if share > 0.5:
                     inside = clf.apply(x.to_numpy()) == node
                     hits = int((inside & y).sum())
-                    rules.append({"rule": " and ".join(conds) or "(all cases)", "cases": int(inside.sum()),
+                    rules.append({"rule": text(conds) or "(all cases)", "cases": int(inside.sum()),
                                   "coverage": hits / max(1, int(y.sum())), "density": hits / max(1, int(inside.sum()))})
             return
         name, thr = names[t.feature[node]], t.threshold[node]
-        walk(t.children_left[node], [*conds, f"{name} <= {thr:.4g}"])
-        walk(t.children_right[node], [*conds, f"{name} > {thr:.4g}"])
+        walk(t.children_left[node], [*conds, (name, "<=", float(thr))])
+        walk(t.children_right[node], [*conds, (name, ">", float(thr))])
 
     walk(0, [])
     rules.sort(key=lambda r: -r["coverage"])

@@ -10,6 +10,16 @@ from pydantic import BaseModel
 
 BEGIN = "<!-- BEGIN GENERATED: {} -->"
 END = "<!-- END GENERATED: {} -->"
+#: the same markers in a TOML file (a scenario): comment lines
+TOML_BEGIN = "# BEGIN GENERATED: {}"
+TOML_END = "# END GENERATED: {}"
+#: the region of scenarios/baseline.toml that ``credsim calibrate ... --install`` writes (the fitted model)
+CALIBRATED = "calibrated"
+
+
+def toml_region_re(name: str = CALIBRATED) -> re.Pattern:
+    """A generated region of a TOML file: its body is group 1 (the end marker's line break included)."""
+    return re.compile(re.escape(TOML_BEGIN.format(name)) + r"\n(.*?)" + re.escape(TOML_END.format(name)) + r"\n?", re.S)
 
 
 class DocsError(RuntimeError):

@@ -20,6 +20,7 @@ from typing import Any, Mapping
 from pydantic import ValidationError
 
 from .params import Scenario
+from .regions import CALIBRATED, toml_region_re
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 
@@ -387,8 +388,7 @@ def calibrated_keys(path: str | Path | None = None) -> frozenset[str]:
 
 @functools.lru_cache(maxsize=8)
 def _calibrated_keys(path: str, _mtime_ns: int) -> frozenset[str]:
-    m = re.search(r"# BEGIN GENERATED: calibrated\n(.*?)# END GENERATED: calibrated",
-                  Path(path).read_text(encoding="utf-8"), re.S)
+    m = toml_region_re(CALIBRATED).search(Path(path).read_text(encoding="utf-8"))
     if m is None:
         return frozenset()
 

@@ -25,6 +25,7 @@ import sim
 from sim import calibrate as cal
 from sim.cli import app
 from sim.rng import replicate_seed
+from sim.regions import toml_region_re
 from sim.state import CAUSES
 
 runner = CliRunner()
@@ -410,7 +411,7 @@ def test_install_puts_a_quick_fit_into_the_baseline_and_the_check_sees_edits(rec
     base = tmp_path / "scenarios" / "baseline.toml"
     base.parent.mkdir()
     original = (ROOT / "scenarios" / "baseline.toml").read_text(encoding="utf-8")
-    base.write_text(cal._install_re().sub("", original), encoding="utf-8")  # as if never installed
+    base.write_text(toml_region_re().sub("", original), encoding="utf-8")  # as if never installed
     record = tmp_path / "record"
     assert cal.installed_mismatch(base, record) == []  # no record: nothing to disagree with
     paths = cal.install(recovery.out, base, record)
@@ -430,7 +431,7 @@ def test_install_puts_a_quick_fit_into_the_baseline_and_the_check_sees_edits(rec
     v = fitted["repayment.intercept"]["fitted"]
     base.write_text(text.replace(f"intercept = {v!r}", "intercept = 9.0"), encoding="utf-8")
     assert cal.installed_mismatch(base, record)
-    base.write_text(cal._install_re().sub("", text), encoding="utf-8")
+    base.write_text(toml_region_re().sub("", text), encoding="utf-8")
     assert "no 'calibrated' region" in cal.installed_mismatch(base, record)[0]
 
 

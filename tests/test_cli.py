@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pandas as pd
@@ -24,6 +25,7 @@ from sim.scenario import load_scenario, shipped_scenarios
 SMALL = ["--borrowers", "2000", "--days", "60", "--burn-in", "30"]
 CREDSIM = Path(sys.executable).with_name("credsim")
 
+ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
 
 
@@ -290,6 +292,28 @@ def test_validate_mixed_good_and_bad(tmp_path):
     assert res.stderr.splitlines() == [expected]
 
 
+def test_validate_reads_specs_and_targets_files_as_the_commands_that_take_them(tmp_path):
+    """A sweep spec, an optimisation spec and a targets file are checked by their own loaders (not as
+    scenarios, which would call every spec key an unknown parameter), and a bad one is one line naming
+    the file and key."""
+    exp = ROOT / "experiments"
+    files = [exp / "strategies.toml", exp / "05_best_strategy.toml", exp / "calibration" / "targets.toml"]
+    res = invoke("validate", *map(str, files))
+    assert res.exit_code == 0, res.stderr
+    lines = res.stdout.splitlines()
+    spec = tomllib.loads(files[0].read_text())  # every shipped strategy, each replicated
+    assert spec["scenarios"] == "shipped"
+    assert lines[0] == f"{files[0]}: ok (sweep spec, {len(shipped_scenarios()) * spec['replicates']:,} runs)"
+    assert lines[1].startswith(f"{files[1]}: ok (optimisation spec, ")
+    assert lines[2].startswith(f"{files[2]}: ok (targets file, ")
+    bad = tmp_path / "sweep.toml"
+    bad.write_text('name = "x"\nreplicates = 2\nborrowers = "many"\nscenarios = [{ file = "baseline" }]\n')
+    res = invoke("validate", str(bad))
+    assert res.exit_code == 2 and res.stdout == ""
+    assert res.stderr.splitlines() == [f"{bad}: borrowers: expected a valid integer, unable to parse string as an "
+                                       "integer, got 'many'"]
+
+
 def test_version():
     res = invoke("--version")
     assert res.exit_code == 0
@@ -349,6 +373,26 @@ def test_params_lists_each_parameter_with_default_unit_range_and_meaning():
     assert all(r["meaning"] and "range" in r for r in rows.values())
     text = invoke("params", "repayment.intercept").stdout
     assert (f"(baseline: {sc.repayment.intercept:g}" in text) == (sc.repayment.intercept != plain.repayment.intercept)
+
+
+def test_params_lists_every_parameter_including_structured_ones():
+    """All of them, in text and JSON: the reminder ladder (a list of tables) is written as a scenario file
+    writes it, and is not shown as a baseline value when the baseline runs the default ladder."""
+    from sim.docs import parameter_rows
+
+    names = [r.path for r in parameter_rows()]
+    res = invoke("params")
+    assert res.exit_code == 0, res.output
+    shown = [line.split(" = ")[0] for line in res.stdout.splitlines() if not line.startswith(" ")]
+    assert shown == names
+    ladder = next(line for line in res.stdout.splitlines() if line.startswith("collection.reminders.schedule = "))
+    assert ladder.startswith('collection.reminders.schedule = [{day = -3, channel = "sms"}, ') and "baseline:" not in ladder
+    res = invoke("params", "--json")
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in res.stdout.splitlines()]
+    assert [r["name"] for r in rows] == names
+    step = next(r for r in rows if r["name"] == "collection.reminders.schedule")["default"][0]
+    assert step == {"day": -3, "channel": "sms"}
 
 
 def test_params_with_an_unknown_prefix_is_one_line():

@@ -162,3 +162,18 @@ def test_notebook_05_runs_in_the_quick_setting(tmp_path):
     pareto = pd.read_parquet(study / "study" / "pareto.parquet")
     assert len(pareto) >= 1
     assert all((study / "study" / f).is_file() for f in pareto.scenario_file)
+
+
+def test_a_rule_names_each_input_once_per_side():
+    """The outcome is bad when x < 0.3, or when x < 0.6 and z > 0.5: the tree splits x at 0.6 and again
+    at 0.3 on one path, and the rule keeps the tighter bound ("x <= 0.31 and z <= 0.48"), not both."""
+    rng = np.random.default_rng(0)
+    x, z = rng.uniform(size=600), rng.uniform(size=600)
+    rules, tree = disc.tree_rules(pd.DataFrame({"x": x, "z": z}), (x < 0.3) | ((x < 0.6) & (z > 0.5)))
+    assert tree.count("x <= ") >= 2  # the case this test is about: two splits on x along one path
+    for r in rules:
+        names = [(p.split()[0], p.split()[1]) for p in r["rule"].split(" and ")]
+        assert len(names) == len(set(names)), r["rule"]
+    narrow = next(r for r in rules if "z <=" in r["rule"])
+    bound = float(next(p for p in narrow["rule"].split(" and ") if p.startswith("x <=")).split()[2])
+    assert 0.25 < bound < 0.35 and narrow["density"] == 1.0, narrow
