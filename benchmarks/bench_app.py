@@ -15,7 +15,7 @@ It prints the figures and the targets (median step at most 250 ms in each sessio
 within 2 s; memory after closing within 20% of before). Timings depend on the machine and its load:
 it measures, it does not assert.
 
-    .venv/bin/python benchmarks/bench_app.py [--sessions 3] [--steps 100] [--borrowers N]
+    .venv/bin/python benchmarks/bench_app.py [--sessions 3] [--steps 100] [--py-spy stacks.txt]
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -62,12 +63,19 @@ def rss_mb(pid: int) -> float:
     return sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)]) / 2**20
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the server has used so far, with its children."""
+    procs = [psutil.Process(pid)]
+    procs += procs[0].children(recursive=True)
+    return sum(t.user + t.system for t in (p.cpu_times() for p in procs))
+
+
 def kernels(url: str) -> int:
     with urllib.request.urlopen(f"{url}resourcez", timeout=30) as r:
         return int(json.load(r)["kernels"]["total"])
 
 
-async def session(browser, url: str, steps: int) -> dict:
+async def session(browser, url: str, steps: int, opened: asyncio.Barrier, on_open) -> dict:
     context = await browser.new_context(viewport={"width": 1500, "height": 1400})
     page = await context.new_page()
     t0 = time.perf_counter()
@@ -75,6 +83,8 @@ async def session(browser, url: str, steps: int) -> dict:
     await page.wait_for_selector(".credsim-day", timeout=120_000)
     await page.wait_for_selector(".credsim-borrower", timeout=120_000)
     first = time.perf_counter() - t0
+    if await opened.wait() == 0:  # every session has drawn its first page: the stepping starts
+        on_open()
     times = []
     for _ in range(steps):
         ms = await page.evaluate(STEP_JS, PANELS)
@@ -85,14 +95,17 @@ async def session(browser, url: str, steps: int) -> dict:
     return {"first_render_s": first, "steps": times}
 
 
-async def drive(url: str, n: int, steps: int) -> list[dict]:
+async def drive(url: str, n: int, steps: int, on_open) -> list[dict]:
+    """Open ``n`` sessions at once and step each ``steps`` times; ``on_open()`` is called once, when
+    every session has drawn its first page and before any steps."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True,
                                            args=["--headless", "--no-sandbox", "--disable-gpu"])
         try:
-            return await asyncio.gather(*(session(browser, url, steps) for _ in range(n)))
+            opened = asyncio.Barrier(n)
+            return await asyncio.gather(*(session(browser, url, steps, opened, on_open) for _ in range(n)))
         finally:
             await browser.close()
 
@@ -102,6 +115,8 @@ def main() -> None:
     ap.add_argument("--sessions", type=int, default=3)
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--session-timeout", type=float, default=5, help="seconds (credsim viz --session-timeout)")
+    ap.add_argument("--py-spy", metavar="OUT", help="also sample the server with py-spy (found on the PATH or in "
+                    "$PY_SPY) while the sessions run, and write its collapsed stacks (every thread) to OUT")
     args = ap.parse_args()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -124,13 +139,26 @@ def main() -> None:
                 time.sleep(0.3)
         before_kernels = kernels(url)
         before = rss_mb(server.pid)
-        results = asyncio.run(drive(url, args.sessions, args.steps))
+        spy = None
+        if args.py_spy:
+            exe = os.environ.get("PY_SPY") or shutil.which("py-spy") or "py-spy"
+            spy = subprocess.Popen([exe, "record", "--pid", str(server.pid), "--format", "raw", "--rate", "200",
+                                    "--output", args.py_spy, "--nonblocking"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1.0)  # attached
+        marks = [(time.perf_counter(), cpu_s(server.pid))]  # (wall, server CPU): before, opened, stepped
+        results = asyncio.run(drive(url, args.sessions, args.steps,
+                                    lambda: marks.append((time.perf_counter(), cpu_s(server.pid)))))
+        marks.append((time.perf_counter(), cpu_s(server.pid)))
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its output when interrupted
+            spy.wait(timeout=60)
         peak = rss_mb(server.pid)
         deadline = time.monotonic() + 120 + args.session_timeout
         while kernels(url) > before_kernels and time.monotonic() < deadline:
             time.sleep(0.5)
         dropped = kernels(url) <= before_kernels
-        time.sleep(1.0)  # let the freed memory settle (measured, not asserted)
+        time.sleep(3.0)  # let the freed memory settle (the app hands it back within 2 s of a close)
         after = rss_mb(server.pid)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -142,6 +170,11 @@ def main() -> None:
         print(f"  session {k}: first render {r['first_render_s']:.2f} s (target 2 s); step as rendered: "
               f"median {statistics.median(t):.0f} ms (target 250 ms), p90 {t[int(0.9 * (len(t) - 1))]:.0f} ms, "
               f"max {t[-1]:.0f} ms")
+    (w0, c0), (w1, c1), (w2, c2) = marks
+    n_steps = args.sessions * args.steps
+    print(f"  server CPU: opening the sessions {c1 - c0:.1f} s in {w1 - w0:.1f} s; stepping {c2 - c1:.1f} s in "
+          f"{w2 - w1:.1f} s, {(c2 - c1) / max(n_steps, 1) * 1000:.0f} ms of CPU per step of a session "
+          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     print(f"  server memory: {before:.0f} MB before, {peak:.0f} MB with the sessions open, {after:.0f} MB after they "
           f"closed ({(after / before - 1) * 100:+.0f}%, target within 20%); sessions dropped: {'yes' if dropped else 'NO'}")
 

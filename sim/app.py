@@ -18,11 +18,15 @@ Settings read from the environment when the module is imported (``credsim viz`` 
 
 from __future__ import annotations
 
+import hashlib
 import html
+import json
 import logging
 import math
 import os
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property, wraps
@@ -65,6 +69,79 @@ def serve_installed_assets_only() -> None:
 
 
 serve_installed_assets_only()  # the server imports the app before it serves a page
+
+
+def fix_solara_navigator_script() -> None:
+    """Solara's router widget (``solara/widgets/vue/navigator.vue``, every Solara page has one) opens
+    its script with ``modules.export = {`` for ``module.exports = {``. The front end then warns on
+    the console at every page load ("Failed to evaluate Vue script and find module.exports, falling
+    back to old method, please use module.exports = { ... }") and reads the script the old way,
+    which works. The app hands the front end the script as it was meant; if Solara corrects the
+    file, this does nothing."""
+    from ipyvue import Template
+    from solara.widgets.widgets import Navigator
+
+    if getattr(Navigator, "_credsim_script_fixed", False):
+        return
+    init = Navigator.__init__
+
+    def __init__(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        t = self.template
+        if isinstance(t, Template) and "modules.export =" in (t.template or ""):
+            t.template = t.template.replace("modules.export =", "module.exports =", 1)
+
+    Navigator.__init__ = __init__
+    Navigator._credsim_script_fixed = True
+
+
+fix_solara_navigator_script()
+
+#: seconds after a session closed when its memory is handed back: soon, and again after Solara's own
+#: collection after a close (1 s, which waits for the closing code to drop its references)
+RELEASE_AFTER = (0.25, 1.5)
+
+
+def release_memory() -> None:
+    """Collect the garbage and hand the freed heap back to the system (glibc's ``malloc_trim``).
+
+    A closed session's model, arrays and widgets are freed, but the C heap keeps most of what
+    they used: many of its blocks live in the arenas of the session's threads and sit below the
+    size glibc returns by itself, so the server's resident memory stayed where it was with the
+    session open. Nothing else on Linux without glibc."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
+def _release_after_close(closed: threading.Event) -> None:
+    closed.wait()
+    start = time.monotonic()
+    for at in RELEASE_AFTER:
+        time.sleep(max(at - (time.monotonic() - start), 0.0))
+        release_memory()
+
+
+def _on_session_start():
+    """Each session, when it ends (tab closed and culled, or the server stopping): release its memory."""
+    from solara.lifecycle import kernel_closed_event
+
+    closed = kernel_closed_event()
+
+    def on_close():
+        t = threading.Thread(target=_release_after_close, args=(closed,), daemon=True, name="credsim-release")
+        t.current_context = None  # Solara's threads carry the session's context; this one must not keep it alive
+        t.start()
+
+    return on_close
+
+
+solara.lab.on_kernel_start(_on_session_start)
 
 # --------------------------------------------------------------------------- levers
 
@@ -185,6 +262,36 @@ def _cure_rate(model) -> float:
 STRESS_BINS = np.linspace(0.0, 1.0, 21)
 
 
+class Series:
+    """The daily series of a DataCollector as float arrays, kept up to date by appending.
+
+    A DataCollector's ``model_vars`` are lists that only grow (one value a day). :meth:`read` copies
+    the days added since the last read into arrays with room to grow and returns read-only views of
+    the filled part: a day's copy costs the new values, not the whole history. A view stays valid
+    after later reads (they write past its end, or into a new, larger array)."""
+
+    def __init__(self):
+        self._arrays: dict[str, np.ndarray] = {}
+        self._filled: dict[str, int] = {}
+
+    def read(self, model_vars: dict[str, list]) -> dict[str, np.ndarray]:
+        out = {}
+        for key, values in model_vars.items():
+            n, done = len(values), self._filled.get(key, 0)
+            buf = self._arrays.get(key)
+            if buf is None or n < done:  # new (or, never expected, shorter): start again
+                buf, done = np.empty(max(2 * n, 64)), 0
+            elif n > buf.size:
+                buf = np.concatenate([buf[:done], np.empty(max(2 * n, 64) - done)])
+            if n > done:
+                buf[done:n] = np.asarray(values[done:n], float)
+            self._arrays[key], self._filled[key] = buf, n
+            view = buf[:n]
+            view.flags.writeable = False
+            out[key] = view
+        return out
+
+
 @dataclass(frozen=True)
 class View:
     """A copy of what the panels show, taken between two days (:meth:`AppModel.view`).
@@ -221,8 +328,8 @@ class View:
             day=int(model.day), days=int(model.days), t0=int(model.t0), running=bool(model.running),
             seed=int(model.seed), strategy=model.strategy, n=int(p.n), params=model.params,
             snapshot=dict(model.snapshot),
-            series={k: np.array(v, float) for k, v in model.datacollector.model_vars.items()},
-            cure=np.array(model.app_collector.model_vars["cure_rate"], float),
+            series=model.series.read(model.datacollector.model_vars),
+            cure=model.series.read(model.app_collector.model_vars)["cure_rate"],
             stress_counts=np.histogram(stress, bins=STRESS_BINS)[0],
             stress_n=int(stress.size), stress_mean=float(stress.mean()) if stress.size else 0.0,
             sample=model.sample, states=loan_states(model, people),
@@ -295,6 +402,7 @@ class AppModel(CreditModel):
         # "Use Threads"): a step holds this lock, and the panels read a View taken under it
         self.lock = threading.Lock()
         self._view: View | None = None
+        self.series = Series()  # the daily series as arrays, read under the lock (View.of)
         self.render_context: Any = None  # the session's, set by the panels when they draw
 
     def _wait_for_the_page(self) -> None:
@@ -352,43 +460,76 @@ class AppModel(CreditModel):
 
         A snowball sample of the social network: from a few random people, their ties and their
         ties' ties, until :data:`SAMPLE` people are in; laid out by a spring layout (networkx).
+        It depends only on the seed and the network, so models with the same ones (sessions opened
+        with the same controls, a Reset) share one computation (:func:`network_sample`).
         """
-        import networkx as nx
+        return network_sample(self.people.neighbors, self.seed)
 
-        nb = self.people.neighbors
-        n = self.people.n
-        gen = np.random.default_rng(self.seed + 7919)
-        want = min(SAMPLE, n)
-        chosen: dict[int, None] = {}
-        per_seed = max(want // 6, 1)
-        for start in gen.permutation(n):
-            if len(chosen) >= want:
-                break
-            if int(start) in chosen:
-                continue
-            frontier, group = [int(start)], 0
-            while frontier and group < per_seed and len(chosen) < want:
-                nxt = []
-                for i in frontier:
-                    if i in chosen:
-                        continue
-                    chosen[i] = None
-                    group += 1
-                    if group >= per_seed or len(chosen) >= want:
-                        break
-                    nxt.extend(int(j) for j in nb[i] if j >= 0 and int(j) not in chosen)
-                frontier = nxt
-        people = np.fromiter(chosen, np.int64, len(chosen))
-        pos = {int(p): k for k, p in enumerate(people)}
-        edges = sorted(
-            {(min(pos[i], pos[int(j)]), max(pos[i], pos[int(j)])) for i in pos for j in nb[i] if int(j) in pos and int(j) != i}
-        )
-        g = nx.Graph()
-        g.add_nodes_from(range(len(people)))
-        g.add_edges_from(edges)
-        layout = nx.spring_layout(g, seed=int(self.seed) % (2**32), iterations=60, k=1.6 / math.sqrt(max(len(people), 1)))
-        xy = np.array([layout[k] for k in range(len(people))]).reshape(-1, 2)
-        return people, xy, np.array(edges, np.int64).reshape(-1, 2)
+    @cached_property
+    def geometry(self) -> tuple[list, list, list, str]:
+        """The borrower picture's fixed part (:func:`map_geometry` of :attr:`sample`)."""
+        return map_geometry(self.sample)
+
+
+#: network_sample's results by (seed, digest of the network), the most recent few
+_SAMPLES: OrderedDict[tuple[int, str], tuple[np.ndarray, np.ndarray, np.ndarray]] = OrderedDict()
+_SAMPLES_KEPT = 8
+_SAMPLES_LOCK = threading.Lock()
+
+
+def network_sample(nb: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:attr:`AppModel.sample` of a network (``People.neighbors``) and seed, computed once for each
+    (kept for the :data:`_SAMPLES_KEPT` most recent; the arrays are read-only, as they are shared)."""
+    nb = np.ascontiguousarray(nb)
+    key = (int(seed), f"{nb.shape}{nb.dtype}" + hashlib.blake2b(nb.tobytes(), digest_size=16).hexdigest())
+    with _SAMPLES_LOCK:  # sessions opened together wait for one computation instead of each doing it
+        if key not in _SAMPLES:
+            arrays = _network_sample(nb, int(seed))
+            for a in arrays:
+                a.flags.writeable = False
+            _SAMPLES[key] = arrays
+            while len(_SAMPLES) > _SAMPLES_KEPT:
+                _SAMPLES.popitem(last=False)
+        _SAMPLES.move_to_end(key)
+        return _SAMPLES[key]
+
+
+def _network_sample(nb: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    import networkx as nx
+
+    n = nb.shape[0]
+    gen = np.random.default_rng(seed + 7919)
+    want = min(SAMPLE, n)
+    chosen: dict[int, None] = {}
+    per_seed = max(want // 6, 1)
+    for start in gen.permutation(n):
+        if len(chosen) >= want:
+            break
+        if int(start) in chosen:
+            continue
+        frontier, group = [int(start)], 0
+        while frontier and group < per_seed and len(chosen) < want:
+            nxt = []
+            for i in frontier:
+                if i in chosen:
+                    continue
+                chosen[i] = None
+                group += 1
+                if group >= per_seed or len(chosen) >= want:
+                    break
+                nxt.extend(int(j) for j in nb[i] if j >= 0 and int(j) not in chosen)
+            frontier = nxt
+    people = np.fromiter(chosen, np.int64, len(chosen))
+    pos = {int(p): k for k, p in enumerate(people)}
+    edges = sorted(
+        {(min(pos[i], pos[int(j)]), max(pos[i], pos[int(j)])) for i in pos for j in nb[i] if int(j) in pos and int(j) != i}
+    )
+    g = nx.Graph()
+    g.add_nodes_from(range(len(people)))
+    g.add_edges_from(edges)
+    layout = nx.spring_layout(g, seed=seed % (2**32), iterations=60, k=1.6 / math.sqrt(max(len(people), 1)))
+    xy = np.array([layout[k] for k in range(len(people))]).reshape(-1, 2)
+    return people, xy, np.array(edges, np.int64).reshape(-1, 2)
 
 
 # --------------------------------------------------------------------------- small SVG charts
@@ -450,6 +591,26 @@ def _tick_fmt(fmt, ticks: list[float]):
 
 def fmt_money(x: float) -> str:
     return fmt_num(x).replace("-", "\u2212")
+
+
+def decimate(xs: np.ndarray, ys: Sequence[np.ndarray], per_pixel: int = 2) -> np.ndarray | None:
+    """Indices of the points a line chart needs when it has more points than pixel columns.
+
+    ``xs`` are the points' x positions in pixels (sorted), ``ys`` the series drawn at them. Keeps,
+    in every pixel column, its first and last point and, for each series, its lowest and highest:
+    the line then covers the same pixels (every peak and trough stays) with at most a few points per
+    column. ``None`` when there are no more than ``per_pixel`` points per column: nothing to drop."""
+    n = xs.size
+    if n <= 2 or n <= per_pixel * (float(xs[-1]) - float(xs[0]) + 1):
+        return None
+    col = np.floor(xs).astype(np.int64)
+    starts = np.flatnonzero(np.r_[True, col[1:] != col[:-1]])
+    ends = np.r_[starts[1:], n] - 1
+    keep = [starts, ends]
+    for y in ys:
+        order = np.lexsort((y, col))  # by column, then value: a column's lowest first, highest last
+        keep += [order[starts], order[ends]]
+    return np.unique(np.concatenate(keep))
 
 
 def svg_chart(
@@ -542,9 +703,13 @@ def svg_chart(
             )
     elif x.size:
         xs = px(x)
-        below = np.full(x.size, lo)
+        ys = [np.where(np.isfinite(y), y, lo) for y in ys]
+        keep = decimate(xs, ys)  # a long run: no more points than the chart has pixels to show them
+        if keep is not None:
+            xs, ys = xs[keep], [y[keep] for y in ys]
+        below = np.full(xs.size, lo)
         for (label, color, _), y in zip(series, ys):
-            pts = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(xs, py(np.where(np.isfinite(y), y, lo))))
+            pts = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(xs, py(y)))
             if stacked:
                 back = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(xs[::-1], py(below)[::-1]))
                 out.append(f"<polygon points='{pts} {back}' fill='{color}' fill-opacity='0.85' stroke='none'/>")
@@ -555,7 +720,11 @@ def svg_chart(
     for label, color, ox, oy in overlay:
         ox, oy = np.asarray(ox, float), np.asarray(oy, float)
         if ox.size:
-            pts = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(px(ox), py(np.where(np.isfinite(oy), oy, lo))))
+            oxs, oy = px(ox), np.where(np.isfinite(oy), oy, lo)
+            keep = decimate(oxs, [oy])
+            if keep is not None:
+                oxs, oy = oxs[keep], oy[keep]
+            pts = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(oxs, py(oy)))
             out.append(f"<polyline class='credsim-pinned' points='{pts}' fill='none' stroke='{color}' stroke-width='1.3' "
                        f"stroke-dasharray='5 3' stroke-opacity='0.8'/>")
     if marker is not None:
@@ -589,12 +758,14 @@ def panel_error(kind: str, title: str, error: BaseException, day: int | None = N
 
 def guarded(kind: str, title: str) -> Callable:
     """A panel drawn from the model's :class:`View` inside an error boundary: if drawing fails, the
-    panel says so in one line and everything else on the page stays."""
+    panel says so in one line and everything else on the page stays.
+
+    The component takes the model and ``tick``, the page's redraw counter (Mesa's ``update_counter``,
+    read once for the whole grid by :func:`RunGrid`): a new tick redraws the panel."""
 
     def wrap(draw: Callable[[View], Any]):
         @wraps(draw)
-        def component(model):
-            update_counter.get()
+        def component(model, tick: int | None = None):
             view = None
             try:
                 model.render_context = reacton.core.get_render_context(required=False)
@@ -846,7 +1017,7 @@ MAP_TEMPLATE = """
   <div class="credsim-map" style="position: relative">
     <svg :viewBox="'0 0 ' + w + ' ' + h" width="100%" style="max-height: 200px; display: block">
       <path :d="edges" stroke="#9e9e9e" stroke-opacity="0.45" stroke-width="0.6" fill="none"></path>
-      <circle v-for="p in points" :key="p[0]" :cx="p[1]" :cy="p[2]" :r="p[3]" :fill="p[4]"
+      <circle v-for="p in JSON.parse(points)" :key="p[0]" :cx="p[1]" :cy="p[2]" :r="p[3]" :fill="p[4]"
               :fill-opacity="p[5]" :stroke="p[0] === selected ? '#000' : '#ffffff'"
               :stroke-width="p[0] === selected ? 2.5 : 0.6" class="credsim-borrower" :data-id="p[0]"
               style="cursor: pointer" @mouseenter="hover = p" @mouseleave="hover = null"
@@ -871,7 +1042,9 @@ class BorrowerMap(v.VuetifyTemplate):
     template = traitlets.Unicode(MAP_TEMPLATE).tag(sync=True)
     w = traitlets.Int(MAP_W).tag(sync=True)
     h = traitlets.Int(MAP_H).tag(sync=True)
-    points = traitlets.List().tag(sync=True)
+    #: the dots (:func:`map_points`) as one JSON text: a list of 300 lists as an element's argument
+    #: would be walked item by item by the renderer on every redraw (a few thousand values a day)
+    points = traitlets.Unicode("[]").tag(sync=True)
     edges = traitlets.Unicode("").tag(sync=True)
     selected = traitlets.Int(-1).tag(sync=True)
     #: the dot under the pointer (set by the template; a synced trait, so the template needs no script)
@@ -895,9 +1068,9 @@ def loan_states(model, idx: np.ndarray) -> np.ndarray:
 
 
 @solara.component
-def BorrowersPanel(model):
-    """A sample of the social network, coloured by loan state; dot size is stress, opacity trust."""
-    update_counter.get()
+def BorrowersPanel(model, tick: int | None = None):
+    """A sample of the social network, coloured by loan state; dot size is stress, opacity trust
+    (redrawn when ``tick`` changes, as the panels of :func:`guarded`)."""
     selected, set_selected = solara.use_state(-1)
     view = None
     try:
@@ -909,20 +1082,36 @@ def BorrowersPanel(model):
         return panel_error("borrowers", "Borrowers", e, None if view is None else view.day)
 
 
-def _borrowers(model, view: View, selected: int, set_selected):
-    people, xy, edges = view.sample
+def map_geometry(sample: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[list, list, list, str]:
+    """(ids, x, y, edge path) of the borrower picture in its own pixels: fixed for a sample, so
+    computed once per model (:attr:`AppModel.geometry`), not once a day."""
+    people, xy, edges = sample
     lo, hi = xy.min(axis=0), xy.max(axis=0)
     span = np.where(hi - lo > 0, hi - lo, 1.0)
     pad = 12
     sx = pad + (xy[:, 0] - lo[0]) / span[0] * (MAP_W - 2 * pad)
     sy = pad + (xy[:, 1] - lo[1]) / span[1] * (MAP_H - 2 * pad)
-    states, stress, trust, dpd = view.states, view.stress, view.trust, view.dpd
-    points = [
-        [int(i), round(float(a), 1), round(float(b), 1), round(2.0 + 6.0 * float(s), 1), COLORS[str(st)],
-         round(0.3 + 0.7 * float(t), 2), str(st), int(d), round(float(s), 2), round(float(t), 2)]
-        for i, a, b, s, t, st, d in zip(people, sx, sy, stress, trust, states, dpd)
-    ]
     path = "".join(f"M{sx[a]:.1f} {sy[a]:.1f}L{sx[b]:.1f} {sy[b]:.1f}" for a, b in edges)
+    return people.tolist(), [round(a, 1) for a in sx.tolist()], [round(b, 1) for b in sy.tolist()], path
+
+
+def map_points(view: View, geometry: tuple[list, list, list, str]) -> list[list]:
+    """One entry per dot of the borrower picture: [id, x, y, radius (stress), colour (loan state),
+    opacity (trust), state, DPD, stress, trust], what its template draws and its hover shows."""
+    ids, xs, ys, _ = geometry
+    states = view.states.tolist()
+    return [
+        [i, a, b, round(2.0 + 6.0 * s, 1), COLORS[st], round(0.3 + 0.7 * t, 2), st, d, round(s, 2), round(t, 2)]
+        for i, a, b, s, t, st, d in zip(ids, xs, ys, view.stress.astype(float).tolist(),
+                                        view.trust.astype(float).tolist(), states, view.dpd.astype(int).tolist())
+    ]
+
+
+def _borrowers(model, view: View, selected: int, set_selected):
+    people = view.sample[0]
+    geometry = model.geometry
+    path, points = geometry[3], map_points(view, geometry)
+    states = view.states
     counts = {k: int(np.count_nonzero(states == k)) for k in COLORS}
     legend = " ".join(
         f"<span style='white-space:nowrap;margin-right:8px'><span style='display:inline-block;width:10px;height:10px;"
@@ -950,7 +1139,7 @@ def _borrowers(model, view: View, selected: int, set_selected):
             "(a sample of the social network)</div>"
             "<div style='font-size:11px;opacity:0.7'>colour: loan state; size: stress; opacity: trust</div>"
         ))
-        BorrowerMap.element(points=points, edges=path, selected=selected, on_select=set_selected)
+        BorrowerMap.element(points=json.dumps(points, separators=(",", ":")), edges=path, selected=selected, on_select=set_selected)
         solara.HTML(tag="div", unsafe_innerHTML=f"<div style='font-size:11px'>{legend}</div>{detail}")
     return column
 
@@ -1060,13 +1249,14 @@ def ExportPanel(model):
     """Downloads of the run so far: the files ``credsim run --out`` writes and the scenario as run."""
     from .app_export import EXPORTS
 
-    update_counter.get()
+    # not redrawn per day: a download reads the model when it is clicked. The callables are made once
+    # per model (FileDownload forgets a requested download whenever its ``data`` changes)
+    getters = solara.use_memo(lambda: {name: (lambda name=name: model.export(name)) for name in EXPORTS}, [model])
     with solara.Column(classes=["credsim-panel", "credsim-export"], style="padding: 4px 8px;", gap="4px") as column:
         solara.HTML(tag="div", unsafe_innerHTML="<div class='credsim-panel-title'>Export the run so far</div>")
         with solara.Row(gap="6px", style="flex-wrap: wrap"):
-            for name, meaning in EXPORTS.items():
-                solara.FileDownload(lambda name=name: model.export(name), filename=name, label=name,
-                                    icon_name="mdi-download")
+            for name in EXPORTS:
+                solara.FileDownload(getters[name], filename=name, label=name, icon_name="mdi-download")
         solara.HTML(tag="div", unsafe_innerHTML="<div style='font-size:11px;opacity:0.75'>" + "<br/>".join(
             f"<b>{html.escape(k)}</b>: {html.escape(v)}" for k, v in EXPORTS.items()) + "</div>")
     return column
@@ -1147,11 +1337,48 @@ def query_of(controls: dict[str, Any], params: dict[str, Any]) -> str:
 
 COMPONENTS = [StatusPanel, BorrowersPanel, DpdPanel, RatesPanel, StressPanel, TrustPanel, MoneyPanel, QueuePanel,
               LeversPanel, ExportPanel]
+#: the panels that show the day (redrawn after every step); the others show what is fixed for a model
+DAILY = [StatusPanel, BorrowersPanel, DpdPanel, RatesPanel, StressPanel, TrustPanel, MoneyPanel, QueuePanel]
+
+
+@solara.component
+def RunGrid(model):
+    """The panels, in a grid. This component alone reads Mesa's ``update_counter`` (which a step,
+    Reset or "Run to day" moves) and hands it to the daily panels as ``tick``: a redraw is one
+    pass over the page. (Each reader of a reactive value is a listener of its own, and every
+    listener starts a render pass over the whole page, so a dozen panels reading it each cost a
+    dozen passes a step.)"""
+    tick = update_counter.get()
+    with solara.Div(classes=["credsim-grid"]) as grid:
+        for c in COMPONENTS:
+            if any(c is d for d in DAILY):
+                c(model, tick=tick)
+            else:
+                c(model)
+    return grid
 
 
 def initial_model(params: dict[str, Any]) -> AppModel:
     """A model with the controls' initial values."""
     return AppModel(**{k: (v["value"] if isinstance(v, dict) and "type" in v else v) for k, v in params.items()})
+
+
+def warm_up() -> None:
+    """Do once, when the server starts, what the first session would otherwise wait for: the modules
+    imported on first use (the exports' results writer and pandas, networkx) and the borrower
+    picture of the default controls (its sample and spring layout, a few tenths of a second, kept
+    by :func:`network_sample` for every session opened with them). The model built for it is
+    dropped, and its garbage collected (Solara freezes the objects alive at start-up)."""
+    import gc
+
+    import networkx  # noqa: F401
+    from . import app_export  # noqa: F401
+
+    model = initial_model(model_params())
+    model.geometry  # noqa: B018
+    View.of(model)
+    del model
+    gc.collect()
 
 
 @solara.component
@@ -1181,17 +1408,15 @@ def Page():
             solara.v.Tab(children=["Info"])
         if tab == 0:
             Toolbar(model.value)
-            with solara.Div(classes=["credsim-grid"]):
-                for c in COMPONENTS:
-                    c(model.value)
+            RunGrid(model.value)
         else:
             InfoTab()
 
 
 @solara.component
 def Toolbar(model):
-    """Pin the run as the reference the charts overlay, or clear it."""
-    update_counter.get()
+    """Pin the run as the reference the charts overlay, or clear it (not redrawn per day: it shows
+    nothing of the day, and reads the model when a button is clicked)."""
     pin = PINNED.value
 
     def pin_now():

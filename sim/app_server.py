@@ -14,6 +14,9 @@ The allowed hosts are this machine's loopback names (``127.0.0.1``, ``localhost`
 address the server listens on (unless a wildcard), for ``--host 0.0.0.0`` or ``::`` also the
 machine's own name, and the host of every ``--allow-origin``.
 
+:func:`configure` also warms the app up (:func:`sim.app.warm_up`): the modules the first session
+would import and the default controls' borrower picture, before the server answers.
+
 A browser tab that dies without saying goodbye leaves its session (model and all) behind; Solara
 culls a session once no page has been connected to it for ``session_timeout`` seconds
 (Solara's ``kernel.cull_timeout``, 24 hours by default; here :data:`SESSION_TIMEOUT`).
@@ -21,7 +24,9 @@ culls a session once no page has been connected to it for ``session_timeout`` se
 
 from __future__ import annotations
 
+import logging
 import socket
+import warnings
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
@@ -111,6 +116,24 @@ class OriginGuard:
         return None
 
 
+def write_frames_in_the_render_thread() -> None:
+    """Let a session's thread write its WebSocket frames itself (Solara's ``server.sync_ws_write``).
+
+    By default every message a redraw sends (a step of the app sends about ten) is handed to the
+    event loop's thread and waited for; under load each hand-off waits for that thread to be
+    scheduled. Solara can write the frames from the sending thread instead, on uvicorn's
+    ``websockets`` protocol (not the ``websockets-sansio`` one uvicorn picks by default, which it
+    cannot; it then keeps the default path and logs it once): so the server is told to use that one."""
+    from solara.server import settings
+    from uvicorn import config as uvicorn_config
+
+    settings.server.sync_ws_write = True
+    # uvicorn deprecates its websockets (legacy) protocol in favour of the sans-I/O one; said once
+    # per server on stderr, about a choice made here, not by whoever runs credsim viz
+    warnings.filterwarnings("ignore", message="The `websockets` implementation is deprecated")
+    uvicorn_config.WS_PROTOCOLS["auto"] = uvicorn_config.WS_PROTOCOLS["websockets"]
+
+
 def configure(bind: str, origins: Iterable[str] = (), session_timeout: float = SESSION_TIMEOUT) -> None:
     """Put :class:`OriginGuard` in front of Solara's app and set the session timeout. Call it after
     ``SOLARA_APP`` is set and before the server starts (the middleware stack is built on the first
@@ -120,4 +143,11 @@ def configure(bind: str, origins: Iterable[str] = (), session_timeout: float = S
 
     origins = list(origins)
     settings.kernel.cull_timeout = f"{float(session_timeout):g}s"
+    write_frames_in_the_render_thread()
     solara_starlette.app.add_middleware(OriginGuard, hosts=allowed_hosts(bind, origins), origins=origins)
+    from . import app
+
+    try:  # the first session's imports and borrower picture, before the server answers
+        app.warm_up()
+    except Exception:  # a failure here shows again, to the session, where it can be reported
+        logging.getLogger("credsim.app").exception("warming up the app failed")
