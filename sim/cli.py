@@ -293,23 +293,24 @@ FILE_KINDS = (("optimisation spec", ("levers", "objectives")), ("targets file", 
               ("sweep spec", ("scenarios", "design", "posterior")))
 
 
-def file_kind(path: Path) -> str:
-    """``scenario``, ``sweep spec``, ``optimisation spec`` or ``targets file``, by the file's top-level keys
-    (a shipped name or a file that cannot be read is taken to be a scenario, whose loader says what is wrong)."""
+def _top_keys(path: Path) -> set[str]:
+    """The top-level keys of a TOML file; none for a shipped name or a file that cannot be read (it is
+    then taken to be a scenario, whose loader says what is wrong)."""
     from .scenario import read_toml
 
     if not path.is_file():
-        return "scenario"
+        return set()
     try:
-        keys = read_toml(path).keys()
+        return set(read_toml(path))
     except ScenarioError:
-        return "scenario"
-    return next((kind for kind, marks in FILE_KINDS if any(k in keys for k in marks)), "scenario")
+        return set()
 
 
 def _check_file(f: str) -> str:
-    """Load FILE the way the command that takes it does; what it is and how big. ScenarioError if bad."""
-    kind = file_kind(Path(f))
+    """Load FILE the way the command that takes it does (its kind by its top-level keys, FILE_KINDS);
+    what it is and how big ("" for a scenario). ScenarioError if bad."""
+    keys = _top_keys(Path(f))
+    kind = next((kind for kind, marks in FILE_KINDS if keys & set(marks)), "scenario")
     if kind == "sweep spec":
         from .sweep import plan
 
@@ -319,13 +320,10 @@ def _check_file(f: str) -> str:
 
         return f"optimisation spec, {len(load(f).levers)} levers"
     if kind == "targets file":
+        from . import abc
         from . import calibrate as cal
 
-        problem = cal.load_targets(f)
-        if problem.spec.abc is not None:
-            from .abc import load
-
-            load(f)
+        problem = abc.load(f).problem if "abc" in keys else cal.load_targets(f)  # abc.load reads the rest too
         return f"targets file, {len(problem.spec.targets)} targets"
     load_scenario(f)
     return ""
@@ -349,7 +347,7 @@ def validate(
             what = _check_file(f)
         except ScenarioError as e:
             bad += 1
-            for err in (e, *getattr(e, "more", ())):
+            for err in (e, *e.more):
                 sys.stderr.write(" ".join(str(err).split()) + "\n")
             continue
         typer.echo(f"{f}: ok ({what})" if what else f"{f}: ok")
