@@ -42,6 +42,7 @@ import traitlets
 from mesa.visualization import SolaraViz
 from mesa.visualization.utils import update_counter
 
+from .app_server import ODD_ROUTE
 from .model import CreditModel
 from .scenario import load_scenario, resolve_path, shipped_scenarios
 from .state import CYCLE
@@ -1230,15 +1231,15 @@ each one, its unit and meaning). Changed levers take effect on <b>Reset</b>. Two
 the same people and shocks: <b>Pin this run</b>, change a lever, Reset and run again to see the paired
 difference. <b>Export</b> gives the files <code>credsim run --out</code> writes and the scenario, which
 <code>credsim run scenario.toml --seed SEED</code> reproduces.</p>
-<p>The full model description (ODD protocol): <a href='{href}' target='_blank'>docs/ODD.md</a>
-(on this machine: <code>{path}</code>).</p>
+<p>The full model description (ODD protocol): <a class='credsim-odd' href='{href}' target='_blank'>docs/ODD.md</a>,
+served by this app from the repository (<code>{path}</code>).</p>
 </div>
 """
 
 
 @solara.component
 def InfoTab():
-    solara.HTML(tag="div", unsafe_innerHTML=INFO.format(href=html.escape(ODD_PATH.as_uri()), path=html.escape(str(ODD_PATH))))
+    solara.HTML(tag="div", unsafe_innerHTML=INFO.format(href=html.escape(ODD_ROUTE), path=html.escape(str(ODD_PATH))))
 
 
 # --------------------------------------------------------------------------- export

@@ -17,6 +17,10 @@ machine's own name, and the host of every ``--allow-origin``.
 :func:`configure` also warms the app up (:func:`sim.app.warm_up`): the modules the first session
 would import and the default controls' borrower picture, before the server answers.
 
+The server also serves the repository's model description, docs/ODD.md, read-only at
+:data:`ODD_ROUTE` (:func:`odd_route`; the Info tab links it), as plain text: one fixed file, no path
+taken from the request, so nothing else on the machine can be reached through it.
+
 A browser tab that dies without saying goodbye leaves its session (model and all) behind; Solara
 culls a session once no page has been connected to it for ``session_timeout`` seconds
 (Solara's ``kernel.cull_timeout``, 24 hours by default; here :data:`SESSION_TIMEOUT`).
@@ -34,6 +38,8 @@ from urllib.parse import urlsplit
 SESSION_TIMEOUT = 120
 LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 WILDCARDS = ("0.0.0.0", "::", "")
+#: where the app serves docs/ODD.md (linked from the Info tab)
+ODD_ROUTE = "/credsim/docs/ODD.md"
 
 
 def _host_name(host: str) -> str:
@@ -134,6 +140,24 @@ def write_frames_in_the_render_thread() -> None:
     uvicorn_config.WS_PROTOCOLS["auto"] = uvicorn_config.WS_PROTOCOLS["websockets"]
 
 
+def odd_route():
+    """The Starlette route that answers GET/HEAD :data:`ODD_ROUTE` with docs/ODD.md as UTF-8 text
+    (404 if the file is not there, as in an installed package without the repository)."""
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from .app import ODD_PATH
+
+    async def odd(request):
+        try:
+            text = ODD_PATH.read_text(encoding="utf-8")
+        except OSError:
+            return PlainTextResponse("credsim viz: docs/ODD.md is not on this machine\n", status_code=404)
+        return PlainTextResponse(text, headers={"Cache-Control": "no-cache"})
+
+    return Route(ODD_ROUTE, endpoint=odd, methods=["GET", "HEAD"])
+
+
 def configure(bind: str, origins: Iterable[str] = (), session_timeout: float = SESSION_TIMEOUT) -> None:
     """Put :class:`OriginGuard` in front of Solara's app and set the session timeout. Call it after
     ``SOLARA_APP`` is set and before the server starts (the middleware stack is built on the first
@@ -144,6 +168,8 @@ def configure(bind: str, origins: Iterable[str] = (), session_timeout: float = S
     origins = list(origins)
     settings.kernel.cull_timeout = f"{float(session_timeout):g}s"
     write_frames_in_the_render_thread()
+    if not any(getattr(r, "path", None) == ODD_ROUTE for r in solara_starlette.app.router.routes):
+        solara_starlette.app.router.routes.insert(0, odd_route())  # before Solara's catch-all page route
     solara_starlette.app.add_middleware(OriginGuard, hosts=allowed_hosts(bind, origins), origins=origins)
     from . import app
 

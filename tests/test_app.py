@@ -621,10 +621,15 @@ def test_app_in_the_browser(browser, server, tmp_path, capsys):
         s.button("❚❚").click()
         expect(s.button("▶")).to_be_visible(timeout=10_000)
         expect(s.button("Step")).to_be_enabled(timeout=10_000)
-        page.wait_for_timeout(300)
+        # no fixed wait: steps by hand are the barrier. Mesa's play loop may still land the one step
+        # it had begun (or was sleeping before) when pause was pressed, so one extra day is allowed;
+        # were play still running, more would land while the three hand steps are processed
         paused_at = s.day()
-        page.wait_for_timeout(700)
-        assert s.day() in (paused_at, paused_at + 1)  # a step already under way may still land
+        for k in (1, 2, 3):
+            s.button("Step").click()
+            page.wait_for_function("(d) => Number(document.querySelector('.credsim-day').textContent) >= d",
+                                   arg=paused_at + k, timeout=20_000)
+        assert s.day() in (paused_at + 3, paused_at + 4), f"the day ran on after pause ({paused_at} -> {s.day()})"
         shot = tmp_path / "app-after-steps.png"
         page.screenshot(path=str(shot))
 
@@ -677,16 +682,17 @@ def test_two_sessions_have_their_own_models(browser, server):
         for _ in range(5):
             a.step()
         assert a.day() == 5
-        b.page.wait_for_timeout(500)  # time for any (wrong) update to reach B
-        assert b.day() == 0, "stepping session A moved session B"
-        assert b.panels()["dpd"] == b_before["dpd"]
-        b.step()
+        # barrier, not a wait: B's own step must land as day 1 (a day 6 or a redraw of A's days would show)
+        b_dpd = b_before["dpd"]
+        assert b.step() >= 0 and b.day() == 1, "stepping session A moved session B"
+        assert b.panels()["dpd"] != b_dpd
         b.step()
         assert b.day() == 2 and a.day() == 5
         b.button("Reset").click()
         b.page.wait_for_function("document.querySelector('.credsim-day').textContent === '0'", timeout=30_000)
-        a.page.wait_for_timeout(500)
-        assert a.day() == 5, "resetting session B reset session A"
+        # barrier: A's next step must land as day 6 (had B's reset reached A, it would read 1)
+        a.step()
+        assert a.day() == 6, "resetting session B reset session A"
         a.check_clean()
         b.check_clean()
     finally:
@@ -801,6 +807,26 @@ def test_cdn_misses_are_fast_404s(server):
         assert r.status == 200
     with urllib.request.urlopen(server, timeout=60) as r:
         assert r.status == 200
+
+
+@pytest.mark.browser
+def test_the_app_serves_docs_odd_md_and_nothing_else_of_the_repository(server):
+    """The Info tab's link: docs/ODD.md as text from the app's own server (a browser on another
+    machine cannot open a file:// address); the route is that one file, not a directory."""
+    from urllib.error import HTTPError
+
+    from sim.app_server import ODD_ROUTE
+
+    with urllib.request.urlopen(server.rstrip("/") + ODD_ROUTE, timeout=60) as r:
+        assert r.status == 200 and r.headers["content-type"].startswith("text/plain")
+        assert r.read().decode("utf-8") == (ROOT / "docs/ODD.md").read_text(encoding="utf-8")
+    for path in ["/credsim/docs/README.md", "/credsim/docs/..%2F..%2FREADME.md", "/credsim/docs/ODD.md/..%2F..%2Fpyproject.toml"]:
+        try:
+            with urllib.request.urlopen(server.rstrip("/") + path, timeout=60) as r:
+                body = r.read().decode("utf-8", "replace")
+        except HTTPError:
+            continue
+        assert "[project]" not in body and "credsim viz" not in body.split("<")[0], path  # not a repository file
 
 
 def _handshake(server: str, origin: str | None, host: str | None = None) -> str:
@@ -963,8 +989,12 @@ def test_dark_theme_is_readable(browser, server):
         for _ in range(3):
             if page.locator(".v-application.theme--dark").count():
                 break
-            page.locator(".v-app-bar button").last.click()
-            page.wait_for_timeout(300)  # the theme is applied by the front end; checked right below
+            toggle = page.locator(".v-app-bar button").last
+            before = toggle.inner_html()
+            toggle.click()
+            # the toggle redraws its icon once the front end has taken the click (no fixed wait)
+            page.wait_for_function("([el, html]) => el.innerHTML !== html", arg=[toggle.element_handle(), before],
+                                   timeout=10_000)
         assert page.locator(".v-application.theme--dark").count() == 1
         s.step()
         texts = page.evaluate(CONTRAST)
@@ -1004,6 +1034,14 @@ def test_pinned_run_is_overlaid_and_the_difference_shown(browser, server):
         page.get_by_role("tab", name="Info").click()
         page.wait_for_selector(".credsim-info", timeout=30_000)
         assert "docs/ODD.md" in page.inner_text(".credsim-info")
+        # the link opens the model description, served by the app (not a file:// address)
+        with s.context.expect_page() as opened:
+            page.locator(".credsim-info a.credsim-odd").click()
+        odd = opened.value
+        odd.wait_for_load_state()
+        assert odd.url.startswith(s.url.rstrip("/") + "/"), odd.url
+        assert (ROOT / "docs/ODD.md").read_text().splitlines()[0] in odd.inner_text("body")
+        odd.close()
         s.check_clean()
     finally:
         s.close()
