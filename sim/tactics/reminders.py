@@ -2,7 +2,8 @@
 
 Each step of ``collection.reminders.schedule`` names a day relative to the due date and a channel.
 Negative days are reminders before the due date, sent to borrowers who are current. Days from 1 on
-go to loans that many days past due, and repeat every 30 days while the loan stays behind. SMS are
+go to loans that many days past due, and repeat every 30 days while the loan stays behind; a loan
+that two rungs of one channel target on the same day (days 0 and 30, say) gets one contact. SMS are
 unlimited; phone calls are limited by the call centre's daily capacity, most overdue first (or by
 risk, with ``risk_based``).
 
@@ -89,10 +90,21 @@ class ReminderLadder(Tactic):
             (sms if s.channel == "sms" else calls).append(self.targets(s.day, t))
         ch = self.channels()
         if sms:
-            contact(m, t, ch["sms"], np.concatenate(sms))
+            contact(m, t, ch["sms"], _once(sms))
         if calls:  # the call centre's capacity goes to the most overdue first
-            idx = np.concatenate(calls)
+            idx = _once(calls)
             contact(m, t, ch["phone"], idx, capacity=m.lender.call_capacity, key=-m.people.dpd[idx])
+
+
+def _once(rungs: list[np.ndarray]) -> np.ndarray:
+    """The people the rungs of one channel target today, each once, in the rungs' order: two rungs
+    whose days differ by a multiple of 30 (days 0 and 30, or 30 and 60) target the same loan on the
+    same day, and it gets one contact, not two."""
+    idx = np.concatenate(rungs)
+    if len(rungs) == 1:
+        return idx
+    first = np.unique(idx, return_index=True)[1]
+    return idx if len(first) == len(idx) else idx[np.sort(first)]
 
 
 TACTIC = ReminderLadder
