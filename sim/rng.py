@@ -118,17 +118,29 @@ class PersonStream:
         x = idx.astype(np.uint64)
         x *= _GOLDEN
         x += salt
-        x = _mix(x) >> _S11
-        u = x.astype(np.float64)
-        u *= 1.0 / 9007199254740992.0
-        return u
+        x = _mix(x)
+        x >>= _S11
+        return np.multiply(x, 1.0 / 9007199254740992.0)  # converted to float64 (exact below 2**53), then scaled
 
     def normal_keyed(self, idx: np.ndarray, keys: np.ndarray, slot: int = 0) -> np.ndarray:
         """Standard normal draws per person (inverse CDF of :meth:`uniform_keyed`)."""
+        u = self.uniform_keyed(idx, keys, slot)
+        np.maximum(u, 1e-16, out=u)  # np.clip(u, 1e-16, 1 - 1e-16), without its wrapper
+        np.minimum(u, 1.0 - 1e-16, out=u)
+        return _ndtri()(u)
+
+
+def _ndtri():
+    """scipy.special.ndtri, imported on first use (scipy is slow to import)."""
+    global _NDTRI
+    if _NDTRI is None:
         from scipy.special import ndtri
 
-        u = self.uniform_keyed(idx, keys, slot)
-        return ndtri(np.clip(u, 1e-16, 1.0 - 1e-16))
+        _NDTRI = ndtri
+    return _NDTRI
+
+
+_NDTRI = None
 
 
 class Streams:

@@ -134,7 +134,7 @@ def first_due_day(model, idx, t, rng) -> np.ndarray:
 def bill(model, t) -> None:
     """Instalments fall due today: they join the arrears."""
     ppl = model.people
-    idx = np.flatnonzero(ppl.next_due == t)
+    idx = (ppl.next_due == t).nonzero()[0]
     model.lender.books.instalments_due += int(np.count_nonzero(ppl.amount_due[idx] <= 0.0))
     add = np.minimum(ppl.instalment[idx], ppl.balance[idx] - ppl.amount_due[idx])
     billed = add > EPS

@@ -41,4 +41,4 @@ def step(model, t, idx, quality, weight) -> None:
         touched = np.concatenate([idx, listeners])
     else:
         touched = idx
-    ppl.trust[touched] = np.clip(ppl.trust[touched], 0.0, 1.0)
+    ppl.trust[touched] = np.minimum(np.maximum(ppl.trust[touched], 0.0), 1.0)  # np.clip, without its wrapper

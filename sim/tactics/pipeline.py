@@ -92,12 +92,12 @@ def contact(model, t: int, ch: Channel, idx: np.ndarray, *, capacity: int | None
             key: np.ndarray | None = None) -> Contacted:
     """Contact ``idx`` on channel ``ch`` (see the module docstring for the order)."""
     allowed, breaches = regulation.admit(model, t, ch, idx)
-    take = None if allowed is None else np.flatnonzero(allowed)  # positions in idx (None: all, in order)
+    take = None if allowed is None else allowed.nonzero()[0]  # positions in idx (None: all, in order)
     if key is not None:
         if take is None:
             take = np.arange(len(idx))
         own = model.tactics.priority(idx[take], t)
-        take = take[np.argsort(key[take] if own is None else own, kind="stable")]
+        take = take[(key[take] if own is None else own).argsort(kind="stable")]
     if capacity is not None and capacity < len(idx if take is None else take):
         take = (np.arange(len(idx)) if take is None else take)[:capacity]
     if take is not None:
@@ -137,13 +137,19 @@ def contact(model, t: int, ch: Channel, idx: np.ndarray, *, capacity: int | None
     if u_complain is not None:
         books.complaints += int((u_complain[reached] < fx["complaint"]).sum())
     if owner is not None and len(talk):
-        order = np.argsort(talk, kind="stable")
-        model.talk = Talk(talk[order], np.broadcast_to(fx["skill"], talk.shape)[order],
-                          np.broadcast_to(fx["diagnose"], talk.shape)[order])
+        order = talk.argsort(kind="stable")
+        model.talk = Talk(talk[order], _per_row(fx["skill"], talk)[order], _per_row(fx["diagnose"], talk)[order])
     converse(model, talk, t, ch)
     model.talk = None
     harsh = None if owner is None else team.harshness[owner[reached]]
     return Contacted(idx, talk, harsh)
+
+
+def _per_row(value, rows: np.ndarray) -> np.ndarray:
+    """``value`` (one number, or one per row) as an array with one value per row."""
+    if isinstance(value, np.ndarray) and value.shape == rows.shape:
+        return value
+    return np.broadcast_to(value, rows.shape)
 
 
 def _log(model, t, ch, attempted, talked) -> None:

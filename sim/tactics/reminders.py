@@ -76,7 +76,7 @@ class ReminderLadder(Tactic):
         m = self.model
         ppl = m.people
         if day < 0:
-            idx = np.flatnonzero(ppl.next_due == t - day)
+            idx = (ppl.next_due == t - day).nonzero()[0]
             return idx[ppl.amount_due[idx] <= 0.0]
         late = m.prev_delinquent
         d = ppl.dpd[late]

@@ -77,7 +77,7 @@ class HomeVisits(Tactic):
             due |= m.contact_history.missed_calls[late] >= vis.after_unanswered_calls
         join = late[due & (ppl.queued_since[late] < 0) & (t - ppl.last_visit[late] >= vis.repeat_days)]
         ppl.queued_since[join] = t
-        queue = np.flatnonzero(ppl.queued_since >= 0)
+        queue = (ppl.queued_since >= 0).nonzero()[0]
         stale = queue[ppl.amount_due[queue] <= 0.0]
         ppl.queued_since[stale] = -1
         queue = queue[ppl.amount_due[queue] > 0.0]
