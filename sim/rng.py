@@ -183,10 +183,11 @@ def sample_rows(rng: np.random.Generator, n: int, prob: float) -> np.ndarray:
         return np.sort(rng.choice(n, k, replace=False)).astype(np.int64)
     expected = n * prob
     chunk = int(expected + 6.0 * np.sqrt(expected) + 16)
-    pos = np.cumsum(rng.geometric(prob, chunk)) - 1
+    pos = np.cumsum(rng.geometric(prob, chunk))
+    pos -= 1
     parts = [pos]
     while pos[-1] < n - 1:
         pos = pos[-1] + np.cumsum(rng.geometric(prob, chunk))
         parts.append(pos)
     rows = np.concatenate(parts) if len(parts) > 1 else parts[0]
-    return rows[rows < n]
+    return rows[: rows.searchsorted(n)]  # rows < n: the rows increase strictly, so a prefix
