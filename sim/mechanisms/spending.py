@@ -88,7 +88,8 @@ def set_aside(model, idx, t) -> None:
     attention = ppl.attention_now(idx, t, rp.attention_halflife)
     planning = rp.earmark_weight * (1.0 - ppl.present_bias[idx]) * (0.5 + 0.5 * ppl.understanding[idx])
     planning *= 0.5 + 0.5 * attention
-    need = ppl.amount_due[idx] + ppl.fees[idx] + np.minimum(ppl.instalment[idx], ppl.balance[idx] - ppl.amount_due[idx])
+    due = ppl.amount_due[idx]  # gathered once
+    need = due + ppl.fees[idx] + np.minimum(ppl.instalment[idx], ppl.balance[idx] - due)
     target = planning * need
     move = np.minimum(np.maximum(target - ppl.reserved[idx], 0.0), ppl.cash[idx])  # np.clip, without its wrapper
     ppl.cash[idx] -= move
