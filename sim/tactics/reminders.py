@@ -73,21 +73,24 @@ class ReminderLadder(Tactic):
                              diagnose=rem.diagnoses_hardship, team="call", **message),
         }
 
-    def targets(self, day: int, t: int) -> np.ndarray:
+    def targets(self, day: int, t: int, late_dpd: np.ndarray | None = None) -> np.ndarray:
+        """Who the step of the ladder ``day`` days from the due date contacts today (``late_dpd``:
+        the DPD of ``prev_delinquent``, if already gathered)."""
         m = self.model
         ppl = m.people
         if day < 0:
-            idx = np.flatnonzero(ppl.next_due == t - day)
+            idx = (ppl.next_due == t - day).nonzero()[0]
             return idx[ppl.amount_due[idx] <= 0.0]
         late = m.prev_delinquent
-        d = ppl.dpd[late]
+        d = ppl.dpd[late] if late_dpd is None else late_dpd
         return late[(d >= day) & ((d - day) % CYCLE == 0)]
 
     def collect(self, t: int) -> None:
         m = self.model
         sms, calls = [], []
+        late_dpd = m.people.dpd[m.prev_delinquent]  # the steps after the due date share one gather
         for s in self.p.schedule:
-            (sms if s.channel == "sms" else calls).append(self.targets(s.day, t))
+            (sms if s.channel == "sms" else calls).append(self.targets(s.day, t, late_dpd))
         ch = self.channels()
         if sms:
             contact(m, t, ch["sms"], _once(sms))
