@@ -66,7 +66,7 @@ class Team:
         # contacted that day (common random numbers: one more contact moves only the people at the
         # runs' edges, where a rank-based round-robin would move everyone after them)
         load = self._loads(n)
-        order = np.argsort(self.draw.uniform(idx, t, _SLOT[self.kind]), kind="stable")
+        order = self.draw.uniform(idx, t, _SLOT[self.kind]).argsort(kind="stable")
         owner = np.empty(n, np.int64)
         owner[order] = np.repeat(np.arange(self.size), load)
         return owner

@@ -153,7 +153,7 @@ def snapshot(model) -> dict:
     loans_so_far = books.initial_loans + books.originations
     owes_co = ppl.co_balance > 0.0
     borrower = ppl.has_loan | owes_co  # ppl.borrowers()
-    rows = np.flatnonzero(borrower)  # gathering by index is much faster than by mask, same numbers
+    rows = borrower.nonzero()[0]  # gathering by index is much faster than by mask, same numbers
     n_borrowers = max(len(rows), 1)
     stress = ppl.stress[rows]  # the borrowers' stress in row order (its sum is the mean's numerator)
     # the counts on whole-array masks (cheaper than gathering more rows): high stress, and among

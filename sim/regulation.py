@@ -60,7 +60,7 @@ class History:
 
     def calls_within(self, idx, t, days) -> np.ndarray:
         """Calls each of ``idx`` received in the ``days`` days before today (today excluded)."""
-        return np.count_nonzero(self.call_days[idx] > t - days, axis=1)
+        return (self.call_days[idx] > t - days).sum(axis=1)  # np.count_nonzero(..., axis=1), without its wrapper
 
 
 def admit(model, t, ch, idx) -> tuple[np.ndarray | None, dict[str, np.ndarray]]:
@@ -96,7 +96,7 @@ def forbear(model, t) -> None:
     if not (model.params.regulation.forbearance and in_emergency(model, t)):
         return
     ppl = model.people
-    idx = np.flatnonzero(ppl.has_loan & (ppl.hardship_until >= t))
+    idx = (ppl.has_loan & (ppl.hardship_until >= t)).nonzero()[0]
     ppl.next_due[idx] += 1
 
 
@@ -113,7 +113,7 @@ def _admit_contact_rules(model, t, ch, idx) -> tuple[np.ndarray | None, dict[str
     if ch.reach == "visit":
         if reg.visit_ban:
             return np.zeros(len(idx), bool), {}
-        over = np.count_nonzero(hist.visit_days[idx] > t - reg.visit_window_days, axis=1) >= reg.max_visits
+        over = (hist.visit_days[idx] > t - reg.visit_window_days).sum(axis=1) >= reg.max_visits
         breaches = {"visit_ban": np.ones(len(idx), bool)}
         if reg.visit_limit:
             return ~over, breaches

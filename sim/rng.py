@@ -118,17 +118,29 @@ class PersonStream:
         x = idx.astype(np.uint64)
         x *= _GOLDEN
         x += salt
-        x = _mix(x) >> _S11
-        u = x.astype(np.float64)
-        u *= 1.0 / 9007199254740992.0
-        return u
+        x = _mix(x)
+        x >>= _S11
+        return np.multiply(x, 1.0 / 9007199254740992.0)  # converted to float64 (exact below 2**53), then scaled
 
     def normal_keyed(self, idx: np.ndarray, keys: np.ndarray, slot: int = 0) -> np.ndarray:
         """Standard normal draws per person (inverse CDF of :meth:`uniform_keyed`)."""
+        u = self.uniform_keyed(idx, keys, slot)
+        np.maximum(u, 1e-16, out=u)  # np.clip(u, 1e-16, 1 - 1e-16), without its wrapper
+        np.minimum(u, 1.0 - 1e-16, out=u)
+        return _ndtri()(u)
+
+
+def _ndtri():
+    """scipy.special.ndtri, imported on first use (scipy is slow to import)."""
+    global _NDTRI
+    if _NDTRI is None:
         from scipy.special import ndtri
 
-        u = self.uniform_keyed(idx, keys, slot)
-        return ndtri(np.clip(u, 1e-16, 1.0 - 1e-16))
+        _NDTRI = ndtri
+    return _NDTRI
+
+
+_NDTRI = None
 
 
 class Streams:
@@ -171,10 +183,11 @@ def sample_rows(rng: np.random.Generator, n: int, prob: float) -> np.ndarray:
         return np.sort(rng.choice(n, k, replace=False)).astype(np.int64)
     expected = n * prob
     chunk = int(expected + 6.0 * np.sqrt(expected) + 16)
-    pos = np.cumsum(rng.geometric(prob, chunk)) - 1
+    pos = np.cumsum(rng.geometric(prob, chunk))
+    pos -= 1
     parts = [pos]
     while pos[-1] < n - 1:
         pos = pos[-1] + np.cumsum(rng.geometric(prob, chunk))
         parts.append(pos)
     rows = np.concatenate(parts) if len(parts) > 1 else parts[0]
-    return rows[rows < n]
+    return rows[: rows.searchsorted(n)]  # rows < n: the rows increase strictly, so a prefix

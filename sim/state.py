@@ -161,7 +161,11 @@ class People:
     # ---- lazily decaying quantities ----
     @staticmethod
     def _decayed(level, day, t, halflife, floor=0.0):
-        return floor + np.maximum(level - floor, 0.0) * np.exp2((day - t) / halflife)  # day - t == -(t - day), exactly
+        factor = np.divide(day - t, halflife)  # day - t == -(t - day), exactly
+        np.exp2(factor, out=factor)
+        if floor == 0.0:  # the same numbers without the two no-op passes (x - 0 and 0 + x are x for x >= 0)
+            return np.multiply(np.maximum(level, 0.0), factor, out=factor)
+        return floor + np.maximum(level - floor, 0.0) * factor
 
     #: attention never falls below this share (people do remember they have a loan)
     attention_floor = 0.0
@@ -195,7 +199,7 @@ class People:
 
     def delinquent(self) -> np.ndarray:
         """Rows whose loan has arrears."""
-        return np.flatnonzero(self.amount_due > 0.0)
+        return (self.amount_due > 0.0).nonzero()[0]
 
 
 LEDGER_FIELDS = {
@@ -236,7 +240,7 @@ class LoanLedger:
         """All ended loans, plus (if ``people`` given) the loans still active on ``day``."""
         chunks = list(self.chunks)
         if people is not None:
-            chunks.append(_records(people, np.flatnonzero(people.has_loan), day, ACTIVE))
+            chunks.append(_records(people, people.has_loan.nonzero()[0], day, ACTIVE))
         if not chunks:
             return {k: np.zeros(0, v) for k, v in LEDGER_FIELDS.items()}
         return {k: np.concatenate([c[k] for c in chunks]).astype(v) for k, v in LEDGER_FIELDS.items()}

@@ -6,9 +6,10 @@ and every replicate agrees on its sign.
 
 Size: 8,000 people x a 365-day window (after the default 365-day burn-in), 6 paired seeds. At this size
 every tested difference is far beyond its threshold of 3 standard errors (measured: reminders vs none on
-ever_30dpd_rate t = 30.6; visits on stress 19.8; humane visits on stress 17.3 and on trust 65.4; plans on
-defaults 10.9; the recession on defaults 7.3, its recession biting from day 180 of the window), so a
-730-day window (half as much again of simulation) adds no power the assertions need.
+ever_30dpd_rate t = 25.3; visits on stress 20.1; humane visits on stress 16.4 and on trust 71.8; plans on
+defaults 8.6; the recession on defaults 6.3, its recession biting from day 180 of the window). Smaller
+populations buy little time (5,000 people: 51 CPU-s instead of 57, most of a day's cost at this size
+being fixed) and lose power where it is least (plans 5.7, the recession 4.5), so the size stays.
 """
 
 import multiprocessing

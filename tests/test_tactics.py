@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import sim
@@ -56,6 +56,7 @@ ladders = st.lists(st.tuples(st.integers(-5, 60), st.sampled_from(["sms", "phone
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(ladder=[(0, "phone"), (30, "phone")], max_calls=1, window=1, quiet=0, capacity=5.0, answer=0.0, seed=0)
 @given(ladder=ladders, max_calls=st.integers(1, 7), window=st.integers(1, 14), quiet=st.integers(0, 10),
        capacity=st.sampled_from([5.0, 60.0, 1000.0]), answer=st.floats(0.0, 1.0), seed=st.integers(0, 50))
 def test_no_borrower_gets_more_calls_than_the_cap_in_any_window(ladder, max_calls, window, quiet, capacity, answer, seed):
@@ -83,6 +84,21 @@ def test_no_borrower_gets_more_calls_than_the_cap_in_any_window(ladder, max_call
             assert not np.any((days > c) & (days <= c + quiet)), (i, c, days.tolist())
     s = m.contact_history.breaches
     assert s["call_cap"] == 0 and s["quiet_period"] == 0
+
+
+def test_rungs_thirty_days_apart_contact_a_loan_once_a_day():
+    """Rungs at 0 and 30 days past due (and 30 and 60) both target a loan at 30 (60) DPD: one contact
+    a day per channel, with no rule in force to hide a double."""
+    ladder = [{"day": d, "channel": c} for d in (0, 30, 60) for c in ("sms", "phone")]
+    m = sim.CreditModel(scenario="baseline", borrowers=1500, days=240, rng=5,
+                        overrides={"simulation.burn_in": 0, "collection.reminders.schedule": ladder,
+                                   "collection.reminders.phone_capacity": 1000.0})
+    m.contact_log = []
+    for _ in range(240):
+        m.step()
+    assert sum(len(a) for _, ch, a, _ in m.contact_log if ch == "phone") > 100
+    for t, ch, attempted, _ in m.contact_log:  # (before one contact a day, a loan at 30 DPD had two)
+        assert len(np.unique(attempted)) == len(attempted), (t, ch)
 
 
 def test_a_rule_not_in_force_counts_its_breaches_and_in_force_prevents_them():

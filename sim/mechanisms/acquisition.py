@@ -30,7 +30,7 @@ CLOCK_GROUPS = 7  #: a person's application clock is advanced every this many da
 
 def elasticity(model, idx) -> np.ndarray:
     acq = model.params.acquisition
-    q = np.clip(model.people.quality[idx], -QUALITY_LIMIT, QUALITY_LIMIT)
+    q = np.minimum(np.maximum(model.people.quality[idx], -QUALITY_LIMIT), QUALITY_LIMIT)  # np.clip, without its wrapper
     return np.maximum(acq.trust_elasticity + acq.careful_elasticity * q, 0.0)
 
 
@@ -60,7 +60,7 @@ def step(model, t) -> None:
     ppl, books = model.people, model.lender.books
     g = t % CLOCK_GROUPS  # group g is rows g, g + CLOCK_GROUPS, ...: strided views, no gather
     rows = slice(g, None, CLOCK_GROUPS)
-    could = g + CLOCK_GROUPS * np.flatnonzero(~ppl.has_loan[rows] & ~ppl.banned[rows] & (ppl.cooldown_until[rows] <= t))
+    could = g + CLOCK_GROUPS * (~ppl.has_loan[rows] & ~ppl.banned[rows] & (ppl.cooldown_until[rows] <= t)).nonzero()[0]
     e = elasticity(model, could)
     now = rate(model, could, e)
     accounting.applications_at_prior(model, could, now, e, CLOCK_GROUPS)  # the counterfactual of lost business

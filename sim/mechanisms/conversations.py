@@ -67,9 +67,11 @@ def family(model, idx, t) -> None:
     ppl, rp = model.people, model.params.repayment
     if rp.family_help <= 0.0:
         return
-    idx = idx[ppl.amount_due[idx] > 0.0]
+    due = ppl.amount_due[idx]
+    owing = due > 0.0
+    idx = idx[owing]
     spending.settle(model, idx, t)
-    short = ppl.amount_due[idx] + ppl.fees[idx] - ability(model, idx, t)
+    short = due[owing] + ppl.fees[idx] - ability(model, idx, t)
     felt = ppl.pressure_now(idx, t, rp.pressure_halflife)
     u = model.streams.person.contact.uniform(idx, t, SLOT_FAMILY)
     helped = (short > 0.0) & (u < rp.family_help * felt)

@@ -33,7 +33,7 @@ def step(model, t) -> None:
     """Step 5 of the day."""
     ppl, ec = model.people, model.params.early_contact
     h = ec.horizon_days
-    idx = np.flatnonzero(ppl.next_due == t + h)
+    idx = (ppl.next_due == t + h).nonzero()[0]
     idx = idx[ppl.amount_due[idx] <= 0.0]
     u = model.streams.person.early_contact.uniform(idx, t)
     base = ec.channel_prob if ec.channel else ec.base_prob

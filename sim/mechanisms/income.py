@@ -59,7 +59,7 @@ def job_loss(model, t) -> None:
 
 def reemployment(model, t) -> None:
     ppl, sh = model.people, model.params.shocks
-    out = np.flatnonzero(~ppl.employed)
+    out = (~ppl.employed).nonzero()[0]
     hazard = model.macro.reemployment / (sh.unemployment_months * CYCLE)
     back = out[model.streams.shocks.random(len(out)) < hazard]
     if len(back) == 0:

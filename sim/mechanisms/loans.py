@@ -134,12 +134,13 @@ def first_due_day(model, idx, t, rng) -> np.ndarray:
 def bill(model, t) -> None:
     """Instalments fall due today: they join the arrears."""
     ppl = model.people
-    idx = np.flatnonzero(ppl.next_due == t)
-    model.lender.books.instalments_due += int(np.count_nonzero(ppl.amount_due[idx] <= 0.0))
-    add = np.minimum(ppl.instalment[idx], ppl.balance[idx] - ppl.amount_due[idx])
+    idx = (ppl.next_due == t).nonzero()[0]
+    due = ppl.amount_due[idx]  # gathered once (the rows are unique)
+    model.lender.books.instalments_due += int(np.count_nonzero(due <= 0.0))
+    add = np.minimum(ppl.instalment[idx], ppl.balance[idx] - due)
     billed = add > EPS
     idx, add = idx[billed], add[billed]
-    ppl.amount_due[idx] += add
+    ppl.amount_due[idx] = due[billed] + add
     ppl.next_due[idx] += CYCLE
     model.billed_today = idx
 

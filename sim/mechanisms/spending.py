@@ -32,6 +32,8 @@ def spend(ppl, idx, amount, *, use_reserved: bool) -> np.ndarray:
 
 def settle(model, idx, t) -> None:
     """Charge daily subsistence and habit spending up to day ``t``."""
+    if len(idx) == 0:
+        return
     ppl = model.people
     cash, reserved, since = ppl.cash[idx], ppl.reserved[idx], ppl.settled_day[idx]
     # people already settled today have nothing to pay (except clearing rounding dust below zero)
@@ -43,7 +45,7 @@ def settle(model, idx, t) -> None:
         return
     # the three charges of spend(), on gathered copies: subsistence (and other creditors paid
     # first) from cash then set-aside money, habit from cash, other creditors from cash
-    days = (t - since).astype(float)
+    days = np.subtract(t, since, dtype=float)  # (t - since).astype(float), in one pass (exact: whole days)
     first = ppl.other_first[idx]
     other = ppl.daily_other[idx] * days
     need = ppl.daily_subsistence[idx] * days + np.where(first, other, 0.0)
@@ -86,8 +88,9 @@ def set_aside(model, idx, t) -> None:
     attention = ppl.attention_now(idx, t, rp.attention_halflife)
     planning = rp.earmark_weight * (1.0 - ppl.present_bias[idx]) * (0.5 + 0.5 * ppl.understanding[idx])
     planning *= 0.5 + 0.5 * attention
-    need = ppl.amount_due[idx] + ppl.fees[idx] + np.minimum(ppl.instalment[idx], ppl.balance[idx] - ppl.amount_due[idx])
+    due = ppl.amount_due[idx]  # gathered once
+    need = due + ppl.fees[idx] + np.minimum(ppl.instalment[idx], ppl.balance[idx] - due)
     target = planning * need
-    move = np.clip(target - ppl.reserved[idx], 0.0, ppl.cash[idx])
+    move = np.minimum(np.maximum(target - ppl.reserved[idx], 0.0), ppl.cash[idx])  # np.clip, without its wrapper
     ppl.cash[idx] -= move
     ppl.reserved[idx] += move

@@ -61,7 +61,7 @@ class Levels:
         changed = behind != self.behind
         for name, seen in self.inputs.items():
             changed |= getattr(ppl, name) != seen
-        rows = np.flatnonzero(changed)
+        rows = changed.nonzero()[0]
         if len(rows):
             self.value[rows] = level(model, t, rows)
             self.behind[rows] = behind[rows]

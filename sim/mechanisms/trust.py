@@ -24,7 +24,9 @@ def step(model, t, idx, quality, weight) -> None:
     """Step 7b: drift to the personal prior, direct experience, then word of mouth; kept in 0..1."""
     ppl, tr = model.people, model.params.trust
     keep = np.exp2(-1.0 / tr.halflife)
-    ppl.trust += (1.0 - keep) * (ppl.trust_prior - ppl.trust)
+    drift = np.subtract(ppl.trust_prior, ppl.trust)  # (1 - keep) * (prior - trust), with one temporary
+    drift *= 1.0 - keep
+    ppl.trust += drift
     if len(idx) == 0:
         return
     rate = tr.learning_rate * weight
@@ -41,4 +43,4 @@ def step(model, t, idx, quality, weight) -> None:
         touched = np.concatenate([idx, listeners])
     else:
         touched = idx
-    ppl.trust[touched] = np.clip(ppl.trust[touched], 0.0, 1.0)
+    ppl.trust[touched] = np.minimum(np.maximum(ppl.trust[touched], 0.0), 1.0)  # np.clip, without its wrapper

@@ -46,11 +46,11 @@ class DebtSale(Tactic):
     def recover(self, t) -> None:
         m, p = self.model, self.p
         ppl, books = m.people, m.lender.books
-        new = np.flatnonzero((ppl.co_balance > 0.0) & (ppl.charge_off_day < 0))
+        new = ((ppl.co_balance > 0.0) & (ppl.charge_off_day < 0)).nonzero()[0]
         ppl.charge_off_day[new] = t  # charge-off ran earlier today (step 6)
         wait = max(p.dpd - m.params.loans.charge_off_dpd, 0)
-        sell = np.flatnonzero((ppl.co_balance > 0.0) & ~ppl.debt_sold & (ppl.charge_off_day >= 0)
-                              & (t - ppl.charge_off_day >= wait))
+        sell = ((ppl.co_balance > 0.0) & ~ppl.debt_sold & (ppl.charge_off_day >= 0)
+                & (t - ppl.charge_off_day >= wait)).nonzero()[0]
         if len(sell):
             owed = ppl.co_balance[sell]
             ppl.debt_sold[sell] = True

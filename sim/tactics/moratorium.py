@@ -42,7 +42,7 @@ class Moratorium(Tactic):
         if t - m.t0 != p.start_day:
             return
         ppl = m.people
-        idx = np.flatnonzero(ppl.has_loan & (ppl.dpd <= p.max_dpd))
+        idx = (ppl.has_loan & (ppl.dpd <= p.max_dpd)).nonzero()[0]
         if p.hardship_only:
             idx = idx[ppl.hardship_until[idx] >= t]
         idx = idx[self.draw.uniform(idx, t) < p.take_up]

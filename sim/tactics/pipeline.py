@@ -78,7 +78,7 @@ class Talk:
     diagnose: np.ndarray  # chance this conversation learns of hardship
 
     def lookup(self, idx: np.ndarray) -> np.ndarray:
-        return np.minimum(np.searchsorted(self.idx, idx), len(self.idx) - 1)
+        return np.minimum(self.idx.searchsorted(idx), len(self.idx) - 1)
 
 
 @dataclass
@@ -92,12 +92,12 @@ def contact(model, t: int, ch: Channel, idx: np.ndarray, *, capacity: int | None
             key: np.ndarray | None = None) -> Contacted:
     """Contact ``idx`` on channel ``ch`` (see the module docstring for the order)."""
     allowed, breaches = regulation.admit(model, t, ch, idx)
-    take = None if allowed is None else np.flatnonzero(allowed)  # positions in idx (None: all, in order)
+    take = None if allowed is None else allowed.nonzero()[0]  # positions in idx (None: all, in order)
     if key is not None:
         if take is None:
             take = np.arange(len(idx))
         own = model.tactics.priority(idx[take], t)
-        take = take[np.argsort(key[take] if own is None else own, kind="stable")]
+        take = take[(key[take] if own is None else own).argsort(kind="stable")]
     if capacity is not None and capacity < len(idx if take is None else take):
         take = (np.arange(len(idx)) if take is None else take)[:capacity]
     if take is not None:
@@ -132,18 +132,24 @@ def contact(model, t: int, ch: Channel, idx: np.ndarray, *, capacity: int | None
     if ch.reached:
         setattr(books, ch.reached, getattr(books, ch.reached) + len(talk))
     regulation.conversed(model, t, ch, talk)
-    fx = _by_collector(model, ch, None if owner is None else owner[reached])
+    fx = _by_collector(model, ch, None if owner is None else owner[reached], team)
     _conversation_effects(model, talk, t, fx)
     if u_complain is not None:
         books.complaints += int((u_complain[reached] < fx["complaint"]).sum())
     if owner is not None and len(talk):
-        order = np.argsort(talk, kind="stable")
-        model.talk = Talk(talk[order], np.broadcast_to(fx["skill"], talk.shape)[order],
-                          np.broadcast_to(fx["diagnose"], talk.shape)[order])
+        order = talk.argsort(kind="stable")
+        model.talk = Talk(talk[order], _per_row(fx["skill"], talk)[order], _per_row(fx["diagnose"], talk)[order])
     converse(model, talk, t, ch)
     model.talk = None
     harsh = None if owner is None else team.harshness[owner[reached]]
     return Contacted(idx, talk, harsh)
+
+
+def _per_row(value, rows: np.ndarray) -> np.ndarray:
+    """``value`` (one number, or one per row) as an array with one value per row."""
+    if isinstance(value, np.ndarray) and value.shape == rows.shape:
+        return value
+    return np.broadcast_to(value, rows.shape)
 
 
 def _log(model, t, ch, attempted, talked) -> None:
@@ -155,13 +161,15 @@ _EFFECTS = ("attention", "pressure", "stress", "quality", "weight", "diagnose", 
 _PROBABILITIES = ("quality", "weight", "diagnose", "complaint")
 
 
-def _by_collector(model, ch: Channel, owner: np.ndarray | None) -> dict:
-    """What each conversation does: the channel's values, or (staffed channels) its collector's."""
+def _by_collector(model, ch: Channel, owner: np.ndarray | None, team=None) -> dict:
+    """What each conversation does: the channel's values, or (staffed channels) its collector's
+    (``team``: the channel's team, if the caller has it already)."""
     fx = {name: getattr(ch, name) for name in _EFFECTS}
     fx["skill"] = 0.0
     if owner is None:
         return fx
-    team = collectors.team(model, ch.team)
+    if team is None:
+        team = collectors.team(model, ch.team)
     dh = team.harshness[owner] - ch.harshness
     for name, slope in ch.per_harshness.items():
         value = np.maximum(fx[name] + slope * dh, 0.0)

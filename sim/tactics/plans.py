@@ -176,7 +176,7 @@ def progress(model, t) -> None:
     instalment on the new schedule is paid in full has made one more qualifying payment; at
     ``qualifying_payments`` it leaves the plan cured."""
     ppl = model.people
-    onp = np.flatnonzero(ppl.on_plan)
+    onp = ppl.on_plan.nonzero()[0]
     if len(onp) == 0:
         return
     due = ppl.next_due[onp] - CYCLE  # the latest due date billed

@@ -55,7 +55,9 @@ class PromiseToPay(Tactic):
         due = self.due.get(t)
         if not due:
             return EMPTY
-        idx = np.unique(np.concatenate(due))
+        idx = np.sort(np.concatenate(due))
+        if len(idx) > 1:  # unique (cheaper than np.unique here)
+            idx = idx[np.concatenate(([True], idx[1:] != idx[:-1]))]
         return idx[self.model.people.promise_day[idx] == t]
 
     def before_payments(self, t) -> None:
@@ -73,7 +75,7 @@ class PromiseToPay(Tactic):
         kept = (paid >= ppl.promise_amount[due] - 1e-6) | (ppl.amount_due[due] <= 0.0)
         broken = due[~kept]
         ppl.promise_day[due] = -1
-        collected = float(np.clip(np.minimum(paid, ppl.promise_amount[due]), 0.0, None).sum())
+        collected = float(np.maximum(np.minimum(paid, ppl.promise_amount[due]), 0.0).sum())
         c = prm.collection.collectors
         books.incentive_pay += c.incentive * c.commission * collected  # the collectors' share
         books.promises_kept += int(kept.sum())

@@ -2,7 +2,8 @@
 
 Each step of ``collection.reminders.schedule`` names a day relative to the due date and a channel.
 Negative days are reminders before the due date, sent to borrowers who are current. Days from 1 on
-go to loans that many days past due, and repeat every 30 days while the loan stays behind. SMS are
+go to loans that many days past due, and repeat every 30 days while the loan stays behind; a loan
+that two rungs of one channel target on the same day (days 0 and 30, say) gets one contact. SMS are
 unlimited; phone calls are limited by the call centre's daily capacity, most overdue first (or by
 risk, with ``risk_based``).
 
@@ -72,27 +73,41 @@ class ReminderLadder(Tactic):
                              diagnose=rem.diagnoses_hardship, team="call", **message),
         }
 
-    def targets(self, day: int, t: int) -> np.ndarray:
+    def targets(self, day: int, t: int, late_dpd: np.ndarray | None = None) -> np.ndarray:
+        """Who the step of the ladder ``day`` days from the due date contacts today (``late_dpd``:
+        the DPD of ``prev_delinquent``, if already gathered)."""
         m = self.model
         ppl = m.people
         if day < 0:
-            idx = np.flatnonzero(ppl.next_due == t - day)
+            idx = (ppl.next_due == t - day).nonzero()[0]
             return idx[ppl.amount_due[idx] <= 0.0]
         late = m.prev_delinquent
-        d = ppl.dpd[late]
+        d = ppl.dpd[late] if late_dpd is None else late_dpd
         return late[(d >= day) & ((d - day) % CYCLE == 0)]
 
     def collect(self, t: int) -> None:
         m = self.model
         sms, calls = [], []
+        late_dpd = m.people.dpd[m.prev_delinquent]  # the steps after the due date share one gather
         for s in self.p.schedule:
-            (sms if s.channel == "sms" else calls).append(self.targets(s.day, t))
+            (sms if s.channel == "sms" else calls).append(self.targets(s.day, t, late_dpd))
         ch = self.channels()
         if sms:
-            contact(m, t, ch["sms"], np.concatenate(sms))
+            contact(m, t, ch["sms"], _once(sms))
         if calls:  # the call centre's capacity goes to the most overdue first
-            idx = np.concatenate(calls)
+            idx = _once(calls)
             contact(m, t, ch["phone"], idx, capacity=m.lender.call_capacity, key=-m.people.dpd[idx])
+
+
+def _once(rungs: list[np.ndarray]) -> np.ndarray:
+    """The people the rungs of one channel target today, each once, in the rungs' order: two rungs
+    whose days differ by a multiple of 30 (days 0 and 30, or 30 and 60) target the same loan on the
+    same day, and it gets one contact, not two."""
+    idx = np.concatenate(rungs)
+    if len(rungs) == 1:
+        return idx
+    first = np.unique(idx, return_index=True)[1]
+    return idx if len(first) == len(idx) else idx[np.sort(first)]
 
 
 TACTIC = ReminderLadder

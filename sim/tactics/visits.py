@@ -62,11 +62,33 @@ class HomeVisits(Tactic):
             diagnose=tone.diagnoses_hardship * (1.0 - h), complaint=tr.complaint_prob * h,
             team="field", harshness=h, per_harshness=slopes)}
 
+    def __init__(self, model, active):
+        super().__init__(model, active)
+        #: every row this tactic has put in the queue and not yet seen leave it, sorted: a superset
+        #: of the queue (``queued_since >= 0``; only this tactic sets it, others only clear it), so
+        #: the queue is found among these rows instead of by a pass over everyone
+        self._waiting = np.zeros(0, np.int64)
+        self._joined: list[np.ndarray] = []
+
     def enqueue(self, idx: np.ndarray, t: int) -> None:
         """Put loans in the visit queue (those already waiting keep their place)."""
         ppl = self.model.people
         join = idx[ppl.queued_since[idx] < 0]
         ppl.queued_since[join] = t
+        self._joined.append(join)
+
+    def queue(self) -> np.ndarray:
+        """The loans in the queue (``queued_since >= 0``), sorted."""
+        ppl = self.model.people
+        rows = self._waiting
+        if self._joined:
+            rows = np.concatenate([rows, *self._joined])
+            rows.sort()
+            if len(rows) > 1:
+                rows = rows[np.concatenate(([True], rows[1:] != rows[:-1]))]
+            self._joined = []
+        self._waiting = rows = rows[ppl.queued_since[rows] >= 0]
+        return rows
 
     def collect(self, t: int) -> None:
         m = self.model
@@ -77,7 +99,8 @@ class HomeVisits(Tactic):
             due |= m.contact_history.missed_calls[late] >= vis.after_unanswered_calls
         join = late[due & (ppl.queued_since[late] < 0) & (t - ppl.last_visit[late] >= vis.repeat_days)]
         ppl.queued_since[join] = t
-        queue = np.flatnonzero(ppl.queued_since >= 0)
+        self._joined.append(join)
+        queue = self.queue()
         stale = queue[ppl.amount_due[queue] <= 0.0]
         ppl.queued_since[stale] = -1
         queue = queue[ppl.amount_due[queue] > 0.0]
