@@ -42,7 +42,6 @@ import traitlets
 from mesa.visualization import SolaraViz
 from mesa.visualization.utils import update_counter
 
-from .app_server import ODD_ROUTE
 from .model import CreditModel
 from .scenario import load_scenario, resolve_path, shipped_scenarios
 from .state import CYCLE
@@ -1211,6 +1210,8 @@ def LeversPanel(model: View):
 
 
 ODD_PATH = Path(__file__).resolve().parent.parent / "docs" / "ODD.md"
+#: where the app's server serves docs/ODD.md (sim.app_server.odd_route), linked from the Info tab
+ODD_ROUTE = "/credsim/docs/ODD.md"
 INFO = """
 <div class='credsim-info' style='max-width: 900px; font-size: 14px; line-height: 1.5'>
 <h3>credsim in brief</h3>

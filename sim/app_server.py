@@ -18,7 +18,7 @@ machine's own name, and the host of every ``--allow-origin``.
 would import and the default controls' borrower picture, before the server answers.
 
 The server also serves the repository's model description, docs/ODD.md, read-only at
-:data:`ODD_ROUTE` (:func:`odd_route`; the Info tab links it), as plain text: one fixed file, no path
+:data:`sim.app.ODD_ROUTE` (:func:`odd_route`; the Info tab links it), as plain text: one fixed file, no path
 taken from the request, so nothing else on the machine can be reached through it.
 
 A browser tab that dies without saying goodbye leaves its session (model and all) behind; Solara
@@ -38,8 +38,6 @@ from urllib.parse import urlsplit
 SESSION_TIMEOUT = 120
 LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 WILDCARDS = ("0.0.0.0", "::", "")
-#: where the app serves docs/ODD.md (linked from the Info tab)
-ODD_ROUTE = "/credsim/docs/ODD.md"
 
 
 def _host_name(host: str) -> str:
@@ -141,12 +139,12 @@ def write_frames_in_the_render_thread() -> None:
 
 
 def odd_route():
-    """The Starlette route that answers GET/HEAD :data:`ODD_ROUTE` with docs/ODD.md as UTF-8 text
+    """The Starlette route that answers GET/HEAD :data:`sim.app.ODD_ROUTE` with docs/ODD.md as UTF-8 text
     (404 if the file is not there, as in an installed package without the repository)."""
     from starlette.responses import PlainTextResponse
     from starlette.routing import Route
 
-    from .app import ODD_PATH
+    from .app import ODD_PATH, ODD_ROUTE
 
     async def odd(request):
         try:
@@ -171,10 +169,11 @@ def configure(bind: str, origins: Iterable[str] = (), session_timeout: float = S
     settings.assets.fontawesome_enabled = False
     settings.kernel.cull_timeout = f"{float(session_timeout):g}s"
     write_frames_in_the_render_thread()
-    if not any(getattr(r, "path", None) == ODD_ROUTE for r in solara_starlette.app.router.routes):
+    from . import app
+
+    if not any(getattr(r, "path", None) == app.ODD_ROUTE for r in solara_starlette.app.router.routes):
         solara_starlette.app.router.routes.insert(0, odd_route())  # before Solara's catch-all page route
     solara_starlette.app.add_middleware(OriginGuard, hosts=allowed_hosts(bind, origins), origins=origins)
-    from . import app
 
     try:  # the first session's imports and borrower picture, before the server answers
         app.warm_up()

@@ -815,7 +815,7 @@ def test_the_app_serves_docs_odd_md_and_nothing_else_of_the_repository(server):
     machine cannot open a file:// address); the route is that one file, not a directory."""
     from urllib.error import HTTPError
 
-    from sim.app_server import ODD_ROUTE
+    from sim.app import ODD_ROUTE
 
     with urllib.request.urlopen(server.rstrip("/") + ODD_ROUTE, timeout=60) as r:
         assert r.status == 200 and r.headers["content-type"].startswith("text/plain")
