@@ -200,6 +200,10 @@ def _local_pool(workers: int, fn: Callable = execute_run):
             pool.shutdown(wait=True, cancel_futures=True)
 
 
+#: how long to keep trying to reach a Dask scheduler before giving up (a Dask duration)
+CONNECT_TIMEOUT = "20s"
+
+
 class ExecutorError(RuntimeError):
     """The executor cannot start (no Dask installed, the scheduler cannot be reached)."""
 
@@ -213,7 +217,7 @@ def _dask(workers: int, scheduler: str | None, fn: Callable = execute_run):
         raise ExecutorError("Dask installed: pip install 'credsim[cluster]'") from None
     # Connect before anything is written.
     try:
-        client = Client(scheduler, timeout="20s")
+        client = Client(scheduler, timeout=CONNECT_TIMEOUT)
     except (OSError, ValueError, TypeError) as e:
         raise ExecutorError(f"a reachable Dask scheduler ({type(e).__name__}: {e})") from None
     with client:

@@ -286,13 +286,15 @@ def test_all_targets_held_out_is_refused(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_unknown_method_and_misplaced_options(tmp_path):
+def test_unknown_method_and_misplaced_options(tmp_path, monkeypatch):
     targets = write_problem(tmp_path, {"late_payment_rate": 0.05, "cure_rate": 0.8})
     res = run_cli(targets, "--method", "smc")
     assert res.exit_code == 2 and "msm or abc" in res.output
     res = run_cli(targets, "--method", "abc", "--docs", "--out", tmp_path / "out")
     assert res.exit_code == 2 and "--docs with --install" in res.output and not (tmp_path / "out").exists()
     # the method of simulated moments takes a scheduler too: an unreachable one is one line, exit 2
+    # (after 2 s of trying to connect here, not the 20 s a real cluster is given)
+    monkeypatch.setattr("sim.execute.CONNECT_TIMEOUT", "2s")
     res = run_cli(targets, "--scheduler", "tcp://127.0.0.1:1", "--out", tmp_path / "out")
     assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
     assert res.output.startswith("--scheduler: tcp://127.0.0.1:1: ") and not (tmp_path / "out").exists()
