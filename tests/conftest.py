@@ -40,7 +40,9 @@ COST = {
     "test_economics.py": 45,
     "test_outputs.py": 51,  # four 40,000-borrower baseline runs for the trend tests
     "test_main_job.py": 27,
+    "test_optimize.py": 28,
     "test_results.py": 22,
+    "test_discover.py": 22,  # wall: notebook 05 in a kernel of its own
 }
 
 
