@@ -35,10 +35,10 @@ COST = {
     "test_directions.py": 85,  # 127 with its former 730-day window
     "test_elasticity.py": 103,
     "test_sweep.py": 92,
-    "test_abc.py": 79,
+    "test_abc.py": 66,
     "test_app.py": 70,  # wall: mostly waiting on the browser (45 s of CPU)
     "test_economics.py": 45,
-    "test_outputs.py": 51,  # four 40,000-borrower baseline runs for the trend tests
+    "test_outputs.py": 22,  # four 40,000-borrower baseline runs for the trend tests
     "test_main_job.py": 27,
     "test_optimize.py": 28,
     "test_results.py": 22,
