@@ -9,6 +9,7 @@ face the same people and the same income shocks (common random numbers).
 from __future__ import annotations
 
 import zlib
+from functools import cache
 
 import numpy as np
 
@@ -130,17 +131,12 @@ class PersonStream:
         return _ndtri()(u)
 
 
+@cache
 def _ndtri():
     """scipy.special.ndtri, imported on first use (scipy is slow to import)."""
-    global _NDTRI
-    if _NDTRI is None:
-        from scipy.special import ndtri
+    from scipy.special import ndtri
 
-        _NDTRI = ndtri
-    return _NDTRI
-
-
-_NDTRI = None
+    return ndtri
 
 
 class Streams:

@@ -35,6 +35,16 @@ import numpy as np
 from ..paramtypes import Section
 from ..rng import PersonStream
 
+def distinct_rows(parts: list[np.ndarray]) -> np.ndarray:
+    """The sorted, distinct rows of the index arrays ``parts`` (``np.unique`` of their concatenation,
+    without its overhead on the small arrays of a day)."""
+    rows = np.concatenate(parts)  # a new array: sorted in place
+    rows.sort()
+    if len(rows) > 1:
+        rows = rows[np.concatenate(([True], rows[1:] != rows[:-1]))]
+    return rows
+
+
 #: the tactics a scenario runs when it does not say (the status quo)
 DEFAULT = ("reminders", "visits", "promises", "recovery")
 

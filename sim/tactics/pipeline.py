@@ -132,7 +132,7 @@ def contact(model, t: int, ch: Channel, idx: np.ndarray, *, capacity: int | None
     if ch.reached:
         setattr(books, ch.reached, getattr(books, ch.reached) + len(talk))
     regulation.conversed(model, t, ch, talk)
-    fx = _by_collector(model, ch, None if owner is None else owner[reached], team)
+    fx = _by_collector(ch, None if owner is None else owner[reached], team)
     _conversation_effects(model, talk, t, fx)
     if u_complain is not None:
         books.complaints += int((u_complain[reached] < fx["complaint"]).sum())
@@ -161,15 +161,13 @@ _EFFECTS = ("attention", "pressure", "stress", "quality", "weight", "diagnose", 
 _PROBABILITIES = ("quality", "weight", "diagnose", "complaint")
 
 
-def _by_collector(model, ch: Channel, owner: np.ndarray | None, team=None) -> dict:
-    """What each conversation does: the channel's values, or (staffed channels) its collector's
-    (``team``: the channel's team, if the caller has it already)."""
+def _by_collector(ch: Channel, owner: np.ndarray | None, team) -> dict:
+    """What each conversation does: the channel's values, or (staffed channels: ``team``, and
+    ``owner``, the collector of each conversation) its collector's."""
     fx = {name: getattr(ch, name) for name in _EFFECTS}
     fx["skill"] = 0.0
     if owner is None:
         return fx
-    if team is None:
-        team = collectors.team(model, ch.team)
     dh = team.harshness[owner] - ch.harshness
     for name, slope in ch.per_harshness.items():
         value = np.maximum(fx[name] + slope * dh, 0.0)

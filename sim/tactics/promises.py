@@ -14,7 +14,7 @@ import numpy as np
 
 from ..mechanisms.repayment import budget_month, willingness
 from ..paramtypes import P, Section
-from . import Tactic
+from . import Tactic, distinct_rows
 from .pipeline import persuaded
 
 EMPTY = np.zeros(0, np.int64)
@@ -55,9 +55,7 @@ class PromiseToPay(Tactic):
         due = self.due.get(t)
         if not due:
             return EMPTY
-        idx = np.sort(np.concatenate(due))
-        if len(idx) > 1:  # unique (cheaper than np.unique here)
-            idx = idx[np.concatenate(([True], idx[1:] != idx[:-1]))]
+        idx = distinct_rows(due)
         return idx[self.model.people.promise_day[idx] == t]
 
     def before_payments(self, t) -> None:

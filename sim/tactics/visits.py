@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..paramtypes import P, Section
-from . import Tactic
+from . import Tactic, distinct_rows
 from .pipeline import Channel, contact
 
 
@@ -82,10 +82,7 @@ class HomeVisits(Tactic):
         ppl = self.model.people
         rows = self._waiting
         if self._joined:
-            rows = np.concatenate([rows, *self._joined])
-            rows.sort()
-            if len(rows) > 1:
-                rows = rows[np.concatenate(([True], rows[1:] != rows[:-1]))]
+            rows = distinct_rows([rows, *self._joined])
             self._joined = []
         self._waiting = rows = rows[ppl.queued_since[rows] >= 0]
         return rows
