@@ -86,11 +86,30 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise
 
 
-def parquet_bytes(df: pd.DataFrame) -> bytes:
+def arrow_table(df: pd.DataFrame, ids: dict[str, Any] | None = None):
+    """``df``'s columns (not its index) as an Arrow table, after one constant column per item of ``ids``.
+
+    What ``DataFrame.to_parquet(index=False)`` writes, without the pandas metadata: building that
+    metadata and converting through it is most of the cost of a small run's file (25 ms a run of five
+    files, 10 ms this way), and the columns read back the same, dtypes included
+    (``tests/test_results.py``).
+    """
+    import pyarrow as pa
+
+    n = len(df)
+    cols = {k: pa.array([v] * n, type=pa.array([v]).type) for k, v in (ids or {}).items()}  # typed, even with no rows
+    cols.update((str(c), pa.Array.from_pandas(df[c])) for c in df.columns)
+    return pa.table(cols)
+
+
+def parquet_bytes(table) -> bytes:
+    """A DataFrame (see :func:`arrow_table`) or an Arrow table as the bytes of a zstd Parquet file."""
     import io
 
+    import pyarrow.parquet as pq
+
     buf = io.BytesIO()
-    df.to_parquet(buf, compression="zstd", index=False)
+    pq.write_table(arrow_table(table) if isinstance(table, pd.DataFrame) else table, buf, compression="zstd")
     return buf.getvalue()
 
 
@@ -213,16 +232,13 @@ def encode_run(job, out: dict) -> dict[str, bytes]:
 
     Pure: the same bytes wherever it runs, so a worker can encode and the writing process only writes.
     """
+    import pyarrow as pa
+
     ids = run_ids(job)
-    files = {}
-    for kind in TABLES:
-        df = out[kind].copy()
-        for col in reversed(list(ids)):
-            df.insert(0, col, ids[col])
-        files[kind] = parquet_bytes(df)
-    summary = pd.DataFrame([{**ids, **{k: job.design_values.get(k) for k in job.design_values},
-                             **dict(getattr(job, "draw_values", None) or {}), **out["summary"]}])
-    files["summaries"] = parquet_bytes(summary)
+    files = {kind: parquet_bytes(arrow_table(out[kind], ids)) for kind in TABLES}
+    row = {**ids, **{k: job.design_values.get(k) for k in job.design_values},
+           **dict(getattr(job, "draw_values", None) or {}), **out["summary"]}
+    files["summaries"] = parquet_bytes(pa.table({k: pa.array([v]) for k, v in row.items()}))
     return files
 
 
