@@ -41,7 +41,7 @@ from sim import analysis, plots
 
 STUDY = "01_strategies"
 base, figs = study_dirs(STUDY)
-plan, res = run_spec("strategies.toml", STUDY, quick={"borrowers": 400, "days": 150, "burn_in": 60, "replicates": 3})
+plan, res = run_spec("strategies.toml", STUDY, quick={"borrowers": 300, "days": 120, "burn_in": 30, "replicates": 2})
 print(f"setting: {SETTING}; {res.finished} runs of {len(res.scenarios)} strategies")
 
 # %% [markdown]
@@ -152,11 +152,11 @@ from nbsupport import EXPERIMENTS, QUICK, ROOT, run_spec
 from sim.sweep import POSTERIOR_DEFAULT
 
 shipped = ROOT / POSTERIOR_DEFAULT
-QUICK_SIZES = {"borrowers": 400, "days": 150, "burn_in": 60, "replicates": 2}
+QUICK_SIZES = {"borrowers": 300, "days": 120, "burn_in": 30, "replicates": 2}
 changes = {}
 post_spec = tomllib.loads((EXPERIMENTS / "01_posterior.toml").read_text(encoding="utf-8"))["posterior"]
 if QUICK:
-    post_spec["draws"] = 3
+    post_spec["draws"] = 2
 if shipped.is_file():
     source = f"the ABC posterior {shipped.relative_to(ROOT)}"
 else:  # a stand-in: the prior, as one generation of equally weighted particles
