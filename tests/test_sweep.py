@@ -94,8 +94,8 @@ KILL_SPEC = """
     name = "killme"
     replicates = 12
     seed = 11
-    borrowers = 1500
-    days = 120
+    borrowers = 800
+    days = 60
     burn_in = 20
     scenarios = [{file = "baseline"}, {file = "humane_visits"}]
 """
