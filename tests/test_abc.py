@@ -2,10 +2,11 @@
 
 A synthetic problem: the late-payment rate that the model itself gives at a known willingness
 intercept (the same seeds as the fit's replicates) is the target; the posterior must move towards the
-known value and be narrower than the prior. One small run (250 people x 90 days without burn-in,
+known value and be narrower than the prior. One small run (250 people x 60 days without burn-in,
 2 replicates per particle, 8 particles, 2 generations) is made in this process and shared; the same
 problem on 2 worker processes, and killed after its first generation and then resumed, must give the
-same posterior.
+same posterior. (At 60 days the posterior mean is 3.47, sd 0.20, its 90% interval 3.17-3.73; at 90 days
+3.29 and 0.14, for half as much again of the file's time.)
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 KEY = "repayment.intercept"
 TRUTH, LO, HI = 3.3, 3.0, 6.0  # the prior is uniform on [LO, HI]: mean 4.5, sd 0.87
-BORROWERS, DAYS, REPLICATES, SEED = 250, 90, 2, 0
+BORROWERS, DAYS, REPLICATES, SEED = 250, 60, 2, 0
 SMALL = 'extends = "baseline.toml"\nname = "small"\n\n[simulation]\nburn_in = 0\n'
 
 
