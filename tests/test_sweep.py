@@ -423,7 +423,7 @@ def test_a_second_sweep_into_a_busy_folder_is_refused(tmp_path):
 def test_a_resume_across_changed_model_code_is_refused_unless_said(tmp_path):
     spec = write_spec(tmp_path, "small.toml", SMALL_SPEC.replace("replicates = 3", "replicates = 2"))
     out = tmp_path / "out"
-    assert credsim("sweep", spec, "--out", out, "--serial").returncode == 0
+    assert runner.invoke(app, ["sweep", str(spec), "--out", str(out), "--serial"]).exit_code == 0  # (setup: in this process)
     m = json.loads((out / "manifest.json").read_text())
     assert len(m["code_hash"]) == 64 and m["sessions"][0]["code_hash"] == m["code_hash"]
     m["code_hash"] = "0" * 64  # the finished runs ran other code
@@ -445,8 +445,8 @@ def test_a_resume_across_changed_model_code_is_refused_unless_said(tmp_path):
 def test_damaged_finished_runs_are_redone_on_resume(tmp_path):
     spec = write_spec(tmp_path, "small.toml", SMALL_SPEC)
     ref, out = tmp_path / "ref", tmp_path / "out"
-    for d in (ref, out):
-        assert credsim("sweep", spec, "--out", d, "--serial").returncode == 0
+    for d in (ref, out):  # (setup: in this process; the resume below is the real command)
+        assert runner.invoke(app, ["sweep", str(spec), "--out", str(d), "--serial"]).exit_code == 0
     runs = sorted(p.stem for p in (out / "summaries").glob("*.parquet"))
     s = out / "summaries" / f"{runs[0]}.parquet"
     s.write_bytes(s.read_bytes()[: len(s.read_bytes()) // 2])  # a truncated summary
