@@ -24,25 +24,23 @@ def model_factory():
 # handed to the next free worker in collection order (xdist's default reorder would put the files with
 # the fewest tests, which are the costliest here, last). The suite finishes soonest when the longest units
 # start first (longest processing time first), so files are collected in decreasing order of their
-# measured cost: CPU seconds (user + system, child processes included) of `pytest tests/FILE` run alone,
-# or for a file that mostly waits (the browser) or whose child processes escape that count (the notebook
-# kernels), seconds of wall time on a quiet machine. A file not listed costs DEFAULT_COST; a file that
-# costs more adds its measured figure here (the rule in README's test paragraph).
+# measured cost: the wall seconds the file took on its worker in a traced run of the whole suite
+# (`make test`, 2 workers, 2026-12-07), which for a file that mostly waits (the browser) or runs child
+# processes (the notebook kernels, its own pools) is not its CPU. A file not listed costs DEFAULT_COST; a
+# file that costs more adds its measured figure here (the rule in README's test paragraph).
 DEFAULT_COST = 20
 COST = {
-    "test_notebooks.py": 120,  # wall: five notebook executions in kernels of their own
-    "test_calibrate.py": 93,
-    "test_directions.py": 85,  # 127 with its former 730-day window
-    "test_elasticity.py": 103,
-    "test_sweep.py": 92,
-    "test_abc.py": 66,
-    "test_app.py": 70,  # wall: mostly waiting on the browser (45 s of CPU)
-    "test_economics.py": 45,
-    "test_outputs.py": 22,  # four 40,000-borrower baseline runs for the trend tests
-    "test_main_job.py": 27,
-    "test_optimize.py": 28,
-    "test_results.py": 22,
-    "test_discover.py": 22,  # wall: notebook 05 in a kernel of its own
+    "test_notebooks.py": 95,  # wall: four notebook executions in kernels of their own
+    "test_sweep.py": 90,
+    "test_app.py": 90,  # wall: mostly waiting on the browser (55 s of CPU)
+    "test_elasticity.py": 64,
+    "test_abc.py": 57,
+    "test_calibrate.py": 37,
+    "test_directions.py": 36,
+    "test_optimize.py": 33,
+    "test_discover.py": 27,  # wall: notebook 05 in a kernel of its own
+    "test_outputs.py": 23,  # four 40,000-borrower baseline runs for the trend tests
+    "test_main_job.py": 21,
 }
 
 
