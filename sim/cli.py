@@ -232,13 +232,12 @@ def run_command(
                                                       "code and parameter hashes, seed) to the summary.")] = False,
 ) -> None:
     """Run one scenario and print its summary."""
-    from .runner import run as run_model
-    from .store import NonFiniteWarning
-
     try:
         sc, s = prepare(scenario, borrowers, days, seed, sets, out, burn_in)
     except ScenarioError as e:
         bad_input(e)
+    from .runner import run as run_model  # after the input is checked: a bad file is reported without the model's imports
+    from .store import NonFiniteWarning
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UndefinedMetricWarning)
