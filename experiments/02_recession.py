@@ -40,7 +40,7 @@ from sim import analysis
 
 STUDY = "02_recession"
 base, figs = study_dirs(STUDY)
-plan, res = run_spec("02_recession.toml", STUDY, quick={"borrowers": 400, "days": 420, "burn_in": 60, "replicates": 2})
+plan, res = run_spec("02_recession.toml", STUDY, quick={"borrowers": 400, "days": 300, "burn_in": 30, "replicates": 2})
 STRATEGIES = [s.removesuffix("_calm") for s in res.scenarios if s.endswith("_calm")]
 job = {j.scenario: j for j in plan.jobs}
 rp = job[f"{STRATEGIES[0]}_recession"].params.macro.recession

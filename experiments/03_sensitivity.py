@@ -64,7 +64,7 @@ OUTPUTS = ["default_rate", "mean_stress", "brand_trust", "npv"]
 #: scores (a parameter's score: its largest μ* relative to the largest μ* of the same outcome)
 K, PER_OUTPUT = 8, 2
 base, figs = study_dirs(STUDY)
-QUICK_SIZE = {"borrowers": 150, "days": 30, "burn_in": 10}
+QUICK_SIZE = {"borrowers": 100, "days": 20, "burn_in": 5}
 T0 = time.monotonic()
 
 
