@@ -236,7 +236,8 @@ def run_command(
         sc, s = prepare(scenario, borrowers, days, seed, sets, out, burn_in)
     except ScenarioError as e:
         bad_input(e)
-    from .runner import run as run_model  # after the input is checked: a bad file is reported without the model's imports
+    # imported once the input is checked: a bad file is reported without waiting for the model's imports
+    from .runner import run as run_model
     from .store import NonFiniteWarning
 
     with warnings.catch_warnings(record=True) as caught:

@@ -8,9 +8,10 @@ Size: 8,000 people x a 365-day window (after the default 365-day burn-in), 4 pai
 every tested difference is far beyond its threshold of 3 standard errors (measured with seeds 1-4:
 reminders vs none on ever_30dpd_rate t = 30.0; visits on stress 15.0; humane visits on stress 10.6 and
 on trust 51.1; plans on defaults 18.2; the recession on defaults 8.1, its recession biting from day 180
-of the window; the status quo over no collection on npv 10.3, +96 to +152 kCU a seed; with seeds 1-6 the lowest were 6.3 and 8.6, so two more seeds buy no margin for a third
-more time). Smaller populations buy little time (5,000 people: 51 CPU-s instead of 57 for six seeds,
-most of a day's cost at this size being fixed) and lose power where it is least, so the size stays.
+of the window; the status quo over no collection on npv 10.3, +96 to +152 kCU a seed; with seeds 1-6
+the lowest were 6.3 and 8.6, so two more seeds buy no margin for a third more time). Smaller populations
+buy little time (5,000 people: 51 CPU-s instead of 57 for six seeds, most of a day's cost at this size
+being fixed) and lose power where it is least, so the size stays.
 """
 
 import multiprocessing

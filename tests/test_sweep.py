@@ -423,7 +423,8 @@ def test_a_second_sweep_into_a_busy_folder_is_refused(tmp_path):
 def test_a_resume_across_changed_model_code_is_refused_unless_said(tmp_path):
     spec = write_spec(tmp_path, "small.toml", SMALL_SPEC.replace("replicates = 3", "replicates = 2"))
     out = tmp_path / "out"
-    assert runner.invoke(app, ["sweep", str(spec), "--out", str(out), "--serial"]).exit_code == 0  # (setup: in this process)
+    # setup, in this process; the resumes below are the real command
+    assert runner.invoke(app, ["sweep", str(spec), "--out", str(out), "--serial"]).exit_code == 0
     m = json.loads((out / "manifest.json").read_text())
     assert len(m["code_hash"]) == 64 and m["sessions"][0]["code_hash"] == m["code_hash"]
     m["code_hash"] = "0" * 64  # the finished runs ran other code
