@@ -15,7 +15,6 @@ latest of these days. Usage::
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -73,7 +72,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     jobs = [(s, args.borrowers, args.days) for s in range(1, args.seeds + 1)]
-    with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    from sim.execute import worker_context
+
+    with ProcessPoolExecutor(args.workers, mp_context=worker_context()) as pool:
         runs = pd.concat(pool.map(one_run, jobs), ignore_index=True)
     series = {"dpd30_share": "30+ DPD, share of active loans", "dpd1_29_share": "1-29 DPD, share of active loans",
               "brand_trust": "mean brand trust (0-1)"}

@@ -17,11 +17,11 @@ seeds (``tests/test_elasticity.py`` does that for the most sensitive parameters)
 from __future__ import annotations
 
 import math
-import multiprocessing
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 
 import sim
+from sim.execute import worker_context
 from sim.params import Scenario, iter_parameters
 
 BORROWERS, DAYS, SEED = 3000, 365, 1
@@ -72,7 +72,7 @@ def run(job):
 def walk(params: list[tuple[str, float]], borrowers: int, days: int, seeds) -> dict:
     """Mean (default_rate, roll_30_60) over ``seeds`` for the baseline (key None) and each variant."""
     jobs = [(p, v, borrowers, days, s) for p, v in [(None, None)] + params for s in seeds]
-    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(2, mp_context=worker_context()) as pool:
         out = list(pool.map(run, jobs, chunksize=2))
     acc: dict = {}
     for (p, v, *_), vals in out:

@@ -11,7 +11,6 @@ The "before" figures in docs/ODD.md ("Model review") were measured on version 1 
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 
@@ -61,8 +60,9 @@ def main() -> None:
         "benefit_high": ("baseline", (("shocks.benefit_share", 0.7),)),
     }
     jobs = [(sc, s, a.borrowers, a.days, ov) for sc, ov in arms.values() for s in seeds]
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(a.workers, mp_context=ctx) as pool:
+    from sim.execute import worker_context
+
+    with ProcessPoolExecutor(a.workers, mp_context=worker_context()) as pool:
         out = dict(pool.map(_run, jobs))
     get = {name: np.array([[out[(sc, s, tuple(sorted(ov)))][k] for k in KEYS + ["drift30", "trust_drift"]]
                            for s in seeds]) for name, (sc, ov) in arms.items()}
@@ -115,8 +115,9 @@ def trust_decomposition(a) -> None:
     seeds = range(1, a.seeds + 1)
     jobs = [(sc, s, a.borrowers, a.days, ov) for ov in VARIANTS.values() for sc in ("humane_visits", "baseline")
             for s in seeds]
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(a.workers, mp_context=ctx) as pool:
+    from sim.execute import worker_context
+
+    with ProcessPoolExecutor(a.workers, mp_context=worker_context()) as pool:
         out = dict(pool.map(_run, jobs))
     print(f"{a.borrowers:,} borrowers x {a.days} days after the default burn-in, seeds 1..{a.seeds} (paired)\n")
     print("| variant (both arms) | trust difference | paired SD | unpaired SD | ratio |")

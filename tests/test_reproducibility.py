@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 import sim
+from sim.execute import worker_context
 from sim.rng import STREAMS, Streams, replicate_seed
 
 
@@ -17,9 +18,14 @@ def summary_of(args):
 
 
 def test_same_seed_same_results_in_other_processes():
+    """Fresh interpreters (spawn) and the workers sweeps use (forked from a server that imported the
+    model first, sim.execute.worker_context) give what this process gives."""
     here = summary_of(("baseline", 5))
-    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
-        there = list(pool.map(summary_of, [("baseline", 5), ("baseline", 5)]))
+    there = []
+    for ctx in (multiprocessing.get_context("spawn"), worker_context()):
+        with ProcessPoolExecutor(2, mp_context=ctx) as pool:
+            there += list(pool.map(summary_of, [("baseline", 5), ("baseline", 5)]))
+    assert len(there) == 4
     for s, d in there:
         assert pd.Series(s).equals(pd.Series(here[0]))  # NaN (an undefined metric) equals NaN here
         pd.testing.assert_frame_equal(d, here[1])

@@ -292,7 +292,8 @@ def test_cli_counts_failures_exits_1_and_the_progress_bar_shows_them(tmp_path, m
 
 
 def _worker_pids(pid: int) -> list[int]:
-    """The spawned worker processes of the sweep process ``pid`` (not multiprocessing's resource tracker)."""
+    """The worker processes of the sweep process ``pid``: the children of its forkserver
+    (sim.execute.worker_context), not the forkserver itself nor multiprocessing's resource tracker."""
     import psutil
 
     try:
@@ -302,8 +303,8 @@ def _worker_pids(pid: int) -> list[int]:
     out = []
     for k in kids:
         try:
-            if "spawn_main" in " ".join(k.cmdline()):
-                out.append(k.pid)
+            if "forkserver" in " ".join(k.cmdline()):
+                out += [w.pid for w in k.children()]
         except psutil.NoSuchProcess:
             pass
     return out
@@ -384,7 +385,8 @@ def test_workers_end_when_the_sweep_process_is_killed(tmp_path, sig):
         pids = _catch_workers(proc, out, finished=0)
         assert pids, "could not catch the workers"
         family = [psutil.Process(p) for p in pids]
-        family += [k for k in psutil.Process(proc.pid).children() if k.pid not in pids]  # the resource tracker
+        # the forkserver and the resource tracker
+        family += [k for k in psutil.Process(proc.pid).children(recursive=True) if k.pid not in pids]
         os.kill(proc.pid, sig)  # the parent alone, not its process group
         proc.wait(timeout=30)
         gone, alive = psutil.wait_procs(family, timeout=30)
