@@ -157,9 +157,10 @@ def worker_context() -> multiprocessing.context.BaseContext:
     from itself, so a worker is ready in milliseconds instead of importing the model again (about 1.5 s
     of CPU each with ``spawn``), and a pool rebuilt after a worker died, or the next pool of a
     calibration, starts at once. Elsewhere ``spawn``. Never ``fork`` of the calling process itself: it
-    may run threads (a progress bar, a Dask client), and ``import mesa`` makes ``spawn`` the default for
-    that reason. Either way a worker starts from a fresh interpreter's state and receives the caller's
-    ``sys.path`` and working folder with each process, so results do not depend on the start method.
+    may run threads (a progress bar, a Dask client; ``import mesa`` makes ``spawn`` the default anyway).
+    Either way a worker starts from a fresh interpreter (with the model imported, under the forkserver)
+    and receives the caller's ``sys.path`` and working folder with each process, so results do not
+    depend on the start method (tests/test_reproducibility.py).
     """
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
