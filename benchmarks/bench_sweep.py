@@ -52,48 +52,16 @@ def _rss_mb(pid: int | str = "self") -> float:
         return 0.0
 
 
-def _children(pid: int) -> list[int]:
-    """Child processes of ``pid`` (started by any of its threads)."""
-    out = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            out += [int(x) for x in (task / "children").read_text().split()]
-        except OSError:
-            pass
-    return out
-
-
-def _descendants(pid: int) -> list[int]:
-    """Every process below ``pid``: the forkserver, the workers it forks, the resource tracker."""
-    out, todo = [], _children(pid)
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo += _children(p)
-    return out
-
-
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` so far (0 if it is gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICK
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
 def child(spec: str, out: str, workers: int) -> None:
     """Run `credsim sweep` in this process; print one JSON line of figures."""
+    import psutil
+
     from sim.cli import app
 
     summaries = Path(out) / "summaries"
     samples: list[tuple[int, float, float]] = []  # (runs finished, this process's RSS, largest worker RSS)
     # the workers are not this process's children (they are the forkserver's, sim.execute.worker_context),
-    # so their CPU and memory are sampled from /proc while they live (CPU: up to one sample period lost each)
+    # so their CPU and memory are sampled while they live (CPU: up to one sample period lost each)
     cpu_below: dict[int, float] = {}
     peak_below: dict[int, float] = {}
     stop = threading.Event()
@@ -101,12 +69,17 @@ def child(spec: str, out: str, workers: int) -> None:
     def sample() -> None:
         while not stop.is_set():
             n = sum(1 for e in os.scandir(summaries) if not e.name.startswith(".")) if summaries.is_dir() else 0
-            below = _descendants(os.getpid())
-            workers_rss = max((_rss_mb(p) for p in below), default=0.0)
-            for p in below:
-                cpu_below[p] = max(cpu_below.get(p, 0.0), _cpu_s(p))
-                peak_below[p] = max(peak_below.get(p, 0.0), _rss_mb(p))
-            samples.append((n, _rss_mb(), workers_rss))
+            rss = []
+            for p in psutil.Process().children(recursive=True):  # the forkserver, its workers, the resource tracker
+                try:
+                    with p.oneshot():
+                        cpu, mb = sum(p.cpu_times()[:2]), p.memory_info().rss / 2**20
+                except psutil.Error:  # ended meanwhile
+                    continue
+                cpu_below[p.pid] = max(cpu_below.get(p.pid, 0.0), cpu)
+                peak_below[p.pid] = max(peak_below.get(p.pid, 0.0), mb)
+                rss.append(mb)
+            samples.append((n, _rss_mb(), max(rss, default=0.0)))
             stop.wait(0.2)
 
     t = threading.Thread(target=sample, daemon=True)

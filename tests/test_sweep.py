@@ -292,8 +292,9 @@ def test_cli_counts_failures_exits_1_and_the_progress_bar_shows_them(tmp_path, m
 
 
 def _worker_pids(pid: int) -> list[int]:
-    """The worker processes of the sweep process ``pid``: the children of its forkserver
-    (sim.execute.worker_context), not the forkserver itself nor multiprocessing's resource tracker."""
+    """The worker processes of the sweep process ``pid``: the children of its forkserver (or, without
+    one, its spawned children; sim.execute.worker_context), not the forkserver itself nor
+    multiprocessing's resource tracker."""
     import psutil
 
     try:
@@ -303,8 +304,11 @@ def _worker_pids(pid: int) -> list[int]:
     out = []
     for k in kids:
         try:
-            if "forkserver" in " ".join(k.cmdline()):
+            cmd = " ".join(k.cmdline())
+            if "forkserver" in cmd:
                 out += [w.pid for w in k.children()]
+            elif "spawn_main" in cmd:  # where there is no forkserver (sim.execute.worker_context)
+                out.append(k.pid)
         except psutil.NoSuchProcess:
             pass
     return out
