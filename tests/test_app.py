@@ -652,24 +652,32 @@ def test_app_in_the_browser(browser, server, tmp_path, capsys):
         s.close()
 
 
+@pytest.fixture(scope="module")
+def looking(browser, server):
+    """One session shared by the tests that only look at the page: they may step it and resize its
+    window, and leave it at its usual size; none moves a lever or the theme. A page load costs about
+    2.5 s of CPU, most of it the browser's, so these tests share one. Every console message of the
+    session from its load on is kept: warnings in ``warnings``, errors also in ``errors``."""
+    s = Session(browser, server)
+    s.warnings = []
+    s.page.on("console", lambda m: s.warnings.append(m.text) if m.type in ("warning", "error") else None)
+    s.open()
+    yield s
+    s.close()
+
+
 @pytest.mark.browser
-def test_the_page_loads_and_steps_without_console_warnings(browser, server):
+def test_the_page_loads_and_steps_without_console_warnings(looking):
     """Bug 7 of the issue: a Vue warning on the console at every page load ("Failed to evaluate Vue
     script and find module.exports, falling back to old method"). It came from Solara's router
     template (solara/widgets/vue/navigator.vue writes ``modules.export =``), which the app corrects
-    (sim.app.fix_solara_navigator_script); no other warning is expected."""
-    s = Session(browser, server)
-    warnings = []
-    s.page.on("console", lambda m: warnings.append(m.text) if m.type in ("warning", "error") else None)
-    s.open()
-    try:
-        s.step()
-        s.page.locator(".credsim-borrower").first.hover(force=True)
-        s.page.locator(".credsim-hover").wait_for(timeout=5_000)  # the borrower map's template drawn and used
-        assert not warnings, warnings
-        s.check_clean()
-    finally:
-        s.close()
+    (sim.app.fix_solara_navigator_script); no other warning is expected, from the load on."""
+    s = looking
+    s.step()
+    s.page.locator(".credsim-borrower").first.hover(force=True)
+    s.page.locator(".credsim-hover").wait_for(timeout=5_000)  # the borrower map's template drawn and used
+    assert not s.warnings, s.warnings
+    s.check_clean()
 
 
 @pytest.mark.browser
@@ -942,13 +950,12 @@ NO_INNER_SCROLL = """() => [...document.querySelectorAll('.credsim-panel')].map(
 
 @pytest.mark.browser
 @pytest.mark.parametrize("width", [1366, 1920, 2560])
-def test_panels_size_to_their_charts(browser, server, width):
-    s = Session(browser, server)
-    s.context.close()
-    s.context = browser.new_context(viewport={"width": width, "height": 1200})
-    s.page = s.context.new_page()
-    s.page.on("console", lambda m: s.errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
-    s.open()
+def test_panels_size_to_their_charts(looking, width):
+    """At each window width (the layout is CSS alone, so a window resized to it is laid out as one
+    opened at it), after a step: no panel scrolls inside or clips its chart."""
+    s = looking
+    usual = s.page.viewport_size
+    s.page.set_viewport_size({"width": width, "height": 1200})
     try:
         s.step()
         panels = s.page.evaluate(NO_INNER_SCROLL)
@@ -960,7 +967,7 @@ def test_panels_size_to_their_charts(browser, server, width):
         assert tabs == ["RUN", "INFO"], tabs
         s.check_clean()
     finally:
-        s.close()
+        s.page.set_viewport_size(usual)
 
 
 CONTRAST = """() => {
@@ -1048,17 +1055,14 @@ def test_pinned_run_is_overlaid_and_the_difference_shown(browser, server):
 
 
 @pytest.mark.browser
-def test_sliders_show_their_values(browser, server):
-    s = Session(browser, server).open()
-    try:
-        for label in ["Play Interval (ms)", "Render Interval (steps)", "Borrowers (people in the market)"]:
-            field = s.page.locator(".v-input").filter(has=s.page.get_by_text(label, exact=True))
-            shown = field.locator(".v-slider__thumb-label")
-            shown.wait_for(state="visible", timeout=10_000)
-            assert shown.inner_text().strip() == field.get_by_role("slider").get_attribute("aria-valuenow"), label
-        s.check_clean()
-    finally:
-        s.close()
+def test_sliders_show_their_values(looking):
+    s = looking
+    for label in ["Play Interval (ms)", "Render Interval (steps)", "Borrowers (people in the market)"]:
+        field = s.page.locator(".v-input").filter(has=s.page.get_by_text(label, exact=True))
+        shown = field.locator(".v-slider__thumb-label")
+        shown.wait_for(state="visible", timeout=10_000)
+        assert shown.inner_text().strip() == field.get_by_role("slider").get_attribute("aria-valuenow"), label
+    s.check_clean()
 
 
 def test_levers_in_the_address_round_trip():
