@@ -215,13 +215,22 @@ def credsim(*args) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
-def test_pareto_scenario_files_run_and_reproduce_their_objectives(tmp_path):
-    """Acceptance 3, through the command line: `credsim optimize`, then `credsim run` on a Pareto file at
-    each of its seeds in each future gives the study's numbers, and the combined mean lies in its interval."""
-    spec = write(tmp_path, REAL.format(combine="mean"))
-    out = tmp_path / "study"
+@pytest.fixture(scope="module")
+def serial_study(tmp_path_factory) -> tuple[Path, Path]:
+    """(spec, study folder): `credsim optimize --serial` of the small real study, run once for the
+    tests that read it."""
+    folder = tmp_path_factory.mktemp("real")
+    spec = write(folder, REAL.format(combine="mean"))
+    out = folder / "study"
     proc = credsim("optimize", spec, "--out", out, "--serial")
     assert proc.returncode == 0, proc.stderr
+    return spec, out
+
+
+def test_pareto_scenario_files_run_and_reproduce_their_objectives(serial_study):
+    """Acceptance 3, through the command line: `credsim optimize`, then `credsim run` on a Pareto file at
+    each of its seeds in each future gives the study's numbers, and the combined mean lies in its interval."""
+    spec, out = serial_study
     pareto = pd.read_parquet(out / "pareto.parquet")
     assert len(pareto) >= 1 and pareto.feasible.all()
     for f in ("trials.parquet", "figures/front.png", "figures/levers.svg", "optimize.json", "journal.log"):
@@ -251,19 +260,17 @@ def test_pareto_scenario_files_run_and_reproduce_their_objectives(tmp_path):
     assert row["mean_stress__calm"] != row["mean_stress__early_recession"]
 
 
-def test_a_study_on_a_dask_cluster_gives_the_trials_of_a_serial_one(tmp_path):
-    """The same spec and seed, evaluated in this process or on a local Dask cluster of two worker
+def test_a_study_on_a_dask_cluster_gives_the_trials_of_a_serial_one(tmp_path, serial_study):
+    """The same spec and seed, evaluated in one process or on a local Dask cluster of two worker
     processes: the same trials, lever values and objective means (each evaluation is a sweep job, and
     its seed comes from the spec, not from where it ran)."""
     distributed = pytest.importorskip("distributed")
-    spec = write(tmp_path, REAL.format(combine="mean"))
-    proc = credsim("optimize", spec, "--out", tmp_path / "serial", "--serial")
-    assert proc.returncode == 0, proc.stderr
+    spec, serial = serial_study
     with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster:
         proc = credsim("optimize", spec, "--out", tmp_path / "dask", "--scheduler", cluster.scheduler_address)
     assert proc.returncode == 0, proc.stderr
     assert f"on the Dask cluster at {cluster.scheduler_address}" in proc.stderr + proc.stdout
-    a, b = (pd.read_parquet(tmp_path / name / "trials.parquet") for name in ("serial", "dask"))
+    a, b = (pd.read_parquet(folder / "trials.parquet") for folder in (serial, tmp_path / "dask"))
     assert len(a) == 4
     pd.testing.assert_frame_equal(a, b)
 
