@@ -31,8 +31,8 @@ def model_factory():
 DEFAULT_COST = 20
 COST = {
     "test_notebooks.py": 110,  # wall: four notebook executions in kernels of their own
-    "test_app.py": 91,  # wall: the browser and the app's server (52 s of the worker's own CPU)
-    "test_sweep.py": 78,
+    "test_app.py": 80,  # wall: the browser and the app's server
+    "test_sweep.py": 66,
     "test_elasticity.py": 60,
     "test_abc.py": 60,
     "test_calibrate.py": 36,
