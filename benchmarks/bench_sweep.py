@@ -183,8 +183,8 @@ def main() -> None:
             report["speedup"] = speedup
             print(f"    speed-up 1 -> 2 workers: {speedup:.2f}x (target >= {TARGET}x: "
                   f"{'met' if speedup >= TARGET else 'NOT met'})")
-            # where the time goes: a fixed cost per sweep (imports in the sweep process, the forkserver's import
-            # and importing the model in each, shutting them down) and the runs themselves
+            # where the time goes: a fixed cost per sweep (imports in the sweep process, the forkserver importing
+            # the model once and forking the workers, shutting them down) and the runs themselves
             fixed = {}
             for w in (1, 2):
                 fixed[w] = min(sweep(folder, f"fixed{rep}", 1, 200, 5, w)["wall_s"] for rep in range(args.repeat))

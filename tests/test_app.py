@@ -504,9 +504,11 @@ class Session:
         self.context = browser.new_context(viewport={"width": 1500, "height": 1400})
         self.page = self.context.new_page()
         self.errors: list[str] = []
+        self.warnings: list[str] = []  # console warnings and errors, from the page's load on
         self.outside: list[str] = []
         self.failed: list[str] = []
         self.page.on("console", lambda m: self.errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
+        self.page.on("console", lambda m: self.warnings.append(m.text) if m.type in ("warning", "error") else None)
         self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
         self.page.on("requestfailed", lambda r: self.failed.append(f"{r.url}: {r.failure}"))
         self.page.on("response", lambda r: self.failed.append(f"{r.url}: HTTP {r.status}") if r.status >= 400 else None)
@@ -657,11 +659,8 @@ def looking(browser, server):
     """One session shared by the tests that only look at the page: they may step it and resize its
     window, and leave it at its usual size; none moves a lever or the theme. A page load costs about
     2.5 s of CPU, most of it the browser's, so these tests share one. Every console message of the
-    session from its load on is kept: warnings in ``warnings``, errors also in ``errors``."""
-    s = Session(browser, server)
-    s.warnings = []
-    s.page.on("console", lambda m: s.warnings.append(m.text) if m.type in ("warning", "error") else None)
-    s.open()
+    session from its load on is kept (``Session.warnings``, ``Session.errors``)."""
+    s = Session(browser, server).open()
     yield s
     s.close()
 
