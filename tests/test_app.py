@@ -654,31 +654,6 @@ def test_app_in_the_browser(browser, server, tmp_path, capsys):
         s.close()
 
 
-@pytest.fixture(scope="module")
-def looking(browser, server):
-    """One session shared by the tests that only look at the page: they may step it and resize its
-    window, and leave it at its usual size; none moves a lever or the theme. A page load costs about
-    2.5 s of CPU, most of it the browser's, so these tests share one. Every console message of the
-    session from its load on is kept (``Session.warnings``, ``Session.errors``)."""
-    s = Session(browser, server).open()
-    yield s
-    s.close()
-
-
-@pytest.mark.browser
-def test_the_page_loads_and_steps_without_console_warnings(looking):
-    """Bug 7 of the issue: a Vue warning on the console at every page load ("Failed to evaluate Vue
-    script and find module.exports, falling back to old method"). It came from Solara's router
-    template (solara/widgets/vue/navigator.vue writes ``modules.export =``), which the app corrects
-    (sim.app.fix_solara_navigator_script); no other warning is expected, from the load on."""
-    s = looking
-    s.step()
-    s.page.locator(".credsim-borrower").first.hover(force=True)
-    s.page.locator(".credsim-hover").wait_for(timeout=5_000)  # the borrower map's template drawn and used
-    assert not s.warnings, s.warnings
-    s.check_clean()
-
-
 @pytest.mark.browser
 def test_two_sessions_have_their_own_models(browser, server):
     a = Session(browser, server).open()
@@ -952,28 +927,6 @@ NO_INNER_SCROLL = """() => [...document.querySelectorAll('.credsim-panel')].map(
 })"""
 
 
-@pytest.mark.browser
-@pytest.mark.parametrize("width", [1366, 1920, 2560])
-def test_panels_size_to_their_charts(looking, width):
-    """At each window width (the layout is CSS alone, so a window resized to it is laid out as one
-    opened at it), after a step: no panel scrolls inside or clips its chart."""
-    s = looking
-    usual = s.page.viewport_size
-    s.page.set_viewport_size({"width": width, "height": 1200})
-    try:
-        s.step()
-        panels = s.page.evaluate(NO_INNER_SCROLL)
-        assert len(panels) >= 10
-        bad = [p for p in panels if p["scroll"] > 1 or p["clipped"] or p["tiny"]]
-        assert not bad, f"at {width} px: {bad}"
-        assert s.page.title().startswith("credsim"), s.page.title()
-        tabs = s.page.locator(".credsim-tabs").inner_text().upper().split()
-        assert tabs == ["RUN", "INFO"], tabs
-        s.check_clean()
-    finally:
-        s.page.set_viewport_size(usual)
-
-
 CONTRAST = """() => {
     const rgb = c => (c.match(/[\\d.]+/g) || []).map(Number);
     const lum = ([r, g, b]) => { const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
@@ -1058,17 +1011,6 @@ def test_pinned_run_is_overlaid_and_the_difference_shown(browser, server):
         s.close()
 
 
-@pytest.mark.browser
-def test_sliders_show_their_values(looking):
-    s = looking
-    for label in ["Play Interval (ms)", "Render Interval (steps)", "Borrowers (people in the market)"]:
-        field = s.page.locator(".v-input").filter(has=s.page.get_by_text(label, exact=True))
-        shown = field.locator(".v-slider__thumb-label")
-        shown.wait_for(state="visible", timeout=10_000)
-        assert shown.inner_text().strip() == field.get_by_role("slider").get_attribute("aria-valuenow"), label
-    s.check_clean()
-
-
 def test_levers_in_the_address_round_trip():
     from sim import app
 
@@ -1128,3 +1070,67 @@ def test_every_tactic_has_a_generated_lever():
     assert rows["Tactic: settlement"][4].startswith(registry()["settlement"].doc.split(".")[0])
     with pytest.raises(TypeError, match="unknown lever"):
         app.AppModel(strategy="baseline", borrowers=300, tactic_nonesuch="on")
+
+
+# --------------------------------------------------------------------------- the tests that only look
+#
+# Last in the file, so that the session they share is open only while they run: during the other
+# tests the server holds no session but theirs (see test_cdn_misses_are_fast_404s).
+
+
+@pytest.fixture(scope="module")
+def looking(browser, server):
+    """One session shared by the tests that only look at the page: they may step it and resize its
+    window, and leave it at its usual size; none moves a lever or the theme. A page load costs about
+    2.5 s of CPU, most of it the browser's, so these tests share one. Every console message of the
+    session from its load on is kept (``Session.warnings``, ``Session.errors``)."""
+    s = Session(browser, server).open()
+    yield s
+    s.close()
+
+
+@pytest.mark.browser
+def test_the_page_loads_and_steps_without_console_warnings(looking):
+    """Bug 7 of the issue: a Vue warning on the console at every page load ("Failed to evaluate Vue
+    script and find module.exports, falling back to old method"). It came from Solara's router
+    template (solara/widgets/vue/navigator.vue writes ``modules.export =``), which the app corrects
+    (sim.app.fix_solara_navigator_script); no other warning is expected, from the load on."""
+    s = looking
+    s.step()
+    s.page.locator(".credsim-borrower").first.hover(force=True)
+    s.page.locator(".credsim-hover").wait_for(timeout=5_000)  # the borrower map's template drawn and used
+    assert not s.warnings, s.warnings
+    s.check_clean()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [1366, 1920, 2560])
+def test_panels_size_to_their_charts(looking, width):
+    """At each window width (the layout is CSS alone, so a window resized to it is laid out as one
+    opened at it), after a step: no panel scrolls inside or clips its chart."""
+    s = looking
+    usual = s.page.viewport_size
+    s.page.set_viewport_size({"width": width, "height": 1200})
+    try:
+        s.step()
+        panels = s.page.evaluate(NO_INNER_SCROLL)
+        assert len(panels) >= 10
+        bad = [p for p in panels if p["scroll"] > 1 or p["clipped"] or p["tiny"]]
+        assert not bad, f"at {width} px: {bad}"
+        assert s.page.title().startswith("credsim"), s.page.title()
+        tabs = s.page.locator(".credsim-tabs").inner_text().upper().split()
+        assert tabs == ["RUN", "INFO"], tabs
+        s.check_clean()
+    finally:
+        s.page.set_viewport_size(usual)
+
+
+@pytest.mark.browser
+def test_sliders_show_their_values(looking):
+    s = looking
+    for label in ["Play Interval (ms)", "Render Interval (steps)", "Borrowers (people in the market)"]:
+        field = s.page.locator(".v-input").filter(has=s.page.get_by_text(label, exact=True))
+        shown = field.locator(".v-slider__thumb-label")
+        shown.wait_for(state="visible", timeout=10_000)
+        assert shown.inner_text().strip() == field.get_by_role("slider").get_attribute("aria-valuenow"), label
+    s.check_clean()
