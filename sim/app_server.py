@@ -28,8 +28,12 @@ culls a session once no page has been connected to it for ``session_timeout`` se
 
 from __future__ import annotations
 
+import errno
+import functools
 import logging
+import os
 import socket
+import time
 import warnings
 from collections.abc import Iterable
 from urllib.parse import urlsplit
@@ -120,6 +124,78 @@ class OriginGuard:
         return None
 
 
+@functools.cache
+def own_descriptor_writer() -> type:
+    """Solara's frame writer made safe (:class:`OwnDescriptorFrameWriter` below); built on first use, as
+    importing Solara is not free."""
+    from solara.server.sync_ws_write import SyncFrameWriter
+
+    class OwnDescriptorFrameWriter(SyncFrameWriter):
+        """Solara's synchronous frame writer, on a descriptor of its own that it closes with the connection.
+
+        Solara's writer keeps the socket's descriptor *number* and writes to it from the session's thread.
+        Once the connection closes (the tab went away), the event loop closes the socket and the number is
+        free; the next connection the server accepts, a page or an asset request from anyone, gets the
+        same number, and a frame the old session was still sending (a play loop keeps drawing until the
+        session notices) went out on it: one session's data in another client's response. Seen as a
+        WebSocket frame where an HTTP status line was due.
+
+        This writer writes to a duplicate of the descriptor (``os.dup``), which no other connection can
+        be given while it is open, and closes it when the connection is lost (``connection_lost``, which
+        asyncio calls before it closes the socket) or, if a frame is being written then, as soon as that
+        write stops. A frame sent after that raises ``BrokenPipeError``, which Solara takes as the
+        disconnect it is."""
+
+        def __init__(self, protocol, sock_fd: int) -> None:
+            super().__init__(protocol, os.dup(sock_fd))
+            self.closed = False
+            lost = protocol.connection_lost
+
+            def connection_lost(exc, _lost=lost):
+                self.close()
+                _lost(exc)
+
+            protocol.connection_lost = connection_lost
+
+        def close(self) -> None:
+            """No frame goes out from now on; the descriptor is closed now, or by the write that holds it
+            when that write ends."""
+            self.closed = True
+            if self.lock.acquire(blocking=False):  # never wait on the event loop's thread
+                try:
+                    self._release()
+                finally:
+                    self.lock.release()
+
+        def _release(self) -> None:  # with the lock held
+            if self.fd >= 0:
+                os.close(self.fd)
+                self.fd = -1
+
+        def _write_frame_sync(self, fin: bool, opcode: int, data: bytes) -> None:
+            frame = self._Frame(fin, opcode, data)
+            try:
+                with self.lock:
+                    frame.write(self._os_write, mask=self.protocol.is_client, extensions=self.protocol.extensions)
+            finally:
+                if self.closed:  # the connection went while this frame was being written: let go of it now
+                    self.close()
+
+        def _os_write(self, data: bytes) -> None:
+            view = memoryview(data)
+            while view:
+                if self.closed:
+                    raise BrokenPipeError(errno.EPIPE, "the WebSocket connection is closed")
+                try:
+                    view = view[os.write(self.fd, view):]
+                except BlockingIOError:
+                    time.sleep(0.0005)  # the socket's buffer is full: wait in this thread, as Solara does
+                except InterruptedError:
+                    continue
+
+    return OwnDescriptorFrameWriter
+
+
 def write_frames_in_the_render_thread() -> None:
     """Let a session's thread write its WebSocket frames itself (Solara's ``server.sync_ws_write``).
 
@@ -128,10 +204,11 @@ def write_frames_in_the_render_thread() -> None:
     scheduled. Solara can write the frames from the sending thread instead, on uvicorn's
     ``websockets`` protocol (not the ``websockets-sansio`` one uvicorn picks by default, which it
     cannot; it then keeps the default path and logs it once): so the server is told to use that one."""
-    from solara.server import settings
+    from solara.server import settings, sync_ws_write
     from uvicorn import config as uvicorn_config
 
     settings.server.sync_ws_write = True
+    sync_ws_write.SyncFrameWriter = own_descriptor_writer()  # looked up per connection by Solara
     # uvicorn deprecates its websockets (legacy) protocol in favour of the sans-I/O one; said once
     # per server on stderr, about a choice made here, not by whoever runs credsim viz
     warnings.filterwarnings("ignore", message="The `websockets` implementation is deprecated")

@@ -391,6 +391,104 @@ def test_origin_guard_answers_only_its_own_hosts_and_origins():
         origin_of("lab-box")
 
 
+class _Protocol:
+    """What the frame writer uses of uvicorn's WebSocket protocol (no extensions: frames as written)."""
+
+    is_client = False
+    extensions: list = []
+    lost = "not yet"
+
+    def connection_lost(self, exc):
+        self.lost = exc
+
+
+def _socket_numbered(fd: int, spare: list) -> socket.socket:
+    """A new connected socket whose descriptor has the number ``fd`` (the next ones the system gives)."""
+    for _ in range(200):
+        a, b = socket.socketpair()
+        spare += [a, b]
+        for end, other in ((a, b), (b, a)):
+            if end.fileno() == fd:
+                return other
+    raise AssertionError(f"descriptor {fd} was never given out again")
+
+
+@pytest.mark.filterwarnings("ignore:websockets.legacy is deprecated")
+def test_a_closed_sessions_frames_never_reach_the_connection_that_gets_its_descriptor():
+    """The server writes a session's frames from the session's thread. Once its tab has gone (the
+    event loop closed the socket), a frame still being sent must not go out on whichever connection
+    the system gave the freed descriptor number to next: it is refused as a disconnect."""
+    from sim.app_server import own_descriptor_writer
+
+    conn, tab = socket.socketpair()
+    number, spare, proto = conn.fileno(), [], _Protocol()
+    try:
+        writer = own_descriptor_writer()(proto, number)
+        writer.send_text("day 1")
+        assert tab.recv(100) == b"\x81\x05day 1"  # a text frame, unmasked, as the server sends it
+        proto.connection_lost(None)  # the event loop: the connection is lost, then its socket closed
+        conn.close()
+        assert proto.lost is None  # the protocol's own connection_lost still ran
+        tab.settimeout(30)
+        assert tab.recv(100) == b""  # the tab's end sees the connection close: nothing holds it open
+        newcomer = _socket_numbered(number, spare)  # e.g. another client's request for a page
+        with pytest.raises(OSError):  # Solara ends the session on it (WebSocketDisconnect)
+            writer.send_text("day 2 of someone else's run")
+        newcomer.setblocking(False)
+        with pytest.raises(BlockingIOError):  # nothing arrived there
+            newcomer.recv(100)
+    finally:
+        for s in [conn, tab, *spare]:
+            s.close()
+
+
+@pytest.mark.filterwarnings("ignore:websockets.legacy is deprecated")
+def test_a_write_waiting_on_a_full_socket_stops_when_the_connection_goes():
+    import threading
+
+    from sim.app_server import own_descriptor_writer
+
+    conn, tab = socket.socketpair()
+    conn.setblocking(False)  # as the event loop's sockets are
+    tab.settimeout(30)
+    proto, outcome = _Protocol(), []
+    try:
+        writer = own_descriptor_writer()(proto, conn.fileno())
+
+        def send():
+            try:
+                writer.send_bytes(b"x" * 50_000_000)  # far more than the socket buffers: the tab reads nothing
+            except OSError as e:
+                outcome.append(e)
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        while not tab.recv(1, socket.MSG_PEEK):  # the frame has started to go out
+            pass
+        proto.connection_lost(None)
+        conn.close()
+        sender.join(timeout=60)
+        assert not sender.is_alive() and isinstance(outcome[0], BrokenPipeError)
+        while tab.recv(1 << 20):  # what was sent before, then the end of the connection
+            pass
+    finally:
+        conn.close()
+        tab.close()
+
+
+def test_viz_serves_frames_through_that_writer(monkeypatch):
+    from solara.server import settings, sync_ws_write
+    from uvicorn import config as uvicorn_config
+
+    from sim.app_server import own_descriptor_writer, write_frames_in_the_render_thread
+
+    monkeypatch.setattr(sync_ws_write, "SyncFrameWriter", sync_ws_write.SyncFrameWriter)
+    monkeypatch.setattr(settings.server, "sync_ws_write", settings.server.sync_ws_write)
+    monkeypatch.setitem(uvicorn_config.WS_PROTOCOLS, "auto", uvicorn_config.WS_PROTOCOLS["auto"])
+    write_frames_in_the_render_thread()
+    assert sync_ws_write.SyncFrameWriter is own_descriptor_writer() and settings.server.sync_ws_write
+
+
 def test_viz_refuses_a_bad_origin():
     res = CliRunner().invoke(cli_app, ["viz", "baseline", "--allow-origin", "lab-box"])
     assert res.exit_code == 2
