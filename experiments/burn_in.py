@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -72,10 +71,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     jobs = [(s, args.borrowers, args.days) for s in range(1, args.seeds + 1)]
-    from sim.execute import worker_context
+    from sim.execute import run_each
 
-    with ProcessPoolExecutor(args.workers, mp_context=worker_context()) as pool:
-        runs = pd.concat(pool.map(one_run, jobs), ignore_index=True)
+    runs = pd.concat(run_each(one_run, jobs, workers=args.workers), ignore_index=True)
     series = {"dpd30_share": "30+ DPD, share of active loans", "dpd1_29_share": "1-29 DPD, share of active loans",
               "brand_trust": "mean brand trust (0-1)"}
     mean = runs.groupby("day")[list(series)].mean()

@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import math
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 
 import sim
-from sim.execute import worker_context
+from sim.execute import run_each
 from sim.params import Scenario, iter_parameters
 
 BORROWERS, DAYS, SEED = 3000, 365, 1
@@ -72,8 +71,7 @@ def run(job):
 def walk(params: list[tuple[str, float]], borrowers: int, days: int, seeds) -> dict:
     """Mean (default_rate, roll_30_60) over ``seeds`` for the baseline (key None) and each variant."""
     jobs = [(p, v, borrowers, days, s) for p, v in [(None, None)] + params for s in seeds]
-    with ProcessPoolExecutor(2, mp_context=worker_context()) as pool:
-        out = list(pool.map(run, jobs, chunksize=2))
+    out = run_each(run, jobs, workers=2)
     acc: dict = {}
     for (p, v, *_), vals in out:
         acc.setdefault((p, v), []).append(vals)

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import argparse
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
+
+from sim.execute import run_each
 
 KEYS = ["default_rate", "ever_30dpd_rate", "mean_stress", "brand_trust", "roll_30_60", "high_stress_odds_ratio",
         "cause_job_loss", "late_again_ratio", "visits", "calls"]
@@ -60,10 +61,7 @@ def main() -> None:
         "benefit_high": ("baseline", (("shocks.benefit_share", 0.7),)),
     }
     jobs = [(sc, s, a.borrowers, a.days, ov) for sc, ov in arms.values() for s in seeds]
-    from sim.execute import worker_context
-
-    with ProcessPoolExecutor(a.workers, mp_context=worker_context()) as pool:
-        out = dict(pool.map(_run, jobs))
+    out = dict(run_each(_run, jobs, workers=a.workers))
     get = {name: np.array([[out[(sc, s, tuple(sorted(ov)))][k] for k in KEYS + ["drift30", "trust_drift"]]
                            for s in seeds]) for name, (sc, ov) in arms.items()}
     col = {k: i for i, k in enumerate(KEYS + ["drift30", "trust_drift"])}
@@ -115,10 +113,7 @@ def trust_decomposition(a) -> None:
     seeds = range(1, a.seeds + 1)
     jobs = [(sc, s, a.borrowers, a.days, ov) for ov in VARIANTS.values() for sc in ("humane_visits", "baseline")
             for s in seeds]
-    from sim.execute import worker_context
-
-    with ProcessPoolExecutor(a.workers, mp_context=worker_context()) as pool:
-        out = dict(pool.map(_run, jobs))
+    out = dict(run_each(_run, jobs, workers=a.workers))
     print(f"{a.borrowers:,} borrowers x {a.days} days after the default burn-in, seeds 1..{a.seeds} (paired)\n")
     print("| variant (both arms) | trust difference | paired SD | unpaired SD | ratio |")
     print("| --- | --- | --- | --- | --- |")

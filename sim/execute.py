@@ -3,7 +3,8 @@
 Every executor calls the same worker function, :func:`execute_run`, which calls :func:`sim.run` and
 returns plain data (the run's Parquet files, encoded where it ran); the calling process writes each
 result as it arrives (:mod:`sim.store`). A calibration (:mod:`sim.calibrate`) needs only each run's
-summary: it opens the same executors with :func:`execute_summary` (:func:`open_executor`). At most a few jobs per worker are in flight at once, so
+summary: it opens the same executors with :func:`execute_summary` (:func:`open_executor`); studies
+whose runs return something else call :func:`run_each`. At most a few jobs per worker are in flight at once, so
 memory stays flat however long the sweep. A run that raises, or whose worker dies, comes back as a
 failure and the sweep goes on. Executors are context managers: a Dask scheduler is connected (or the
 connection refused, :class:`ExecutorError`) before the results folder is touched.
@@ -288,6 +289,46 @@ def open_executor(executor: str = "local", workers: int | None = None, scheduler
     in job order), ``fn(job)`` computing each result (:func:`execute_run` or :func:`execute_summary`).
     The executor stays open, its worker processes alive, for every call until the context ends."""
     return EXECUTORS[executor](max(1, workers or default_workers()), scheduler, fn)
+
+
+class RunFailed(RuntimeError):
+    """A call of :func:`run_each` raised (the message holds the worker's traceback)."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """One call ``fn(item)`` of :func:`run_each`; ``run_id`` is the item's place in the list."""
+
+    run_id: int
+    fn: Callable
+    item: object
+
+
+def execute_task(task: Task) -> dict:
+    """Worker function of :func:`run_each`: ``task.fn(task.item)``; never raises, like :func:`execute_run`."""
+    try:
+        return {"ok": True, "value": task.fn(task.item)}
+    except Exception as e:  # noqa: BLE001 - reported to the caller as data
+        return {"ok": False, "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
+
+
+def run_each(fn: Callable, items: Iterable, *, workers: int | None = None, executor: str = "local",
+             scheduler: str | None = None) -> list:
+    """``[fn(item) for item in items]``, computed by the executors sweeps use: local worker processes by
+    default, which end when this process does, with a run whose worker died tried again
+    (:data:`RETRIES`). For studies whose runs return something other than a sweep's files (the
+    experiments' and tests' paired comparisons). ``fn`` must be importable by the workers (a function
+    at the top of a module) and each result picklable. The first call that raises stops the rest:
+    :class:`RunFailed`, with its traceback."""
+    tasks = [Task(i, fn, item) for i, item in enumerate(items)]
+    out: list = [None] * len(tasks)
+    with open_executor(executor, workers, scheduler, fn=execute_task) as execute:
+        for task, res in execute(tasks):
+            if not res["ok"]:
+                raise RunFailed(f"{getattr(fn, '__name__', fn)}({task.item!r}) failed: {res['error']}\n"
+                                f"{res['traceback']}")
+            out[task.run_id] = res["value"]
+    return out
 
 
 @dataclass

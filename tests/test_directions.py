@@ -14,13 +14,11 @@ buy little time (5,000 people: 51 CPU-s instead of 57 for six seeds, most of a d
 being fixed) and lose power where it is least, so the size stays.
 """
 
-from concurrent.futures import ProcessPoolExecutor
-
 import numpy as np
 import pytest
 
 import sim
-from sim.execute import worker_context
+from sim.execute import run_each
 
 BORROWERS, DAYS, SEEDS = 8000, 365, range(1, 5)
 STRATEGIES = ["no_collection", "reminders_only", "baseline", "humane_visits", "flexible_plans", "recession"]
@@ -34,8 +32,7 @@ def _run(args):
 @pytest.fixture(scope="module")
 def results():
     jobs = [(s, seed) for s in STRATEGIES for seed in SEEDS]
-    with ProcessPoolExecutor(2, mp_context=worker_context()) as pool:
-        return {(s, seed): summary for s, seed, summary in pool.map(_run, jobs)}
+    return {(s, seed): summary for s, seed, summary in run_each(_run, jobs, workers=2)}
 
 
 def paired(results, a, b, key):

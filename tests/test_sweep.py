@@ -378,6 +378,28 @@ def test_a_run_that_kills_its_worker_every_time_is_a_failure_of_its_own(monkeypa
     assert submitted.count("bad") == 1 + sim.execute.RETRIES and submitted.count("good") == 1
 
 
+def _square_in_a_worker(x):
+    if x == 3:
+        raise ValueError("three is not allowed")
+    return x * x, os.getpid()
+
+
+@pytest.mark.parametrize("executor", ["serial", "local"])
+def test_run_each_gives_each_items_result_in_the_items_order(executor):
+    """The experiments' and tests' studies (sim.execute.run_each): results come back in the order of the
+    items whatever order the workers finish in; locally they come from worker processes."""
+    items = [5, 0, 7, 1, 2, 9, 4]
+    out = sim.execute.run_each(_square_in_a_worker, items, workers=2, executor=executor)
+    assert [v for v, _ in out] == [x * x for x in items]
+    pids = {pid for _, pid in out}
+    assert (pids == {os.getpid()}) if executor == "serial" else (os.getpid() not in pids)
+
+
+def test_run_each_stops_at_a_failing_call_and_says_which():
+    with pytest.raises(sim.execute.RunFailed, match=r"_square_in_a_worker\(3\) failed: ValueError: three is not"):
+        sim.execute.run_each(_square_in_a_worker, [1, 2, 3, 4], workers=2)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 def test_workers_end_when_the_sweep_process_is_killed(tmp_path, sig):
     """No orphans: killing only the sweep process (as a cluster scheduler does) ends its workers."""
