@@ -41,24 +41,8 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CREDSIM_CHROMIUM", "/usr/bin/chromium")
-PANELS = ["status", "dpd", "rates", "stress", "trust", "money", "queue"]
-STEP_JS = """async (panels) => {
-    const html = () => panels.map(k => document.querySelector('.credsim-' + k)?.innerHTML ?? '');
-    const before = html();
-    const day = Number(document.querySelector('.credsim-day').textContent);
-    const button = [...document.querySelectorAll('button')].find(b => b.textContent.trim() === 'Step');
-    const t0 = performance.now();
-    button.click();
-    while (performance.now() - t0 < 30000) {
-        await new Promise(r => setTimeout(r, 2));
-        const now = html();
-        if (Number(document.querySelector('.credsim-day')?.textContent) === day + 1 && now.every((h, i) => h !== before[i])) {
-            await new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)));
-            return performance.now() - t0;
-        }
-    }
-    return -1;
-}"""
+from app_probe import PANELS, STEP_JS, STEP_LIMIT_MS  # noqa: E402 - beside this script
+
 
 
 def rss_mb(pid: int) -> float:
@@ -105,7 +89,7 @@ async def session(contexts, url: str, steps: int, opened: asyncio.Barrier, on_op
     for _ in range(steps):
         ms = await page.evaluate(STEP_JS, PANELS)
         if ms < 0:
-            raise RuntimeError("a step was not redrawn within 30 s")
+            raise RuntimeError(f"a step was not redrawn within {STEP_LIMIT_MS / 1000:.0f} s")
         times.append(ms)
     await (context.close() if own else page.close())
     return {"first_render_s": first, "websocket_s": ws[0] if ws else float("nan"), "load": load, "steps": times}

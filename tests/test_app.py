@@ -25,6 +25,9 @@ from typer.testing import CliRunner
 from sim.cli import app as cli_app
 from support import tied_popen
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import app_probe  # noqa: E402 - the page probe the app's benchmark runs too
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CREDSIM_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -39,7 +42,7 @@ CHROMIUM_ARGS = [
 ]
 STEP_TARGET_MS = 250  #: target for one step as rendered in the browser: printed for reference, never asserted (timings on a shared machine are noise)
 SESSION_TIMEOUT_S = 3  #: the test server culls a session this long after its last tab went away
-CHART_PANELS = ["status", "dpd", "rates", "stress", "trust", "money", "queue"]
+CHART_PANELS = app_probe.PANELS
 
 
 # --------------------------------------------------------------------------- without a browser
@@ -631,28 +634,8 @@ class Session:
 
     def step(self) -> float:
         """Click Step; wait until the day counter and every chart have been redrawn; ms taken."""
-        ms = self.page.evaluate(
-            """async (panels) => {
-                const html = () => panels.map(k => document.querySelector('.credsim-' + k)?.innerHTML ?? '');
-                const before = html();
-                const day = Number(document.querySelector('.credsim-day').textContent);
-                const button = [...document.querySelectorAll('button')].find(b => b.textContent.trim() === 'Step');
-                const t0 = performance.now();
-                button.click();
-                while (performance.now() - t0 < 20000) {
-                    await new Promise(r => setTimeout(r, 2));
-                    const now = html();
-                    const dayNow = Number(document.querySelector('.credsim-day')?.textContent);
-                    if (dayNow === day + 1 && now.every((h, i) => h !== before[i])) {
-                        await new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)));  // painted
-                        return performance.now() - t0;
-                    }
-                }
-                return -1;
-            }""",
-            CHART_PANELS,
-        )
-        assert ms >= 0, "a step did not redraw the day counter and every chart within 20 s"
+        ms = self.page.evaluate(app_probe.STEP_JS, CHART_PANELS)
+        assert ms >= 0, f"a step did not redraw the day counter and every chart within {app_probe.STEP_LIMIT_MS / 1000:.0f} s"
         return ms
 
     def choose(self, label: str, option: str):
