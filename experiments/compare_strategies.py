@@ -175,9 +175,7 @@ def bad(text: str) -> int:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
+    from sim.cli_common import Progress, _interactive, warnings_as_lines
     from sim.cli_results import in_order, json_doc, print_tables
     from sim.execute import run_sweep
     from sim.scenario import ScenarioError
@@ -196,23 +194,19 @@ def main(argv=None) -> int:
         return bad(f"--out: {args.out}: a new folder or this comparison's own results ({e}); "
                    "use another --out, or delete the folder to start again")
     spec = plan.spec
-    err = Console(stderr=True)
-    columns = (TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(), TextColumn("[red]{task.fields[failed]} failed"),
-               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
-    state = {"failed": 0}
-    with Progress(*columns, console=err) as progress:
+    progress = Progress("runs", interactive=_interactive())
+    with progress:
         def on_start(total: int, skipped: int) -> None:
-            err.print(f"{len(plan.scenario_trees)} strategies "
-                      f"x {spec.replicates} replicates = {total} runs of {spec.borrowers:,} borrowers x {spec.days} days "
-                      f"(after a {spec.burn_in}-day burn-in) on {args.workers} worker(s) -> {folder}"
-                      + (f"; resuming: {skipped} already finished" if skipped else ""), highlight=False)
-            state["task"] = progress.add_task("runs", total=total, completed=skipped, failed=0)
+            progress.print(f"{len(plan.scenario_trees)} strategies "
+                           f"x {spec.replicates} replicates = {total} runs of {spec.borrowers:,} borrowers x {spec.days} days "
+                           f"(after a {spec.burn_in}-day burn-in) on {args.workers} worker(s) -> {folder}"
+                           + (f"; resuming: {skipped} already finished" if skipped else ""))
+            progress.start(total, skipped)
 
         def on_result(job, ok: bool) -> None:
             if not ok:
-                state["failed"] += 1
-                err.print(f"run {job.run_id} failed (see {folder / 'failures' / (job.run_id + '.json')})")
-            progress.update(state["task"], advance=1, failed=state["failed"])
+                progress.print(f"run {job.run_id} failed (see {folder / 'failures' / (job.run_id + '.json')})")
+            progress.update(advance=1, failed=progress.failed + (not ok))
 
         try:
             outcome = run_sweep(plan, store, executor="local", workers=args.workers, on_start=on_start,
@@ -220,14 +214,15 @@ def main(argv=None) -> int:
         except DifferentSweep as e:  # another sweep writes into the folder now
             return bad(f"--out: {args.out}: a folder no other sweep is writing to: {e}")
     if outcome.failed or len(store.finished()) < outcome.planned:
-        err.print(f"{outcome.planned - len(store.finished())} run(s) not finished: see {folder / 'failures'}; "
-                  "rerun the same command to retry them")
+        progress.print(f"{outcome.planned - len(store.finished())} run(s) not finished: see {folder / 'failures'}; "
+                       "rerun the same command to retry them")
         return 1
 
     res = analysis.load(folder)
     base = res.baseline("baseline" if "baseline" in res.scenarios else None)
     keys = [k for k in COLUMNS if k in res.outcomes]
-    table = in_order(analysis.compare(res, base, keys), res, base)  # what `credsim compare OUT/sweep` shows
+    with warnings_as_lines(analysis.SingleReplicateWarning):  # as `credsim compare` says it
+        table = in_order(analysis.compare(res, base, keys), res, base)  # what `credsim compare OUT/sweep` shows
     print_tables(res, table, base, keys)
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -252,9 +247,8 @@ def main(argv=None) -> int:
     daily.to_csv(args.out / "dpd30_daily.csv", index=False)
     args.borrowers, args.days, args.replicates = spec.borrowers, spec.days, spec.replicates
     figs = plot(summary, daily, args, args.out)
-    err.print(f"{outcome.done} runs done, {outcome.skipped} already finished, in {outcome.seconds:.1f} s. Wrote "
-              f"{args.out / 'summary.csv'}, summary.json, runs.csv, dpd30_daily.csv, {figs[0].name}, {figs[1].name}",
-              highlight=False)
+    progress.print(f"{outcome.done} runs done, {outcome.skipped} already finished, in {outcome.seconds:.1f} s. Wrote "
+                   f"{args.out / 'summary.csv'}, summary.json, runs.csv, dpd30_daily.csv, {figs[0].name}, {figs[1].name}")
     return 0
 
 

@@ -388,8 +388,8 @@ def t_halfwidth(sd, n, confidence: float = CONFIDENCE):
     sd = np.asarray(sd, dtype=float)
     n = np.asarray(n, dtype=float)
     if np.any(n == 1):
-        warnings.warn("a 95% interval from one replicate is undefined (NaN); run at least 2 replicates",
-                      SingleReplicateWarning, stacklevel=3)
+        warnings.warn(f"a {confidence:.0%} interval from a single value is undefined (NaN): one replicate, or an "
+                      "outcome only one replicate defines; run more replicates", SingleReplicateWarning, stacklevel=3)
     with np.errstate(invalid="ignore", divide="ignore"):
         q = stats.t.ppf(0.5 + confidence / 2.0, np.where(n >= 2, n - 1, np.nan))
         half = q * sd / np.sqrt(n)
@@ -526,9 +526,9 @@ def two_level_stats(frame: pd.DataFrame, by: list[str], cols: list[str], confide
     with warnings.catch_warnings(record=True) as caught:  # one warning for the whole table, as _group_stats
         warnings.simplefilter("always", SingleReplicateWarning)
         rows = _two_level_rows(frame, by, cols, confidence, rates)
-    if any(issubclass(w.category, SingleReplicateWarning) for w in caught):
-        warnings.warn("a 95% interval from one replicate is undefined (NaN); run at least 2 replicates",
-                      SingleReplicateWarning, stacklevel=3)
+    said = [w for w in caught if issubclass(w.category, SingleReplicateWarning)]
+    if said:
+        warnings.warn(said[0].message, SingleReplicateWarning, stacklevel=3)
     out = pd.DataFrame(rows, columns=names)
     for c in ("n", "draws", "replicates"):
         out[c] = out[c].astype(int)
@@ -660,14 +660,29 @@ def compare(
     n_pairs, diff, diff_sd, diff_low, diff_high``.
     """
     keys = _outcomes(res, outcomes)
-    d = describe(res, keys, confidence)
-    p = paired_differences(res, baseline, keys, confidence)
+    with warnings.catch_warnings():  # said once below, naming the outcomes
+        warnings.simplefilter("ignore", SingleReplicateWarning)
+        d = describe(res, keys, confidence)
+        p = paired_differences(res, baseline, keys, confidence)
     extra = ["diff_sd_param", "diff_total_low", "diff_total_high"] if res.has_posterior else []
     p = p[["scenario", "point", "outcome", "baseline", "n_pairs", "diff", "diff_sd", "diff_low", "diff_high", *extra]]
     out = d.merge(p, on=["scenario", "point", "outcome"], how="left")
     out["baseline"] = res.baseline(baseline)
     out["n_pairs"] = out["n_pairs"].fillna(0).astype(int)
+    single = out[(out["n"] == 1) | ((out["n_pairs"] == 1) & (out["scenario"] != out["baseline"]))]
+    if len(single):
+        _warn_single(single, confidence)
     return out
+
+
+def _warn_single(rows: pd.DataFrame, confidence: float) -> None:
+    """One :class:`SingleReplicateWarning` for a table: which outcomes of which scenarios have a single value."""
+    by = rows.groupby("scenario", sort=False)["outcome"].unique()
+    named = "; ".join(f"{sc}: {', '.join(dict.fromkeys(o))}" for sc, o in list(by.items())[:4])
+    more = f"; and {len(by) - 4} more scenario(s)" if len(by) > 4 else ""
+    warnings.warn(f"no {confidence:.0%} interval (NaN) where a single replicate gives a value ({named}{more}): "
+                  "the other replicates leave it undefined, or only one ran; run more replicates",
+                  SingleReplicateWarning, stacklevel=3)
 
 
 # --------------------------------------------------------------------------- series over time

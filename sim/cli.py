@@ -19,7 +19,7 @@ import typer
 
 from . import __version__
 from .metrics import RATE_KEYS, SUMMARY, SUMMARY_KEYS, UndefinedMetricWarning
-from .cli_common import EXIT_BAD_INPUT, _check_out, _interactive, app, bad_input  # noqa: F401 (re-exported)
+from .cli_common import EXIT_BAD_INPUT, _check_out, _interactive, app, bad_input, warnings_as_lines  # noqa: F401 (re-exported)
 from .params import Scenario
 from .scenario import ScenarioError, load_scenario, parse_assignment, shipped_scenarios, with_overrides
 
@@ -240,8 +240,7 @@ def run_command(
     from .runner import run as run_model
     from .store import NonFiniteWarning
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", UndefinedMetricWarning)
+    with warnings_as_lines(UndefinedMetricWarning):  # an undefined metric: one line on stderr each
         try:
             if not as_json and _interactive():
                 with _progress_bar() as bar:
@@ -254,11 +253,6 @@ def run_command(
         except MemoryError:  # NumPy's _ArrayMemoryError is one
             source = "--borrowers" if borrowers is not None else str(scenario)
             bad_input(ScenarioError(source, "population.borrowers", out_of_memory(sc)))
-    for w in caught:  # an undefined metric: one line on stderr each; anything else as Python shows it
-        if issubclass(w.category, UndefinedMetricWarning):
-            sys.stderr.write(f"warning: {w.message}\n")
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     for key, value in result.summary.items():  # JSON has no infinity: say so once, not per file
         if isinstance(value, float) and math.isinf(value):
             sys.stderr.write(f"warning: {key} is {value} (not a finite number): null in JSON\n")

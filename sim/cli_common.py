@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, NoReturn, Optional
 
@@ -62,6 +64,102 @@ def _check_out(out: Path) -> None:
         raise ScenarioError("--out", str(out), f"a directory that can be created ('{parent}' is not writable)")
 
 
+@contextmanager
+def warnings_as_lines(*categories: type[Warning]):
+    """Warnings of ``categories`` raised inside are said as one line each on stderr (``warning: ...``,
+    each text once), after the block; others are shown as Python shows them."""
+    with warnings.catch_warnings(record=True) as caught:
+        for category in categories:
+            warnings.simplefilter("always", category)
+        yield
+    said = set()
+    for w in caught:
+        if str(w.message) in said:
+            continue
+        said.add(str(w.message))
+        if issubclass(w.category, categories):
+            sys.stderr.write(f"warning: {w.message}\n")
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
 def _interactive() -> bool:
     """A person is watching stderr: show progress."""
     return sys.stderr.isatty()
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
+
+
+class Progress:
+    """How far long work has got (the runs of a sweep or of ``make compare``, an optimisation's trials), on
+    stderr. With a person watching (``interactive``) a live bar; otherwise, for a log file or a batch job's
+    output, a plain line each time another tenth of the work is done, or a minute has passed with more
+    done, e.g. ``runs 48/160 (30%), 1 failed, 3:02 elapsed, about 7:05 left``.
+
+    Use as a context manager: :meth:`start` once the total is known, :meth:`update` as work finishes,
+    :meth:`print` for a line of the command's own (above the bar, or as it is)."""
+
+    def __init__(self, what: str, *, interactive: bool, failures: bool = True, every: float = 60.0):
+        self.what, self.interactive, self.failures, self.every = what, interactive, failures, every
+        self.total = self.done = self.failed = 0
+        self._bar = self._task = None
+
+    def __enter__(self) -> Progress:
+        if self.interactive:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+            from rich.progress import Progress as Bar
+
+            failed = [TextColumn("[red]{task.fields[failed]} failed")] if self.failures else []
+            self._bar = Bar(TextColumn(self.what), MofNCompleteColumn(), BarColumn(), *failed, TimeElapsedColumn(),
+                            TextColumn("eta"), TimeRemainingColumn(), console=Console(stderr=True))
+            self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+        return False
+
+    def start(self, total: int, done: int = 0) -> None:
+        import time
+
+        self.total, self.done, self._first = total, done, done
+        self._t0 = self._said_at = time.monotonic()
+        self._said = done
+        if self._bar is not None:
+            self._task = self._bar.add_task(self.what, total=total, completed=done, failed=0)
+
+    def update(self, *, advance: int = 0, done: int | None = None, total: int | None = None,
+               failed: int | None = None) -> None:
+        import time
+
+        self.done = self.done + advance if done is None else done
+        self.total = self.total if total is None else total
+        self.failed = self.failed if failed is None else failed
+        if self._bar is not None:
+            self._bar.update(self._task, completed=self.done, total=self.total, failed=self.failed)
+            return
+        now = time.monotonic()
+        tenth = max(1, -(-self.total // 10))
+        if self.done // tenth > self._said // tenth or self.done >= self.total > self._said \
+                or (now - self._said_at >= self.every and self.done > self._said):
+            self._said, self._said_at = self.done, now
+            self.print(self.line(now - self._t0))
+
+    def line(self, elapsed: float) -> str:
+        share = f" ({self.done / self.total:.0%})" if self.total else ""
+        failed = f", {self.failed} failed" if self.failures else ""
+        rate = (self.done - self._first) / elapsed if elapsed > 0 else 0.0
+        left = f", about {_clock((self.total - self.done) / rate)} left" if rate > 0 and self.done < self.total else ""
+        return f"{self.what} {self.done}/{self.total}{share}{failed}, {_clock(elapsed)} elapsed{left}"
+
+    def print(self, line: str) -> None:
+        if self._bar is not None:
+            self._bar.console.print(line, highlight=False, markup=False, soft_wrap=True)
+        else:
+            typer.echo(line, err=True)

@@ -9,16 +9,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli_common import SchedulerOption, SerialOption, WorkersOption, _check_out, _interactive, app, bad_input
+from .cli_common import Progress, SchedulerOption, SerialOption, WorkersOption, _check_out, _interactive, app, bad_input
 from .scenario import ScenarioError
-
-
-def _trial_progress():
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    return Progress(TextColumn("trials"), MofNCompleteColumn(), BarColumn(), TimeElapsedColumn(), TextColumn("eta"),
-                    TimeRemainingColumn(), console=Console(stderr=True))
 
 
 @app.command()
@@ -70,26 +62,12 @@ def optimize(
     typer.echo(f"optimize '{p.name}': {total} trials ({p.sampler}, {p.population} per generation) x "
                f"{len(problem.futures)} future(s) x {p.replicates} replicate(s), {len(problem.levers)} lever(s), "
                f"{len(problem.objectives)} objective(s) {where} -> {out}", err=True)
-    state: dict = {"bar": None, "task": None}
-
-    def log(line: str) -> None:
-        if state["bar"] is not None:
-            state["bar"].console.print(line)
-        else:
-            typer.echo(line, err=True)
-
-    def on_trial(done: int, total: int) -> None:
-        if state["bar"] is not None:
-            state["bar"].update(state["task"], completed=done, total=total)
-
+    progress = Progress("trials", interactive=_interactive(), failures=False)
     try:
-        with open_executor(executor, n_workers, scheduler, fn=execute_summary) as execute:
-            if _interactive():
-                with _trial_progress() as bar:
-                    state["bar"], state["task"] = bar, bar.add_task("trials", total=total)
-                    result = opt.optimize(problem, out, execute, log=log, on_trial=on_trial)
-            else:
-                result = opt.optimize(problem, out, execute, log=log)
+        with open_executor(executor, n_workers, scheduler, fn=execute_summary) as execute, progress:
+            progress.start(total)
+            result = opt.optimize(problem, out, execute, log=progress.print,
+                                  on_trial=lambda done, total: progress.update(done=done, total=total))
     except ExecutorError as e:
         bad_input(ScenarioError("--scheduler", scheduler or "", str(e)))
     except opt.RunFailed as e:

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli_common import _check_out, app, bad_input
+from .cli_common import _check_out, app, bad_input, warnings_as_lines
 from .scenario import ScenarioError
 
 DirArg = Annotated[Path, typer.Argument(metavar="DIR", help="A sweep's results folder (credsim sweep --out DIR).",
@@ -262,7 +262,7 @@ def compare(
 ) -> None:
     """Per scenario (and design point): each outcome's mean and 95% CI over replicates, and the paired
     difference from the baseline with its 95% CI; or, with --by, loan outcomes by segment."""
-    from .analysis import KEY_OUTCOMES, check_segment, compare as compare_table
+    from .analysis import KEY_OUTCOMES, SingleReplicateWarning, check_segment, compare as compare_table
 
     res = _load(folder)
     try:
@@ -284,7 +284,8 @@ def compare(
         keys = list(dict.fromkeys(outcomes))
     else:
         keys = res.outcomes if (every or as_json or fmt != "table") else [k for k in KEY_OUTCOMES if k in res.outcomes]
-    table = in_order(compare_table(res, base, keys), res, base)
+    with warnings_as_lines(SingleReplicateWarning):
+        table = in_order(compare_table(res, base, keys), res, base)
     _note(res)
     if as_json:
         sys.stdout.write(json.dumps(json_doc(res, table, base, keys), allow_nan=False) + "\n")

@@ -8,24 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli_common import SchedulerOption, SerialOption, WorkersOption, _check_out, _interactive, app, bad_input
+from .cli_common import Progress, SchedulerOption, SerialOption, WorkersOption, _check_out, _interactive, app, bad_input
 from .scenario import ScenarioError
-
-
-def _sweep_progress():
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    return Progress(
-        TextColumn("runs"),
-        MofNCompleteColumn(),
-        BarColumn(),
-        TextColumn("[red]{task.fields[failed]} failed"),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-    )
 
 
 @app.command()
@@ -104,29 +88,26 @@ def sweep(
     executor = "serial" if serial else ("dask" if scheduler else "local")
     n_workers = 1 if serial else (workers or default_workers())
     where = {"serial": "in this process", "local": f"on {n_workers} local worker(s)", "dask": f"on the Dask cluster at {scheduler}"}
-    state = {"bar": None, "task": None, "failed": 0}
+    progress = Progress("runs", interactive=_interactive())
 
     def on_start(total: int, skipped: int) -> None:
         # once the executor is up (a scheduler that cannot be reached is one line of bad input)
         drawn = f"{plan.spec.posterior.draws} posterior draw(s) x " if plan.posterior is not None else ""
-        typer.echo(f"sweep '{plan.spec.name}': {len(plan.jobs)} runs ({len({j.scenario for j in plan.jobs})} scenario(s) x "
-                   f"{len({j.point for j in plan.jobs})} point(s) x {drawn}{plan.spec.replicates} replicate(s)) {where[executor]} "
-                   f"-> {out}", err=True)
+        progress.print(f"sweep '{plan.spec.name}': {len(plan.jobs)} runs ({len({j.scenario for j in plan.jobs})} scenario(s) x "
+                       f"{len({j.point for j in plan.jobs})} point(s) x {drawn}{plan.spec.replicates} replicate(s)) "
+                       f"{where[executor]} -> {out}")
         if skipped:
-            typer.echo(f"resuming: {skipped} of {total} runs already finished", err=True)
-        if state["bar"] is not None:
-            state["task"] = state["bar"].add_task("runs", total=total, completed=skipped, failed=0)
+            progress.print(f"resuming: {skipped} of {total} runs already finished")
+        progress.start(total, skipped)
 
     def on_result(job, ok: bool) -> None:
         if not ok:
-            state["failed"] += 1
-            typer.echo(f"run {job.run_id} failed (see {out / 'failures' / (job.run_id + '.json')})", err=True)
-        if state["bar"] is not None:
-            state["bar"].update(state["task"], advance=1, failed=state["failed"])
+            progress.print(f"run {job.run_id} failed (see {out / 'failures' / (job.run_id + '.json')})")
+        progress.update(advance=1, failed=progress.failed + (not ok))
 
     def on_damaged(run_ids: list[str]) -> None:
-        typer.echo(f"{len(run_ids)} finished run(s) had damaged files (unreadable, truncated or empty) and will be "
-                   f"redone: {', '.join(run_ids[:5])}{' ...' if len(run_ids) > 5 else ''}", err=True)
+        progress.print(f"{len(run_ids)} finished run(s) had damaged files (unreadable, truncated or empty) and will be "
+                       f"redone: {', '.join(run_ids[:5])}{' ...' if len(run_ids) > 5 else ''}")
 
     kwargs = dict(executor=executor, workers=n_workers, scheduler=scheduler, on_start=on_start, on_result=on_result,
                   on_damaged=on_damaged, allow_code_change=allow_code_change, extend=extend)
@@ -137,15 +118,11 @@ def sweep(
         kw.pop("workers"), kw.pop("executor"), kw.pop("scheduler"), kw.pop("extend")
         done = adaptive_sweep(spec, out, targets, max_replicates or 4 * plan.spec.replicates, executor=executor,
                               workers=n_workers, scheduler=scheduler, changes=cli_changes, allow_large=allow_large,
-                              log=lambda line: typer.echo(line, err=True), **kw)
+                              log=progress.print, **kw)
         return done["outcome"]
 
     try:
-        if _interactive():
-            with _sweep_progress() as bar:
-                state["bar"] = bar
-                outcome = run(**kwargs)
-        else:
+        with progress:
             outcome = run(**kwargs)
     except ExecutorError as e:  # raised before anything is written
         bad_input(ScenarioError("--scheduler", scheduler or "", str(e)))

@@ -230,6 +230,30 @@ def test_progress_bar_on_a_terminal(monkeypatch):
     json.loads(res.stdout)
 
 
+def test_progress_without_a_terminal_is_a_line_a_tenth(capsys):
+    """For a log file or a batch job: a plain line each time another tenth of the work is done (not one per
+    run), and the last at 100% without a time left."""
+    from sim.cli_common import Progress
+
+    with Progress("runs", interactive=False) as p:
+        p.start(40, done=4)  # resumed: 4 already finished
+        for k in range(36):
+            p.update(advance=1, failed=int(k >= 30))
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(" (")[0] for line in lines] == [f"runs {n}/40" for n in range(8, 41, 4)]
+    assert lines[0].startswith("runs 8/40 (20%), 0 failed, 0:0") and "left" in lines[0]
+    assert lines[-1].startswith("runs 40/40 (100%), 1 failed, 0:0") and "left" not in lines[-1]
+
+    with Progress("trials", interactive=False, failures=False, every=0.0) as p:  # and after a while, whatever the share
+        p.start(1000)
+        p.update(done=1)
+        p.update(done=1)  # nothing new done: nothing said
+        p.update(done=2)
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(" (")[0] for line in lines] == ["trials 1/1000", "trials 2/1000"]
+    assert lines[0].startswith("trials 1/1000 (0%), 0:00 elapsed, about ")
+
+
 def test_real_progress_bar_renders(monkeypatch):
     monkeypatch.setattr(cli, "_interactive", lambda: True)
     res = invoke("run", "baseline", "--borrowers", "2000", "--days", "5")

@@ -311,6 +311,24 @@ def test_incomplete_sweep(strategies, tmp_path):
 # --------------------------------------------------------------------------- credsim compare
 
 
+def test_an_outcome_with_a_single_value_is_one_warning_line_naming_it(strategies, tmp_path):
+    """Where only one replicate gives a value (the others never finished here), compare says once, as one
+    line, which scenario's outcomes have no interval; not a Python warning per table."""
+    folder = tmp_path / "thin"
+    shutil.copytree(strategies, folder)
+    for r in ("r001", "r002"):
+        (folder / "summaries" / f"humane_visits__p0000__{r}.parquet").unlink()
+    out = invoke("compare", folder)
+    assert out.exit_code == 0, out.stderr
+    said = [line for line in out.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(said) == 1 and "SingleReplicateWarning" not in out.stderr, out.stderr
+    assert said[0].startswith("warning: no 95% interval (NaN) where a single replicate gives a value (humane_visits: ")
+    assert "default_rate" in said[0] and "baseline:" not in said[0] and "no_collection:" not in said[0]
+    row = analysis.compare(analysis.load(folder), "baseline", ["default_rate"]).set_index("scenario").loc["humane_visits"]
+    assert row["n"] == 1 and np.isnan(row["ci_low"]) and np.isnan(row["diff_low"])
+
+
+
 def test_compare_json_is_one_object_with_every_scenario(strategies):
     out = invoke("compare", strategies, "--json")
     assert out.exit_code == 0, out.stderr

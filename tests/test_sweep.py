@@ -289,6 +289,7 @@ def test_cli_counts_failures_exits_1_and_the_progress_bar_shows_them(tmp_path, m
     res = runner.invoke(app, ["sweep", str(spec), "--out", str(out), "--serial"])
     assert res.exit_code == 0, res.output
     assert "1 runs done, 5 already finished, 0 failed" in res.stdout
+    assert "runs 6/6 (100%), 0 failed, 0:0" in res.stderr  # no terminal: progress as plain lines
 
 
 def _worker_pids(pid: int) -> list[int]:
