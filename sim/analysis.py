@@ -671,12 +671,16 @@ def compare(
     out["n_pairs"] = out["n_pairs"].fillna(0).astype(int)
     single = out[(out["n"] == 1) | ((out["n_pairs"] == 1) & (out["scenario"] != out["baseline"]))]
     if len(single):
-        _warn_single(single, confidence)
+        _warn_single(single, len(single) == len(out), confidence)
     return out
 
 
-def _warn_single(rows: pd.DataFrame, confidence: float) -> None:
+def _warn_single(rows: pd.DataFrame, everywhere: bool, confidence: float) -> None:
     """One :class:`SingleReplicateWarning` for a table: which outcomes of which scenarios have a single value."""
+    if everywhere:
+        warnings.warn(f"no {confidence:.0%} interval (NaN) anywhere: a single replicate gives each value; run at "
+                      "least 2 replicates", SingleReplicateWarning, stacklevel=3)
+        return
     by = rows.groupby("scenario", sort=False)["outcome"].unique()
     named = "; ".join(f"{sc}: {', '.join(dict.fromkeys(o))}" for sc, o in list(by.items())[:4])
     more = f"; and {len(by) - 4} more scenario(s)" if len(by) > 4 else ""

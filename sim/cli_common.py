@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -126,8 +127,6 @@ class Progress:
         return False
 
     def start(self, total: int, done: int = 0) -> None:
-        import time
-
         self.total, self.done, self._first = total, done, done
         self._t0 = self._said_at = time.monotonic()
         self._said = done
@@ -136,8 +135,6 @@ class Progress:
 
     def update(self, *, advance: int = 0, done: int | None = None, total: int | None = None,
                failed: int | None = None) -> None:
-        import time
-
         self.done = self.done + advance if done is None else done
         self.total = self.total if total is None else total
         self.failed = self.failed if failed is None else failed

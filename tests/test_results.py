@@ -327,6 +327,12 @@ def test_an_outcome_with_a_single_value_is_one_warning_line_naming_it(strategies
     row = analysis.compare(analysis.load(folder), "baseline", ["default_rate"]).set_index("scenario").loc["humane_visits"]
     assert row["n"] == 1 and np.isnan(row["ci_low"]) and np.isnan(row["diff_low"])
 
+    for sc in ("baseline", "no_collection"):  # now one replicate of everything
+        for r in ("r001", "r002"):
+            (folder / "summaries" / f"{sc}__p0000__{r}.parquet").unlink()
+    said = [line for line in invoke("compare", folder).stderr.splitlines() if line.startswith("warning: ")]
+    assert said == ["warning: no 95% interval (NaN) anywhere: a single replicate gives each value; run at least 2 replicates"]
+
 
 
 def test_compare_json_is_one_object_with_every_scenario(strategies):
