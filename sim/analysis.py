@@ -671,7 +671,7 @@ def compare(
     out["n_pairs"] = out["n_pairs"].fillna(0).astype(int)
     single = out[(out["n"] == 1) | ((out["n_pairs"] == 1) & (out["scenario"] != out["baseline"]))]
     if len(single):
-        _warn_single(single, len(single) == len(out), confidence)
+        _warn_single(single, bool((out["n"] <= 1).all()), confidence)  # nothing has two values
     return out
 
 
