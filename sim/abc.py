@@ -68,6 +68,7 @@ from pydantic import Field, ValidationError
 
 from . import calibrate as cal
 from .analysis import mean_ci
+from .execute import RunFailed
 from .rng import replicate_seed, seed_sequence
 from .scenario import ScenarioError, load_scenario, with_overrides
 
@@ -157,10 +158,6 @@ def load(path: str | Path) -> AbcProblem:
 # ---------------------------------------------------------------------------------------------
 # running particles through the executor
 # ---------------------------------------------------------------------------------------------
-class RunFailed(RuntimeError):
-    """A model run failed (its error comes from the worker)."""
-
-
 class Batches:
     """Runs lists of parameter sets, each with the problem's replicate seeds, through an executor."""
 

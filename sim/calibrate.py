@@ -60,6 +60,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from .analysis import mean_ci  # the project's one interval: Student t, logit scale for rates, NaN from one run
+from .execute import RunFailed
 from .metrics import RATE_KEYS, SUMMARY, SUMMARY_KEYS
 from .params import Scenario, iter_parameters
 from .regions import CALIBRATED, TOML_BEGIN, TOML_END, toml_region_re
@@ -466,10 +467,6 @@ def load_targets(path: str | Path) -> Problem:
 # ---------------------------------------------------------------------------------------------
 # running replicates
 # ---------------------------------------------------------------------------------------------
-class RunFailed(RuntimeError):
-    """A run of the calibration raised: the objective cannot be computed."""
-
-
 class Runner:
     """Runs batches of (scenario, overrides, seed) through the sweep executor (:mod:`sim.execute`): on
     local worker processes, or in this process with one worker; returns the summaries in job order.

@@ -292,7 +292,8 @@ def open_executor(executor: str = "local", workers: int | None = None, scheduler
 
 
 class RunFailed(RuntimeError):
-    """A call of :func:`run_each` raised (the message holds the worker's traceback)."""
+    """A model run failed where its result was needed (a calibration's objective, an optimisation's trial,
+    a call of :func:`run_each`): the message holds the worker's error."""
 
 
 @dataclass(frozen=True)

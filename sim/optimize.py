@@ -80,6 +80,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .analysis import mean_ci
+from .execute import RunFailed
 from .metrics import RATE_KEYS, SUMMARY_KEYS
 from .params import Scenario, iter_parameters
 from .rng import replicate_seed, seed_sequence
@@ -561,10 +562,6 @@ def parse_ci_target(text: str) -> tuple[str, float]:
 # ---------------------------------------------------------------------------------------------
 # evaluating trials through the executor
 # ---------------------------------------------------------------------------------------------
-class RunFailed(RuntimeError):
-    """A model run failed (its error comes from the worker), or gave an objective no value."""
-
-
 class Interrupted(RuntimeError):
     """The study stopped before its end (``stop_after``, as a kill would); rerun to resume."""
 
