@@ -465,7 +465,7 @@ class Borrower(mesa.Agent):
 
     # ---- steps 7-8: feelings, then applying ----
     def evening(self, t: int) -> None:
-        st, tr = self.model.params.stress, self.model.params.trust
+        st = self.model.params.stress
         behind = self.amount_due > 0.0 or self.co_balance > 0.0
         dsti = self.other_dsti + self.instalment / self.income
         level = (self.stress_base + st.arrears_strain * behind + st.debt_strain * dsti

@@ -734,7 +734,7 @@ def diagnostics(post: Posterior, val: Validation, out: Path) -> list[Path]:
     from .plots import _plt
 
     plt = _plt()
-    ap, p = post.ap, post.ap.problem
+    p = post.ap.problem
     parts, keys = post.particles, p.keys
     gens = sorted(parts.generation.unique())
     last = post.last

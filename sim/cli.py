@@ -18,7 +18,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from . import __version__
-from .metrics import RATE_KEYS, SUMMARY, SUMMARY_KEYS, UndefinedMetricWarning
+from .metrics import RATE_KEYS, SUMMARY, UndefinedMetricWarning
 from .cli_common import EXIT_BAD_INPUT, _check_out, _interactive, app, bad_input, warnings_as_lines  # noqa: F401 (re-exported)
 from .params import Scenario
 from .scenario import ScenarioError, load_scenario, parse_assignment, shipped_scenarios, with_overrides

@@ -29,7 +29,6 @@ restricted input, coverage, density, mass, and the tree's rules) and ``tree.txt`
 from __future__ import annotations
 
 import json
-import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path

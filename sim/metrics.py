@@ -14,7 +14,7 @@ from functools import partial
 import numpy as np
 
 from . import accounting
-from .state import ACTIVE, CAUSES, CHARGED_OFF, DPD_MILESTONES, OUTCOMES, PRODUCTS, REPAID
+from .state import ACTIVE, CAUSES, CHARGED_OFF, DPD_MILESTONES, OUTCOMES, PRODUCTS
 from .regulation import BREACH_UNIT, RULES
 from .tactics import registry as tactic_registry
 
@@ -346,7 +346,7 @@ def summary(model) -> dict:
     if not win.started:
         raise RuntimeError(f"the measurement window starts at the end of day {model.t0} "
                            f"(simulation.burn_in); the run is on day {model.day}")
-    ppl, st, t0 = model.people, model.params.stress, model.t0
+    ppl, t0 = model.people, model.t0
     books = model.lender.books
     b = books_change(books, win.books)
     end = model.day

@@ -68,7 +68,6 @@ import ast
 import hashlib
 import json
 import math
-import os
 import re
 import time
 from dataclasses import dataclass, field

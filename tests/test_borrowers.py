@@ -5,9 +5,9 @@ conversations, promises, avoidance, the network, who applies, causes, and per-pe
 import numpy as np
 import pytest
 
-from sim.mechanisms import acquisition, causes, conversations, income, population, repayment, spending
+from sim.mechanisms import acquisition, causes, conversations, income, repayment, spending
 from sim.rng import PersonStream
-from sim.state import CAUSES, CYCLE, HOPED, PAID_ALL, PAID_PART, UNABLE, UNWILLING
+from sim.state import CAUSES, CYCLE, HOPED, PAID_PART, UNABLE, UNWILLING
 
 from support import free_row, give_loan
 

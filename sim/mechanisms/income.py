@@ -30,7 +30,7 @@ def step(model, t) -> None:
 
 
 def pay_day(model, t) -> None:
-    ppl, pop, sh = model.people, model.params.population, model.params.shocks
+    ppl = model.people
     idx = model.pay_groups[t % CYCLE]
     if len(idx) == 0:
         return
