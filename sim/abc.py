@@ -68,7 +68,7 @@ from pydantic import Field, ValidationError
 
 from . import calibrate as cal
 from .analysis import mean_ci
-from .execute import RunFailed
+from .execute import RunFailed, gather
 from .rng import replicate_seed, seed_sequence
 from .scenario import ScenarioError, load_scenario, with_overrides
 
@@ -158,6 +158,10 @@ def load(path: str | Path) -> AbcProblem:
 # ---------------------------------------------------------------------------------------------
 # running particles through the executor
 # ---------------------------------------------------------------------------------------------
+def _failed(job, res: dict) -> str:
+    return f"a model run failed ({res['error']})"
+
+
 class Batches:
     """Runs lists of parameter sets, each with the problem's replicate seeds, through an executor."""
 
@@ -173,20 +177,14 @@ class Batches:
 
         p = self.problem
         seeds = p.seeds if seeds is None else seeds
-        jobs, index = [], {}
+        jobs = []
         for i, over in enumerate(points):
             sc = with_overrides(p.base, over, source=str(p.path)) if over else p.base
             for r, s in enumerate(seeds):
                 self._n += 1
-                job = Job(f"abc-{self._n}", p.base.name, i, r, s, sc)
-                index[job.run_id] = (i, r)
-                jobs.append(job)
-        summaries: list[list[dict | None]] = [[None] * len(seeds) for _ in points]
-        for job, out in self.execute(jobs):
-            if not out["ok"]:
-                raise RunFailed(f"a model run failed ({out['error']})")
-            i, r = index[job.run_id]
-            summaries[i][r] = out["summary"]
+                jobs.append(Job(f"abc-{self._n}", p.base.name, i, r, s, sc))
+        flat = [out["summary"] for out in gather(self.execute, jobs, _failed)]  # point by point, seed by seed
+        summaries = [flat[i * len(seeds):(i + 1) * len(seeds)] for i in range(len(points))]
         self.runs += len(jobs)
         return [cal.replicate_moments(targets or p.targets, s) for s in summaries]
 
@@ -536,17 +534,11 @@ def _predictive(batches: Batches, draws: list[dict[str, float]], seeds: list[int
     from .sweep import Job
 
     p = batches.problem
-    jobs, index = [], {}
+    jobs = []
     for i, (over, sd) in enumerate(zip(draws, seeds)):
         batches._n += 1
-        job = Job(f"abc-{batches._n}", p.base.name, i, 0, sd, with_overrides(p.base, over, source=str(p.path)))
-        index[job.run_id] = i
-        jobs.append(job)
-    out: list[dict | None] = [None] * len(jobs)
-    for job, res in batches.execute(jobs):
-        if not res["ok"]:
-            raise RunFailed(f"a model run failed ({res['error']})")
-        out[index[job.run_id]] = res["summary"]
+        jobs.append(Job(f"abc-{batches._n}", p.base.name, i, 0, sd, with_overrides(p.base, over, source=str(p.path))))
+    out = [res["summary"] for res in gather(batches.execute, jobs, _failed)]
     batches.runs += len(jobs)
     return [cal.replicate_moments(p.targets, [x]) for x in out]
 

@@ -60,7 +60,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from .analysis import mean_ci  # the project's one interval: Student t, logit scale for rates, NaN from one run
-from .execute import RunFailed
+from .execute import RunFailed, gather  # noqa: F401 - RunFailed: what a failed run raises here too
 from .metrics import RATE_KEYS, SUMMARY, SUMMARY_KEYS
 from .params import Scenario, iter_parameters
 from .regions import CALIBRATED, TOML_BEGIN, TOML_END, toml_region_re
@@ -510,13 +510,9 @@ class Runner:
         runs = [Job(f"calibration__r{i:06d}", sc.name, 0, i, seed, build_scenario(sc, overrides=overrides or None),
                     dict(overrides or {})) for i, (sc, overrides, seed) in enumerate(jobs)]
         self.open()
-        done: dict[str, dict] = {}
-        for job, out in self._execute(runs):
-            if not out["ok"]:
-                raise RunFailed(f"run of {job.scenario} with {job.design_values} and seed {job.seed} failed: "
-                                f"{out['error']}\n{out.get('traceback', '')}")
-            done[job.run_id] = out["summary"]
-        return [done[j.run_id] for j in runs]
+        done = gather(self._execute, runs, lambda job, out: f"run of {job.scenario} with {job.design_values} and seed "
+                                                            f"{job.seed} failed: {out['error']}\n{out.get('traceback', '')}")
+        return [out["summary"] for out in done]
 
 
 # ---------------------------------------------------------------------------------------------

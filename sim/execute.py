@@ -313,6 +313,18 @@ def execute_task(task: Task) -> dict:
         return {"ok": False, "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
 
 
+def gather(execute: Callable, jobs: list, failed: Callable[[object, dict], str]) -> list[dict]:
+    """Every job's result from an open executor's ``execute`` (:func:`open_executor`), in the jobs' order
+    (``execute`` yields them as they finish). The first failed run raises :class:`RunFailed` with the
+    message ``failed(job, result)``."""
+    done: dict = {}
+    for job, res in execute(jobs):
+        if not res["ok"]:
+            raise RunFailed(failed(job, res))
+        done[job.run_id] = res
+    return [done[job.run_id] for job in jobs]
+
+
 def run_each(fn: Callable, items: Iterable, *, workers: int | None = None, executor: str = "local",
              scheduler: str | None = None) -> list:
     """``[fn(item) for item in items]``, computed by the executors sweeps use: local worker processes by
@@ -322,14 +334,10 @@ def run_each(fn: Callable, items: Iterable, *, workers: int | None = None, execu
     at the top of a module) and each result picklable. The first call that raises stops the rest:
     :class:`RunFailed`, with its traceback."""
     tasks = [Task(i, fn, item) for i, item in enumerate(items)]
-    out: list = [None] * len(tasks)
     with open_executor(executor, workers, scheduler, fn=execute_task) as execute:
-        for task, res in execute(tasks):
-            if not res["ok"]:
-                raise RunFailed(f"{getattr(fn, '__name__', fn)}({task.item!r}) failed: {res['error']}\n"
-                                f"{res['traceback']}")
-            out[task.run_id] = res["value"]
-    return out
+        done = gather(execute, tasks, lambda task, res: f"{getattr(fn, '__name__', fn)}({task.item!r}) failed: "
+                                                        f"{res['error']}\n{res['traceback']}")
+    return [res["value"] for res in done]
 
 
 @dataclass

@@ -79,7 +79,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .analysis import mean_ci
-from .execute import RunFailed
+from .execute import RunFailed, gather
 from .metrics import RATE_KEYS, SUMMARY_KEYS
 from .params import Scenario, iter_parameters
 from .rng import replicate_seed, seed_sequence
@@ -593,19 +593,16 @@ def run_trials(problem: Problem, execute: Callable, points: list[tuple[int, dict
     from .sweep import Job
 
     seeds = problem.seeds(max((r.stop for r in reps.values()), default=0))
-    jobs, index = [], {}
+    jobs, where = [], []
     for number, values in points:
         scenarios = {f: problem.scenario(values, f) for f in problem.futures}
         for f, sc in scenarios.items():
             for r in reps[number]:
-                job = Job(f"t{number:05d}__{f}__r{r:03d}", f, number, r, seeds[r], sc)
-                index[job.run_id] = (number, f, r)
-                jobs.append(job)
+                jobs.append(Job(f"t{number:05d}__{f}__r{r:03d}", f, number, r, seeds[r], sc))
+                where.append((number, f, r))
     out: dict[int, dict[str, dict[int, dict[str, float]]]] = {n: {f: {} for f in problem.futures} for n, _ in points}
-    for job, res in execute(jobs):
-        if not res["ok"]:
-            raise RunFailed(f"a model run failed ({job.run_id}: {res['error']})")
-        n, f, r = index[job.run_id]
+    done = gather(execute, jobs, lambda job, res: f"a model run failed ({job.run_id}: {res['error']})")
+    for (n, f, r), res in zip(where, done):
         out[n][f][r] = _summary_values(problem, res["summary"])
     return out
 
