@@ -44,7 +44,6 @@ CHROMIUM = os.environ.get("CREDSIM_CHROMIUM", "/usr/bin/chromium")
 from app_probe import PANELS, STEP_JS, STEP_LIMIT_MS  # noqa: E402 - beside this script
 
 
-
 def rss_mb(pid: int) -> float:
     proc = psutil.Process(pid)
     return sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)]) / 2**20

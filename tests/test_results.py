@@ -334,7 +334,6 @@ def test_an_outcome_with_a_single_value_is_one_warning_line_naming_it(strategies
     assert said == ["warning: no 95% interval (NaN) anywhere: a single replicate gives each value; run at least 2 replicates"]
 
 
-
 def test_compare_json_is_one_object_with_every_scenario(strategies):
     out = invoke("compare", strategies, "--json")
     assert out.exit_code == 0, out.stderr
