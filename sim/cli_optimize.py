@@ -65,8 +65,8 @@ def optimize(
     progress = Progress("trials", interactive=_interactive(), failures=False)
     try:
         with open_executor(executor, n_workers, scheduler, fn=execute_summary) as execute, progress:
-            progress.start(total)
             result = opt.optimize(problem, out, execute, log=progress.print,
+                                  on_start=lambda done, total: progress.start(total, done),
                                   on_trial=lambda done, total: progress.update(done=done, total=total))
     except ExecutorError as e:
         bad_input(ScenarioError("--scheduler", scheduler or "", str(e)))

@@ -768,10 +768,13 @@ def _lever_values(problem: Problem, params: dict[str, Any]) -> dict[str, Any]:
 
 def optimize(problem: Problem, out: str | Path, execute: Callable, *, trials: int | None = None,
              log: Callable[[str], None] | None = None, on_trial: Callable[[int, int], None] | None = None,
-             stop_after: int | None = None, figures: bool = True) -> Study:
+             on_start: Callable[[int, int], None] | None = None, stop_after: int | None = None,
+             figures: bool = True) -> Study:
     """Run (or resume) the study into ``out``; ``execute(jobs)`` yields ``(job, result)`` as runs finish.
 
-    ``on_trial(done, total)`` after each trial told; ``stop_after``: raise :class:`Interrupted` after that
+    ``on_start(done, total)`` once, before any trial runs (``done``: the trials a resumed study had told
+    already, so a progress report's time left counts only this session's pace); ``on_trial(done, total)``
+    after each trial told; ``stop_after``: raise :class:`Interrupted` after that
     many trials told in this session (what a kill does, for tests)."""
     import optuna
     from optuna.trial import TrialState
@@ -788,6 +791,8 @@ def optimize(problem: Problem, out: str | Path, execute: Callable, *, trials: in
     resumed = sum(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False))
     if resumed and log:
         log(f"resuming: {resumed} of {total} trials already told")
+    if on_start:
+        on_start(resumed, total)
     told = runs = 0
     while True:
         frozen = study.get_trials(deepcopy=False)

@@ -133,8 +133,14 @@ def test_a_killed_study_resumes_to_the_trials_of_an_uninterrupted_one(tmp_path):
         opt.optimize(synthetic(tmp_path), out, serial, stop_after=6)
     study = opt.open_study(synthetic(tmp_path), out)
     assert [t.state.name for t in study.get_trials()][5:8] == ["COMPLETE", "RUNNING", "RUNNING"]
-    resumed = opt.optimize(synthetic(tmp_path), out, serial, figures=False)
+    calls = []
+    resumed = opt.optimize(synthetic(tmp_path), out, serial, figures=False,
+                           on_start=lambda done, total: calls.append(("start", done, total)),
+                           on_trial=lambda done, total: calls.append(("trial", done, total)))
     assert resumed.resumed_from == 6 and resumed.told == 6
+    # a progress report starts from the trials told before, so its time left is this session's pace
+    assert calls[0] == ("start", 6, 12) and [c[0] for c in calls[1:]] == ["trial"] * 6
+    assert calls[-1] == ("trial", 12, 12)
     pd.testing.assert_frame_equal(_trials(resumed), _trials(whole))
 
     # killed while asking: generation 1 told, one trial of generation 2 asked
@@ -332,6 +338,27 @@ def test_bad_ci_target_and_trials_are_one_line(tmp_path):
         res = runner.invoke(app, ["optimize", str(spec), "--out", str(tmp_path / "o"), *args])
         assert res.exit_code == 2 and expected in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
         assert not (tmp_path / "o").exists()
+
+
+def test_a_resumed_study_starts_its_progress_from_the_trials_told_before(tmp_path, monkeypatch):
+    """`credsim optimize` with more --trials on a finished study: the progress starts at the trials told
+    before (not at 0, which counted them as this session's work and made the time left too short)."""
+    from sim import cli_common
+
+    spec = write(tmp_path, GOOD.format(lever='"collection.tone.harshness" = { min = 0.0, max = 1.0 }',
+                                       objective="default_rate", constraints="")
+                 .replace('name = "bad"', 'name = "resume"\n    borrowers = 100\n    days = 20\n    burn_in = 0\n'
+                          '    replicates = 2'))
+    starts = []
+    real_start = cli_common.Progress.start
+    monkeypatch.setattr(cli_common.Progress, "start",
+                        lambda self, total, done=0: (starts.append((total, done)), real_start(self, total, done))[1])
+    out = tmp_path / "study"
+    for trials in ("2", "4"):
+        res = runner.invoke(app, ["optimize", str(spec), "--out", str(out), "--serial", "--trials", trials])
+        assert res.exit_code == 0, res.output
+    assert starts == [(2, 0), (4, 2)]
+    assert "resuming: 2 of 4 trials already told" in res.stderr
 
 
 def test_constraint_and_expression_language():
