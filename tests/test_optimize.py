@@ -351,8 +351,12 @@ def test_a_resumed_study_starts_its_progress_from_the_trials_told_before(tmp_pat
                           '    replicates = 2'))
     starts = []
     real_start = cli_common.Progress.start
-    monkeypatch.setattr(cli_common.Progress, "start",
-                        lambda self, total, done=0: (starts.append((total, done)), real_start(self, total, done))[1])
+
+    def recording_start(self, total, done=0):
+        starts.append((total, done))
+        real_start(self, total, done)
+
+    monkeypatch.setattr(cli_common.Progress, "start", recording_start)
     out = tmp_path / "study"
     for trials in ("2", "4"):
         res = runner.invoke(app, ["optimize", str(spec), "--out", str(out), "--serial", "--trials", trials])
