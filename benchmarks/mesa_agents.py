@@ -457,8 +457,7 @@ class Borrower(mesa.Agent):
         self.has_loan = False
         self.balance = self.amount_due = self.fees = self.instalment = 0.0
         self.dpd = 0
-        self.next_due = -1
-        self.promise_day = -1
+        self.next_due = -1  # a pending promise stays (judged on its day), as in sim.mechanisms.loans.close
         self.cash += self.reserved
         self.reserved = 0.0
         self.cooldown_until = t + self.model.params.acquisition.cooldown_days

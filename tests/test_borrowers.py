@@ -5,9 +5,9 @@ conversations, promises, avoidance, the network, who applies, causes, and per-pe
 import numpy as np
 import pytest
 
-from sim.mechanisms import acquisition, causes, conversations, income, repayment, spending
+from sim.mechanisms import acquisition, causes, conversations, income, loans, repayment, spending
 from sim.rng import PersonStream
-from sim.state import CAUSES, CYCLE, HOPED, PAID_PART, UNABLE, UNWILLING
+from sim.state import CAUSES, CHARGED_OFF, CYCLE, HOPED, PAID_PART, REPAID, UNABLE, UNWILLING
 
 from support import free_row, give_loan
 
@@ -208,6 +208,30 @@ def test_a_kept_promise_is_not_broken(model_factory):
     m.tactics["promises"].after_payments(t)
     assert p.promises_broken[i] == 0 and m.lender.books.promises_kept == 1
     assert p.queued_since[i] < 0
+
+
+def test_a_promise_on_a_loan_closed_before_its_day_is_still_judged(model_factory):
+    """Repaid in full before the promised day: kept. Charged off without the promised payment: broken,
+    with nothing to escalate (no visit queued for a loan that no longer exists)."""
+    m, i = _calls(model_factory, 1.0)
+    p, books = m.people, m.lender.books
+    t = int(p.promise_day[i])
+    p.paid_total[i] += p.amount_due[i] + p.fees[i]  # pays everything off
+    loans.close(m, np.array([i]), t - 1, REPAID)
+    m.tactics["promises"].before_payments(t)
+    assert i not in m.promised_today  # no loan: no decision to take
+    m.tactics["promises"].after_payments(t)
+    assert books.promises_kept == 1 and books.promises_broken == 0 and p.promise_day[i] == -1
+
+    m, i = _calls(model_factory, 1.0)
+    p, books = m.people, m.lender.books
+    t = int(p.promise_day[i])
+    p.banned[i] = True  # as loans.charge_off leaves it
+    loans.close(m, np.array([i]), t - 1, CHARGED_OFF)
+    m.tactics["promises"].before_payments(t)
+    m.tactics["promises"].after_payments(t)
+    assert books.promises_kept == 0 and books.promises_broken == 1
+    assert p.queued_since[i] < 0 and not p.has_loan[i]
 
 
 def test_avoidance_grows_with_stress_and_contacts(model_factory):

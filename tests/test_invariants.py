@@ -104,6 +104,13 @@ def check(m, charged_off_ids, seen_banned):
         assert (p.fees[act] <= reg.max_fees_share * p.principal[act] + 1e-6).all()
     for rule in ("fee_cap", "rate_cap", "forbearance"):
         assert not getattr(reg, rule) or m.contact_history.breaches[rule] == 0, rule
+    # every promise to pay is judged on its day, kept or broken, even on a loan closed since (none is lost
+    # while a new loan cannot be taken out before a closed loan's pending promise falls due)
+    pending = int(np.count_nonzero(p.promise_day > t))
+    judged = b.promises_kept + b.promises_broken + pending
+    if m.params.acquisition.cooldown_days >= m.params.collection.promises.days:
+        assert b.promises == judged, (b.promises, b.promises_kept, b.promises_broken, pending)
+    assert b.promises >= judged
     # state kept incrementally equals its definition
     assert np.array_equal(m.stress_levels.current(m, t), stress.level(m, t))
     # a charged-off loan stays charged off

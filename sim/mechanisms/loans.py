@@ -248,7 +248,7 @@ def close(model, idx, t, outcome) -> None:
     ppl.next_due[idx] = -1
     ppl.on_plan[idx] = False
     ppl.queued_since[idx] = -1
-    ppl.promise_day[idx] = -1  # a promise on a closed loan is neither kept nor broken
+    # a pending promise stays: it is judged on its day like any other (tactic promises, 7.8)
     ppl.cash[idx] += ppl.reserved[idx]
     ppl.reserved[idx] = 0.0
     ppl.cooldown_until[idx] = t + model.params.acquisition.cooldown_days

@@ -35,6 +35,7 @@ class PromiseToPay(Tactic):
     def __init__(self, model, active):
         super().__init__(model, active)
         self.due: dict[int, list[np.ndarray]] = {}  # day -> borrowers whose promise falls due
+        self._judged = EMPTY  # today's promises, held or not by a loan: judged after the payments
 
     def ask(self, idx, t, channel) -> None:
         m = self.model
@@ -59,18 +60,22 @@ class PromiseToPay(Tactic):
         return idx[self.model.people.promise_day[idx] == t]
 
     def before_payments(self, t) -> None:
-        self.model.promised_today = self.due_today(t)
+        due = self._judged = self.due_today(t)
+        self.model.promised_today = due[self.model.people.has_loan[due]]  # they decide again today
 
     def after_payments(self, t) -> None:
-        """After today's payments: promises due today are kept or broken; broken ones escalate."""
+        """After today's payments: promises due today are kept or broken; broken ones escalate. A promise
+        on a loan that has closed since is judged too: kept if the loan was repaid or settled (nothing is
+        owed), broken if it was charged off without the promised payment."""
         m = self.model
-        due = m.promised_today
+        due = self._judged
+        self._judged = EMPTY
         self.due.pop(t, None)
         if len(due) == 0:
             return
         ppl, prm, books = m.people, m.params, m.lender.books
         paid = ppl.paid_total[due] - ppl.promise_base[due]
-        kept = (paid >= ppl.promise_amount[due] - 1e-6) | (ppl.amount_due[due] <= 0.0)
+        kept = (paid >= ppl.promise_amount[due] - 1e-6) | ((ppl.amount_due[due] <= 0.0) & ~ppl.banned[due])
         broken = due[~kept]
         ppl.promise_day[due] = -1
         collected = float(np.maximum(np.minimum(paid, ppl.promise_amount[due]), 0.0).sum())
@@ -79,6 +84,7 @@ class PromiseToPay(Tactic):
         books.promises_kept += int(kept.sum())
         books.promises_broken += len(broken)
         ppl.promises_broken[broken] += 1
+        broken = broken[ppl.has_loan[broken]]  # a charged-off loan has nothing left to escalate
         ppl.add_pressure(broken, t, self.p.broken_pressure, prm.repayment.pressure_halflife)
         visits = m.tactics["visits"]
         if visits.active and visits.p.on_broken_promise:
