@@ -45,7 +45,7 @@ SUMMARY = {
     "collection_cost": "SMS, calls, visits, plan set-up, collectors' incentive pay and recovery agency costs in the window (CU)",
     "credit_loss": "principal written off at charge-off in the window (CU)",
     "recoveries": "paid on charged-off debt in the window (CU)",
-    "profit": "profit after provisions (sim.accounting): interest + fees + recoveries_net + debt_sale_proceeds - impairment - dunning (SMS, calls, visits, plan set-up), education, origination, funding, operating and capital costs, in the window (CU)",
+    "profit": "profit after provisions (sim.accounting): interest + fees + recoveries_net + debt_sale_proceeds - impairment - dunning (SMS, calls, visits, plan set-up, collectors' incentive pay) - principal forgiven by settlements - education, origination, funding, operating and capital costs, in the window (CU)",
     "contacts_per_delinquent_loan": "SMS, calls and completed visits to loans past due in the window / loans past due at its start or first past due in it",
     "late_payment_rate": "instalments not paid by the day after they fell due / instalments that fell due on current loans, in the window",
     "loans": "window loans: active at the window's start or booked in it",
@@ -107,7 +107,7 @@ class UndefinedMetricWarning(UserWarning):
 DAILY = {
     "day": "day of the run (day 0: the set-up; the burn-in is days 0 .. t0-1)",
     "window_day": "day of the measurement window: day - t0 (negative in the burn-in, 0 at the window's start)",
-    "burn_in": "true on the burn-in's days (day < t0): not part of the measurement window",
+    "burn_in": "true on days before t0; false from window_day 0 (the end of the burn-in's last day, the window's starting state) on: averages over the window's days start at window_day 1",
     "active_loans": "loans outstanding",
     "current": "active loans not past due",
     "dpd_1_29": "active loans 1-29 DPD",

@@ -383,3 +383,30 @@ def test_state_tables_name_only_existing_variables(text):
             if not hasattr(people, name):
                 missing.append(name)
     assert not missing, f"part 2 lists variables People does not have: {missing}"
+
+
+def test_worked_willingness_numbers_are_what_the_mechanism_gives(text):
+    """Part 7.5 quotes the chance that an otherwise average borrower pays, at the default intercept, at
+    0-3 sd of the lasting personal effect below its mean: set up such a borrower and ask the mechanism."""
+    from sim import CreditModel
+    from sim.mechanisms import repayment
+    from sim.params import Repayment
+
+    m = re.search(r"With the defaults \(`repayment.intercept` ([\d.]+), `repayment.willingness_sd`\s+([\d.]+)\),"
+                  r" an otherwise average borrower pays with probability ([\d.]+) at the mean personal effect,"
+                  r" ([\d.]+) one sd\s+below it, ([\d.]+) two sd below and ([\d.]+) three sd below", text)
+    assert m, "the worked willingness sentence of 7.5 is missing"
+    intercept, sd, *quoted = (float(g) for g in m.groups())
+    assert (intercept, sd) == (Repayment().intercept, Repayment().willingness_sd)
+    model = CreditModel(scenario="baseline", borrowers=200, days=5, rng=1,
+                        overrides={"simulation.burn_in": 0, "collection.tactics": ["reminders"],
+                                   "repayment.intercept": intercept})
+    ppl, prm, t = model.people, model.params, model.day
+    pop = prm.population
+    idx = np.arange(4)
+    ppl.will_re[idx] = -sd * idx  # 0, 1, 2 and 3 sd below the mean
+    ppl.attention[idx], ppl.attention_day[idx], ppl.pressure[idx] = 0.5, t, 0.0
+    ppl.literacy[idx], ppl.understanding[idx] = pop.literacy_mean, pop.literacy_mean - pop.understanding_gap
+    ppl.present_bias[idx], ppl.stress[idx], ppl.trust[idx] = pop.present_bias_mean, prm.stress.baseline, prm.trust.prior
+    ppl.promise_day[idx] = -1
+    assert repayment.willingness(model, idx, t) == pytest.approx(quoted, abs=0.005)
