@@ -720,15 +720,19 @@ def open_study(problem: Problem, out: Path):
 
 
 def check_out(out: Path, problem: Problem) -> None:
-    """Before anything is written: ``out`` is new, or this study's own folder (same spec but trials)."""
+    """Before anything is written: ``out`` is new or empty, or this study's own folder (same spec but
+    trials); never another study's, a sweep's or any other folder with files in it."""
     state = out / STATE
-    if (out / JOURNAL).exists():
+    if out.is_dir() and not (out / JOURNAL).exists() and not state.exists() and any(out.iterdir()):
+        raise ScenarioError("--out", str(out), "a new or empty folder, or this study's own; it holds files that are not "
+                                               "an optimisation study's; use another --out")
+    if (out / JOURNAL).exists() or state.exists():
         try:
             old = json.loads(state.read_text(encoding="utf-8")).get("fingerprint")
         except (OSError, ValueError):
             old = None
         if old != problem.fingerprint():
-            raise ScenarioError("--out", str(out), f"a new folder or this study's own: its {JOURNAL} was made from "
+            raise ScenarioError("--out", str(out), f"a new folder or this study's own: the study in it was made from "
                                                    "another spec (only trials may change); use another --out")
 
 
@@ -790,7 +794,9 @@ def optimize(problem: Problem, out: str | Path, execute: Callable, *, trials: in
     start = time.monotonic()
     resumed = sum(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False))
     if resumed and log:
-        log(f"resuming: {resumed} of {total} trials already told")
+        log(f"resuming: {resumed} of {total} trials already told" if resumed < total else
+            f"the study already has {resumed} trials told (asked for {total}): nothing to run; its tables and "
+            "figures are rewritten from them")
     if on_start:
         on_start(resumed, total)
     told = runs = 0

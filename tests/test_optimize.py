@@ -164,9 +164,30 @@ def test_a_changed_spec_is_refused_on_an_existing_study_but_more_trials_continue
     opt.optimize(synthetic(tmp_path, trials=8), tmp_path / "s", serial, figures=False)
     more = opt.optimize(synthetic(tmp_path, trials=12), tmp_path / "s", serial, figures=False)
     assert len(more.trials) == 12 and more.resumed_from == 8
+    said = []
+    fewer = opt.optimize(synthetic(tmp_path, trials=8), tmp_path / "s", serial, figures=False, log=said.append)
+    assert len(fewer.trials) == 12 and fewer.told == 0  # the study keeps what it has; nothing runs
+    assert any("already has 12 trials told (asked for 8): nothing to run" in line for line in said), said
     other = synthetic(tmp_path, trials=12, population=6)
     with pytest.raises(opt.ScenarioError, match="another spec"):
         opt.optimize(other, tmp_path / "s", serial)
+
+
+def test_a_folder_with_other_files_is_refused_one_line_and_left_as_it_was(tmp_path):
+    """`--out` on a sweep's results folder (or any folder with files that are not this study's) is refused
+    before anything is written: the study would otherwise mix its files with the sweep's."""
+    spec = write(tmp_path, GOOD.format(lever='"collection.tone.harshness" = { min = 0.0, max = 1.0 }',
+                                       objective="default_rate", constraints=""))
+    out = tmp_path / "sweep"
+    out.mkdir()
+    (out / "manifest.json").write_text("{}", encoding="utf-8")
+    res = runner.invoke(app, ["optimize", str(spec), "--out", str(out)])
+    assert res.exit_code == 2, res.output
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"--out: {out}") and "not an optimisation study's" in lines[0], lines
+    assert [f.name for f in out.iterdir()] == ["manifest.json"]
+    (out / "manifest.json").unlink()
+    assert opt.check_out(out, opt.load(spec)) is None  # an empty folder is fine
 
 
 def test_ci_target_adds_replicates_until_the_interval_is_narrow_enough(tmp_path):
