@@ -602,6 +602,11 @@ BAD_SPECS = [
      {}, "design.parameters.collection.tone.harshness", "bounds {min = ..., max = ...} for lhs"),
     ("bounds-min-not-below-max", '[design]\nmethod = "lhs"\n[design.parameters]\n"collection.tone.harshness" = {min = 0.8, max = 0.2}\n',
      {}, "design.parameters.collection.tone.harshness", "max greater than min"),
+    # bounds reaching outside the parameter's range are refused whatever the sampler happens to draw (with
+    # samples = 1 and seed 0 the one LHS point stays inside [0, 1]; seed 2's would not)
+    ("bounds-beyond-the-range", '[design]\nmethod = "lhs"\nsamples = 1\nseed = 0\n[design.parameters]\n'
+     '"collection.tone.harshness" = {min = 0.0, max = 1.5}\n',
+     {}, "design.parameters.collection.tone.harshness", "bounds inside the parameter's range [0, 1], got min = 0, max = 1.5"),
     ("bounds-missing-max", '[design]\nmethod = "sobol"\n[design.parameters]\n"collection.tone.harshness" = {min = 0.2}\n',
      {}, "design.parameters.collection.tone.harshness.max", "required"),
     ("design-without-parameters", '[design]\nmethod = "grid"\n[design.parameters]\n', {}, "design.parameters",
