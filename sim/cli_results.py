@@ -416,7 +416,7 @@ def plot(
         base = res.baseline(baseline)
         only_response = x is not None or bool(y)
         if only_response:
-            plots.design_parameter(res, x)
+            plots.design_parameter(res, x, option="--x" if x is not None else "--y")
             plots.response_outcomes(res, y)
         _check_out(figdir)
         chosen, note = plots.select_points(res, points)

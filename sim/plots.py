@@ -704,14 +704,15 @@ def plot_all(res: Results, out: str | Path, points: Sequence[int] | None = None,
 RESPONSE_OUTCOMES = [k for k, _ in OUTCOME_PANELS]
 
 
-def design_parameter(res: Results, x: str | None = None) -> list[str]:
+def design_parameter(res: Results, x: str | None = None, *, option: str = "--x") -> list[str]:
     """The design parameters to draw against: ``[x]`` (a dotted name, or its last part if that is unique
     among the sweep's design parameters), or every design parameter when ``x`` is None. Raises
-    :class:`ResultsError` naming the ones that exist."""
+    :class:`ResultsError` naming the ones that exist (and, for a sweep without a design, ``option``: the
+    option that asked for a design parameter)."""
     keys = res.design_keys
     if not keys:
-        raise analysis.ResultsError("--x", x or "", "a design sweep (a spec with [design]); this sweep has no "
-                                                   "design parameters")
+        raise analysis.ResultsError(str(res.root), option, "a design sweep (a spec with [design]) for it; this "
+                                                           "sweep has no design parameters")
     if x is None:
         return list(keys)
     if x in keys:

@@ -204,13 +204,14 @@ def _describe(err: dict) -> tuple[str, str]:
     text = text.replace("input should be", "expected").replace("value error, ", "")
     if kind == "value_error" and not loc and re.match(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)+: ", text):
         return tuple(text.split(": ", 1))  # a rule across sections names its key first
+    if ", got " in text:  # a validator's own text already says what it got
         return loc or "(top level)", text
     if isinstance(got, dict):
         text += ", got a table"
     elif isinstance(got, list):
         text += ", got a list"
     else:
-        text += f" ({got!r})" if ", got " in text else f", got {got!r}"
+        text += f", got {got!r}"
     return loc or "(top level)", text
 
 

@@ -355,10 +355,12 @@ def test_plot_unknown_parameter_or_outcome_is_one_line_listing_what_exists(grid,
     assert not (tmp_path / "f").exists()
 
 
-def test_plot_x_without_a_design_is_refused(tiny, tmp_path):
-    out = invoke("plot", tiny, "--x", "start_dpd", "--out", tmp_path / "f")
+@pytest.mark.parametrize("option", ["--x", "--y"])
+def test_plot_x_or_y_without_a_design_is_refused_naming_the_folder_and_the_option(tiny, tmp_path, option):
+    out = invoke("plot", tiny, option, "start_dpd" if option == "--x" else "default_rate", "--out", tmp_path / "f")
     assert out.exit_code == 2 and len(out.stderr.strip().splitlines()) == 1
-    assert "design" in out.stderr
+    assert out.stderr.startswith(f"{tiny}: {option}: a design sweep"), out.stderr
+    assert not (tmp_path / "f").exists()
 
 
 def test_help_names_the_options():

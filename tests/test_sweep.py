@@ -601,7 +601,7 @@ BAD_SPECS = [
     ("lhs-given-a-list", '[design]\nmethod = "lhs"\n[design.parameters]\n"collection.tone.harshness" = [0.1, 0.2]\n',
      {}, "design.parameters.collection.tone.harshness", "bounds {min = ..., max = ...} for lhs"),
     ("bounds-min-not-below-max", '[design]\nmethod = "lhs"\n[design.parameters]\n"collection.tone.harshness" = {min = 0.8, max = 0.2}\n',
-     {}, "design.parameters.collection.tone.harshness", "max greater than min"),
+     {}, "design.parameters.collection.tone.harshness", "max greater than min, got min = 0.8, max = 0.2"),
     # bounds reaching outside the parameter's range are refused whatever the sampler happens to draw (with
     # samples = 1 and seed 0 the one LHS point stays inside [0, 1]; seed 2's would not)
     ("bounds-beyond-the-range", '[design]\nmethod = "lhs"\nsamples = 1\nseed = 0\n[design.parameters]\n'
@@ -668,6 +668,7 @@ def test_bad_spec_is_one_line_exit_2_nothing_written(tmp_path, text, files, key,
     line = one_line(res.stderr)
     assert line.startswith(f"{spec}: {key}: "), line
     assert says in line, line
+    assert line.count(", got ") <= 1, line  # what was given said once
     assert res.stdout == ""
     assert not out.exists()
 
