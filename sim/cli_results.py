@@ -255,14 +255,16 @@ def compare(
              "or cause.")] = None,
     fmt: Annotated[str, typer.Option(
         "--format", metavar="FORMAT",
-        help="table (for reading), or csv, markdown or latex: one row per scenario, design point and outcome, "
-             "for papers and spreadsheets.")] = "table",
+        help="table (for reading), or csv, markdown or latex: one row per scenario, design point and outcome "
+             "(and segment, with --by), for papers and spreadsheets.")] = "table",
     outcomes: Annotated[Optional[list[str]], typer.Option(
-        "--outcomes", metavar="KEY", help="Only these summary keys (repeat the option for several).")] = None,
+        "--outcomes", metavar="KEY", help="Only these summary keys, or with --by these outcomes by segment (repeat "
+                                          "the option for several).")] = None,
 ) -> None:
     """Per scenario (and design point): each outcome's mean and 95% CI over replicates, and the paired
     difference from the baseline with its 95% CI; or, with --by, loan outcomes by segment."""
-    from .analysis import KEY_OUTCOMES, SingleReplicateWarning, check_segment, compare as compare_table
+    from .analysis import (KEY_OUTCOMES, SEGMENT_OUTCOMES, SingleReplicateWarning, check_segment,
+                           compare as compare_table)
 
     res = _load(folder)
     try:
@@ -271,14 +273,21 @@ def compare(
             check_segment(by)
         if fmt not in FORMATS:
             raise ScenarioError("--format", fmt, f"one of {', '.join(FORMATS)}")
+        if as_json and fmt != "table":
+            raise ScenarioError("--format", fmt, "--json or --format, not both (--json prints JSON)")
+    except ScenarioError as e:
+        bad_input(e)
+    _need_runs(res)  # before the outcomes: a sweep with no finished run has no summary keys to name
+    try:
         for k in outcomes or []:
-            if k not in res.outcomes:
+            if by is not None and k not in SEGMENT_OUTCOMES:
+                raise ScenarioError("--outcomes", k, f"an outcome by segment: {', '.join(SEGMENT_OUTCOMES)}")
+            if by is None and k not in res.outcomes:
                 raise ScenarioError("--outcomes", k, "a summary key of this sweep (credsim compare DIR --all lists them)")
     except ScenarioError as e:
         bad_input(e)
-    _need_runs(res)
     if by is not None:
-        _segments(res, by, as_json)
+        _segments(res, by, base, as_json, fmt, list(dict.fromkeys(outcomes)) if outcomes else list(SEGMENT_OUTCOMES))
         return
     if outcomes:
         keys = list(dict.fromkeys(outcomes))
@@ -314,10 +323,12 @@ POSTERIOR_COLUMNS = ["draws", "replicates", "sd_param", "total_low", "total_high
                      "diff_total_low", "diff_total_high"]
 
 
-def export_table(table, design_keys: list[str], fmt: str) -> str:
-    """The comparison as text for other tools: ``scenario``, the design values, then ``EXPORT_COLUMNS``
-    (and, from a sweep with a posterior, ``POSTERIOR_COLUMNS`` after them)."""
-    cols = ["scenario", *design_keys, *EXPORT_COLUMNS, *[c for c in POSTERIOR_COLUMNS if c in table.columns]]
+def export_table(table, design_keys: list[str], fmt: str, columns: list[str] | None = None) -> str:
+    """The comparison as text for other tools: ``scenario``, the design values, then ``columns``
+    (default ``EXPORT_COLUMNS`` and, from a sweep with a posterior, ``POSTERIOR_COLUMNS`` after them)."""
+    if columns is None:
+        columns = [*EXPORT_COLUMNS, *[c for c in POSTERIOR_COLUMNS if c in table.columns]]
+    cols = ["scenario", *design_keys, *columns]
     df = table[cols]
     if fmt == "csv":
         return df.to_csv(index=False)
@@ -345,28 +356,41 @@ def export_table(table, design_keys: list[str], fmt: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _segments(res, by: str, as_json: bool) -> None:
+#: the columns of ``compare --by SEGMENT --format csv|markdown|latex`` after ``scenario`` and the design values
+SEGMENT_COLUMNS = ["segment", "outcome", "n", "mean", "ci_low", "ci_high"]
+
+
+def _segments(res, by: str, base: str, as_json: bool, fmt: str, keys: list[str]) -> None:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    from .analysis import SEGMENT_OUTCOMES, SEGMENT_RATES, segments
+    from .analysis import SEGMENT_OUTCOMES, SEGMENT_RATES, SingleReplicateWarning, _with_design, segments
 
-    table = in_order(segments(res, by), res, res.baseline())
+    with warnings_as_lines(SingleReplicateWarning):
+        table = in_order(segments(res, by), res, base)
+    table = table[table["outcome"].isin(keys)].reset_index(drop=True)
     _note(res)
     if as_json:
         rows = [{"scenario": r.scenario, "point": int(r.point), "segment": _plain(r.segment), "outcome": r.outcome,
                  "n": int(r.n), "mean": _finite(r.mean), "ci_low": _finite(r.ci_low), "ci_high": _finite(r.ci_high)}
                 for r in table.itertuples()]
-        doc = {"dir": str(res.root), "by": by, "outcomes": SEGMENT_OUTCOMES, "results": rows}
+        doc = {"dir": str(res.root), "by": by, "outcomes": {k: SEGMENT_OUTCOMES[k] for k in keys}, "results": rows}
         sys.stdout.write(json.dumps(doc, allow_nan=False) + "\n")
+        sys.stdout.flush()
+        return
+    if fmt != "table":
+        design = res.design_keys if len(res.points) > 1 else []
+        table = _with_design(table, res) if design else table
+        sys.stdout.write(export_table(table, design, fmt, SEGMENT_COLUMNS))
         sys.stdout.flush()
         return
     console = Console() if sys.stdout.isatty() else Console(width=160)
     console.print(f"sweep '{res.name}' ({res.root}): window loans by {by}; mean [95% CI] over replicates "
                   "(logit-scale t for rates)", highlight=False, markup=False, soft_wrap=True)
     multi = len(res.points) > 1
-    for key, definition in SEGMENT_OUTCOMES.items():
+    for key in keys:
+        definition = SEGMENT_OUTCOMES[key]
         t = table[table["outcome"] == key]
         rate = key in SEGMENT_RATES
         tab = Table(title=f"{key} ({'%' if rate else 'count'}): {definition}", title_justify="left",

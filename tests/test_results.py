@@ -481,6 +481,28 @@ def test_compare_by_segment_and_an_unknown_one(strategies):
     assert len(bad.stderr.strip().splitlines()) == 1 and "shoe_size" in bad.stderr and "income_quintile" in bad.stderr
 
 
+def test_compare_by_segment_takes_format_outcomes_and_baseline(strategies, res):
+    """--by with --format csv: one row per scenario, segment and outcome, the numbers of the segment table;
+    --outcomes picks some (or refuses a key that is not a segment outcome); --baseline orders the rows."""
+    out = invoke("compare", strategies, "--by", "product", "--format", "csv", "--outcomes", "default_rate",
+                 "--outcomes", "loans", "--baseline", "humane_visits")
+    assert out.exit_code == 0, out.stderr
+    df = pd.read_csv(io.StringIO(out.stdout))
+    assert list(df.columns) == ["scenario", "segment", "outcome", "n", "mean", "ci_low", "ci_high"]
+    assert df.scenario.iloc[0] == "humane_visits" and set(df.outcome) == {"default_rate", "loans"}
+    seg = analysis.segments(res, "product")
+    for r in df.itertuples():
+        want = seg[(seg.scenario == r.scenario) & (seg.segment == r.segment) & (seg.outcome == r.outcome)].iloc[0]
+        assert r.mean == pytest.approx(want["mean"], rel=1e-6) and r.n == want["n"]
+    md = invoke("compare", strategies, "--by", "cause", "--format", "markdown", "--outcomes", "ever_30dpd_rate")
+    assert md.exit_code == 0 and md.stdout.splitlines()[0].startswith("| scenario | segment | outcome |")
+    bad = invoke("compare", strategies, "--by", "product", "--outcomes", "mean_stress")
+    assert bad.exit_code == 2 and bad.stdout == "" and len(bad.stderr.strip().splitlines()) == 1
+    assert "--outcomes: mean_stress: an outcome by segment: loans, default_rate" in bad.stderr
+    both = invoke("compare", strategies, "--json", "--format", "csv")
+    assert both.exit_code == 2 and both.stdout == "" and "--format: csv: --json or --format, not both" in both.stderr
+
+
 def test_compare_exports_csv_markdown_and_latex(strategies):
     out = invoke("compare", strategies, "--format", "csv", "--outcomes", "default_rate", "--outcomes", "mean_stress")
     assert out.exit_code == 0, out.stderr
