@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli_common import SchedulerOption, WorkersOption, _check_out, app, bad_input
+from .cli_common import SchedulerOption, WorkersOption, _check_out, app, bad_input, warnings_as_lines
 from .scenario import ScenarioError
 
 
@@ -59,6 +59,10 @@ def calibrate(
         return None
     try:
         problem = cal.load_targets(targets)
+        if problem.spec.abc:  # its [abc] table is checked whichever method runs, as `credsim validate` does
+            from .abc import load as load_abc
+
+            load_abc(targets)
         out_dir = out if out is not None else Path("results") / "calibration" / problem.name
         _check_out(out_dir)
         if docs or install:
@@ -72,8 +76,11 @@ def calibrate(
     sc, spec = problem.base, problem.spec
     from .execute import ExecutorError
 
+    from .analysis import SingleReplicateWarning
+
     try:
-        with cal.Runner(workers, "dask" if scheduler else None, scheduler).open() as runner:
+        with warnings_as_lines(SingleReplicateWarning), \
+                cal.Runner(workers, "dask" if scheduler else None, scheduler).open() as runner:
             log(f"calibrate '{problem.name}': {len(problem.keys)} parameter(s), {len(spec.targets)} target(s) on "
                 f"'{sc.name}'; {spec.replicates} replicate(s) of {sc.population.borrowers:,} people x {sc.simulation.days} "
                 f"days per evaluation; {spec.optimizer.method}, at most {spec.optimizer.max_evaluations} evaluations; "
@@ -92,10 +99,11 @@ def calibrate(
     except ExecutorError as e:
         bad_input(ScenarioError("--scheduler", scheduler or "", str(e)))
     try:
-        paths = cal.write_outputs(fit, val, out_dir)
+        with warnings_as_lines(SingleReplicateWarning):
+            paths = cal.write_outputs(fit, val, out_dir)
+            table = cal.validation_table(fit, val)
     except OSError as e:
         bad_input(ScenarioError("--out", str(out_dir), f"a directory that can be written ({e.strerror or e})"))
-    table = cal.validation_table(fit, val)
     typer.echo(table)
     typer.echo("")
     typer.echo(f"wrote {', '.join(str(p) for p in paths)}")

@@ -450,11 +450,14 @@ def plot(
     _note(res)
     if note and not only_response:
         sys.stderr.write(note + "\n")
+    from .analysis import SingleReplicateWarning
+
     try:
-        if only_response:
-            paths = plots.response(res, figdir, x, y, baseline=base)
-        else:
-            paths = plots.plot_all(res, figdir, chosen, baseline=base)
+        with warnings_as_lines(SingleReplicateWarning):  # one line each, as compare says them
+            if only_response:
+                paths = plots.response(res, figdir, x, y, baseline=base)
+            else:
+                paths = plots.plot_all(res, figdir, chosen, baseline=base)
     except OSError as e:
         bad_input(ScenarioError("--out", str(figdir), f"a directory that can be written ({e.strerror or e})"))
     for p in paths:

@@ -420,7 +420,9 @@ def vintages(res: Results, out: Path, points: Sequence[int] | None = None, basel
     ax.set_xlabel("months on book (months since origination)")
     ax.set_ylabel("cumulative charge-off share (% of the cohort's loans)")
     ax.set_title("all cohorts pooled (weighted by loans), mean over replicates, 95% CI band", loc="left", fontsize=9)
-    if len(ss) <= 8:
+    if not ax.get_legend_handles_labels()[0]:
+        pass  # no series has a vintage curve (no loan lived a month on book): nothing to name
+    elif len(ss) <= 8:
         ax.legend(loc="upper left", frameon=False)
     else:
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), frameon=False, ncol=2)

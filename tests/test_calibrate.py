@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 import sim
 from sim import calibrate as cal
+from sim.analysis import SingleReplicateWarning
 from sim.cli import app
 from sim.rng import replicate_seed
 from sim.regions import toml_region_re
@@ -369,6 +370,8 @@ BAD = [
     ("ratio-target-negative", GOOD.replace('"ever_30dpd_rate"', '"roll_60_90_to_30_60"').replace("value = 0.08", "value = -1.0"),
      "targets.0.value", "what roll_60_90_to_30_60 can take"),
     ("empty-parameters", GOOD.split("[parameters]")[0] + "[parameters]\n", "parameters", "at least 1"),
+    # the [abc] table is checked whichever method runs (the default is msm), as `credsim validate` does
+    ("abc-table-wrong-under-msm", GOOD + "[abc]\npopulation = 0\n", "abc.population", "greater than or equal to 2"),
     ("prior-below-range", GOOD.replace('"shocks.job_loss_rate" = { min = 0.05, max = 0.4 }',
                                        '"repayment.family_help" = { min = -0.1, max = 0.5 }'),
      "parameters.repayment.family_help.min", "-0.1"),
@@ -392,6 +395,29 @@ def test_bad_targets_file_is_one_line_exit_2_nothing_written(tmp_path, text, key
     assert res.stdout == ""
     assert not out.exists()
     assert odd.read_text(encoding="utf-8") == ODD_STUB
+
+
+def test_undefined_moments_and_one_replicate_still_write_a_fit_that_loads(tmp_path):
+    """A target undefined in every run (no loan reaches 60 DPD in 20 days) and one validation replicate
+    (no interval): the fit is written, fit.json holds null for what is undefined (it was a traceback:
+    NaN is not JSON), and the single-replicate note is one line, not a Python warning."""
+    f = tmp_path / "targets.toml"
+    f.write_text(GOOD.replace('"ever_30dpd_rate"', '"late_payment_rate"')  # defined in a 20-day window
+                 .replace('scenario = "baseline"', 'scenario = "baseline"\nborrowers = 200\ndays = 20\n'
+                              'replicates = 1\nvalidation_replicates = 1')
+                 .replace("[parameters]", '[[targets]]\nname = "roll_60_90_to_30_60"\nvalue = 1.0\nsd = 0.1\n'
+                          '[parameters]') + '[optimizer]\nmax_evaluations = 2\n', encoding="utf-8")
+    res = runner.invoke(app, ["calibrate", str(f), "--out", str(tmp_path / "out"), "--workers", "1"])
+    assert res.exit_code == 0, (res.stderr, res.exception)
+    assert "Traceback" not in res.stderr and "SingleReplicateWarning" not in res.stderr
+    assert "warning: a 95% interval from a single value is undefined" in res.stderr
+    doc = json.loads((tmp_path / "out" / "fit.json").read_text(encoding="utf-8"))
+    assert doc["validation"]["fitted"]["roll_60_90_to_30_60"]["mean"] is None
+    fit, val = cal.load_fit(tmp_path / "out" / "fit.json")
+    assert math.isnan(val.fitted["roll_60_90_to_30_60"][0])
+    with pytest.warns(SingleReplicateWarning):  # the library says it as a warning; the command as one line
+        table = cal.validation_table(fit, val)
+    assert table + "\n" == (tmp_path / "out" / "validation.md").read_text(encoding="utf-8")
 
 
 def test_missing_targets_file_and_bad_out(tmp_path):

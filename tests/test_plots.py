@@ -363,6 +363,21 @@ def test_plot_x_or_y_without_a_design_is_refused_naming_the_folder_and_the_optio
     assert not (tmp_path / "f").exists()
 
 
+def test_plot_of_one_replicate_says_its_notes_in_one_line_each(tmp_path):
+    """One replicate (no interval) and a window too short for any loan to reach a month on book (no vintage
+    curve): the figures are drawn and every note is a `warning:` line, not a Python warning with its source."""
+    spec = tmp_path / "spec.toml"
+    spec.write_text('name = "one"\nreplicates = 1\nseed = 3\nborrowers = 200\ndays = 20\nburn_in = 0\n'
+                    'scenarios = [{file = "baseline"}]\n')
+    out = tmp_path / "results"
+    run_sweep(plan(spec), ResultStore(out), executor="serial")
+    res = invoke("plot", out, "--out", tmp_path / "figs")
+    assert res.exit_code == 0, res.stderr
+    notes = res.stderr.strip().splitlines()
+    assert notes and all(line.startswith("warning: ") for line in notes), notes
+    assert (tmp_path / "figs" / "vintages.png").is_file()
+
+
 def test_help_names_the_options():
     out = invoke("plot", "--help")
     assert out.exit_code == 0
