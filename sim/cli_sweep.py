@@ -124,16 +124,20 @@ def sweep(
     try:
         with progress:
             outcome = run(**kwargs)
+        finished = len(store.finished())
     except ExecutorError as e:  # raised before anything is written
         bad_input(ScenarioError("--scheduler", scheduler or "", str(e)))
     except DifferentSweep as e:  # another sweep holds the folder
         bad_input(ScenarioError("--out", str(out), f"a folder no other sweep is writing to: {e}"))
+    except KeyboardInterrupt:  # Ctrl-C: what finished is kept, a rerun resumes
+        typer.echo(f"\ninterrupted: {len(store.finished())} of {len(plan.jobs)} runs finished and kept in {out}; "
+                   "rerun the same command to resume", err=True)
+        sys.exit(130)
     except OSError as e:  # a full disk, a folder that cannot be written: what finished is kept
         where = e.filename or out
         typer.echo(f"{out}: cannot write {where} ({e.strerror or e}); the {len(store.finished())} runs finished so far "
                    "are kept: fix it and rerun the same command to resume", err=True)
         sys.exit(1)
-    finished = len(store.finished())
     typer.echo(
         f"{outcome.done} runs done, {outcome.skipped} already finished, {outcome.failed} failed, in {outcome.seconds:.1f} s; "
         f"{finished}/{outcome.planned} runs finished in {out}"

@@ -237,7 +237,16 @@ def _local_pool(workers: int, fn: Callable = execute_run):
     try:
         yield lambda jobs: _bounded(submit, lambda fs: wait(fs, return_when=FIRST_COMPLETED).done, jobs,
                                     lambda: 2 * workers)
-    finally:
+    except BaseException:  # an interrupt (SIGINT to this process alone, as `kill -INT` or `timeout` send it) or
+        # an error: stop the workers instead of waiting for their runs. Waiting could hang for good: an
+        # interrupt that lands inside the pool's own queue handling leaves workers that never get the
+        # sentinel telling them to exit, and the exit of this process waits for them.
+        for pool in pools:
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                proc.kill()
+            pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    else:
         for pool in pools:
             pool.shutdown(wait=True, cancel_futures=True)
 

@@ -425,6 +425,38 @@ def test_workers_end_when_the_sweep_process_is_killed(tmp_path, sig):
             pass
 
 
+def test_an_interrupt_to_the_sweep_process_alone_says_what_is_kept_and_a_rerun_resumes(tmp_path):
+    """SIGINT to the sweep process only (`kill -INT`, `timeout -s INT`; a terminal's Ctrl-C reaches the
+    workers too): the workers are stopped, not waited for (waiting could hang for good), the command says
+    how many runs are kept, exits 130, and a rerun finishes the rest."""
+    psutil = pytest.importorskip("psutil")
+    spec = write_spec(tmp_path, "interrupt.toml", KILL_SPEC)
+    out = tmp_path / "out"
+    proc = _start_sweep(spec, out)
+    try:
+        pids = _catch_workers(proc, out, finished=1)
+        assert pids, "could not catch the workers at work"
+        workers = [psutil.Process(p) for p in pids]
+        os.kill(proc.pid, signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+        _, alive = psutil.wait_procs(workers, timeout=30)
+        assert not alive, [p.cmdline() for p in alive]
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert proc.returncode == 130, stderr
+    kept = len(ResultStore(out).finished())
+    assert 1 <= kept < 24
+    assert f"interrupted: {kept} of 24 runs finished and kept in {out}; rerun the same command to resume" in stderr
+    assert "Traceback" not in stderr
+    again = credsim("sweep", spec, "--out", out, "--workers", "2")
+    assert again.returncode == 0, again.stderr
+    assert f"resuming: {kept} of 24 runs already finished" in again.stderr
+    assert len(ResultStore(out).finished()) == 24
+
+
 SMALL_SPEC = """
     name = "small"
     replicates = 3
