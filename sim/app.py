@@ -381,19 +381,25 @@ class AppModel(CreditModel):
             severity=severity,
             switches=tactic_switches,
         )
+        try:
+            seed, seed_error = seed_of(rng), None
+        except ValueError as e:  # typed in the page: the run goes on with seed 0 and says so (no traceback)
+            seed, seed_error = 0, f"{e}; this run uses seed 0: type a whole number and press Reset"
         super().__init__(
             scenario=strategy,
             borrowers=None if borrowers is None else int(borrowers),
             days=days,
             overrides=overrides,
-            rng=seed_of(rng),
+            rng=seed,
         )
+        #: what was wrong with the controls this model was built from (shown above the panels), or None
+        self.input_error = seed_error
         self.strategy = str(strategy)
         #: the controls this model was built from (what the page's address records)
         self.controls = {"strategy": self.strategy, "reminders": reminders, "visits_from": visits_from, "tone": tone,
                          "plans": plans, "plan_eligibility": plan_eligibility, "education": education,
                          "recession": recession, "severity": str(severity), "borrowers": int(self.people.n),
-                         "rng": str(seed_of(rng)), **dict.fromkeys(tactic_levers(), STRATEGY),
+                         "rng": str(seed), **dict.fromkeys(tactic_levers(), STRATEGY),
                          **{k: str(v) for k, v in switches.items()}}
         self.levers = overrides
         self.app_collector = mesa.DataCollector(model_reporters={"cure_rate": _cure_rate})
@@ -430,6 +436,9 @@ class AppModel(CreditModel):
                 return
             super().step()
             self.app_collector.collect(self)
+            finished = not self.running
+        if finished:  # draw the last day: with "Use Threads", SolaraViz's drawing thread stops with the run
+            update_counter.set(update_counter.value + 1)  # and may never draw it (a race in Mesa 3.5)
 
     def view(self) -> View:
         """What the panels draw: a consistent copy of the model between two days (one per day)."""
@@ -1320,7 +1329,8 @@ def params_from_query(params: dict[str, Any], search: str | None) -> dict[str, A
             continue
         if spec["type"] == "Select" and value in spec["values"]:
             spec["value"] = value
-        elif spec["type"] == "SliderInt" and value.isdigit() and spec["min"] <= int(value) <= spec["max"]:
+        elif (spec["type"] == "SliderInt" and value.isascii() and value.isdigit()  # not '²', which int() refuses
+              and spec["min"] <= int(value) <= spec["max"]):
             spec["value"] = int(value)
         elif spec["type"] == "InputText":
             try:
@@ -1431,6 +1441,8 @@ def Toolbar(model):
             model.step()
         update_counter.set(update_counter.value + 1)
 
+    if model.input_error:
+        solara.Error(model.input_error, classes=["credsim-input-error"])
     with solara.Row(classes=["credsim-toolbar"], gap="8px", style="align-items: center; margin: 6px 0"):
         solara.InputInt("Run to day", value=target, on_value=lambda d: set_target(max(int(d or 0), 0)),
                         classes=["credsim-target"], style="max-width: 110px")

@@ -315,6 +315,23 @@ def test_play_stops_at_the_last_day_whatever_the_render_interval():
     assert f"credsim-day'>{last}</span> of {last} " in status and "(finished)" in status
 
 
+def test_the_last_day_is_drawn_whoever_steps_the_model():
+    """The step that ends the run asks for a redraw itself: with "Use Threads", SolaraViz's drawing thread
+    stops with the run and left the page a day or a render interval short of the end."""
+    from mesa.visualization.utils import update_counter
+
+    from sim import app
+
+    m = app.AppModel(borrowers=200, days=5, rng=1)
+    while m.day < m.days - 1:
+        m.step()
+    before = update_counter.value
+    m.step()  # the last day
+    assert not m.running and update_counter.value == before + 1
+    m.step()  # past the end: nothing, and no redraw
+    assert update_counter.value == before + 1
+
+
 def test_cdn_misses_are_not_fetched(monkeypatch, tmp_path):
     """The server serves the installed assets; a path it does not have is a 404 at once, never a
     request to the internet (whatever the path looks like)."""
@@ -367,6 +384,12 @@ def test_the_seed_is_typed_and_any_whole_number():
     for bad in ["abc", "-1", "1.5"]:
         with pytest.raises(ValueError, match="Seed: expected a whole number"):
             app.seed_of(bad)
+    # what Reset builds from a seed typed wrong: a model (seed 0) that says so, not an exception that
+    # would replace the page with a traceback
+    m = app.AppModel(strategy="baseline", borrowers=300, rng="abc")
+    assert m.seed == 0 and m.controls["rng"] == "0"
+    assert "Seed: expected a whole number (0 or more), got 'abc'; this run uses seed 0" in m.input_error
+    assert app.AppModel(strategy="baseline", borrowers=300, rng="4").input_error is None
 
 
 def test_origin_guard_answers_only_its_own_hosts_and_origins():
@@ -1103,6 +1126,8 @@ def test_levers_in_the_address_round_trip():
     assert again.controls == m.controls and again.params == m.params
     bad = app.params_from_query(defaults, "tone=cruel&borrowers=5&rng=-3&nope=1")  # ignored, not an error
     assert {k: v["value"] for k, v in bad.items()} == {k: v["value"] for k, v in defaults.items()}
+    odd = app.params_from_query(defaults, "borrowers=%C2%B2&rng=%C2%B3")  # '²' is a digit to str.isdigit
+    assert {k: v["value"] for k, v in odd.items()} == {k: v["value"] for k, v in defaults.items()}
 
 
 @pytest.mark.browser
