@@ -394,6 +394,8 @@ class AppModel(CreditModel):
         )
         #: what was wrong with the controls this model was built from (shown above the panels), or None
         self.input_error = seed_error
+        #: the scenario the run started from (``params`` changes with a policy change on a given day)
+        self.scenario_given = self.params
         self.strategy = str(strategy)
         #: the controls this model was built from (what the page's address records)
         self.controls = {"strategy": self.strategy, "reminders": reminders, "visits_from": visits_from, "tone": tone,

@@ -31,11 +31,20 @@ EXPORTS = {
 
 def result_of(model) -> Result:
     """The model's run so far as a :class:`Result`, built as :func:`sim.run` builds it (during the
-    burn-in the summary is empty: nothing is measured before the window starts)."""
+    burn-in the summary is empty: nothing is measured before the window starts). Its scenario is the
+    one the run started from (a policy change on a given day replaces the model's parameters, not
+    what was run); ``window_days`` in summary.json is the days measured so far."""
+    import warnings
+
     daily = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
-    return Result(scenario=model.params, seed=model.seed, summary=model.summary() if model.day >= model.t0 else {}, daily=daily,
+    with warnings.catch_warnings():  # undefined metrics early in the window are null in summary.json,
+        warnings.simplefilter("ignore", metrics.UndefinedMetricWarning)  # not a warning in the server log
+        summary = model.summary() if model.day >= model.t0 else {}
+    measured = max(model.day - model.t0, 0)
+    return Result(scenario=model.scenario_given, seed=model.seed, summary=summary, daily=daily,
                   books=model.lender.books.as_dict(), vintages=metrics.vintages(model),
-                  loans=metrics.loan_table(model), roll_matrix=metrics.roll_matrix(model))
+                  loans=metrics.loan_table(model), roll_matrix=metrics.roll_matrix(model),
+                  measured_days=measured if measured < model.scenario_given.simulation.days else None)
 
 
 def extends_of(strategy: str) -> str:
@@ -46,13 +55,13 @@ def extends_of(strategy: str) -> str:
 
 def scenario_toml(model) -> str:
     """The scenario the model runs, as a scenario file (the seed and the command in the header)."""
-    overrides = {"population.borrowers": int(model.params.population.borrowers), **model.levers}
+    overrides = {"population.borrowers": int(model.scenario_given.population.borrowers), **model.levers}
     lines = [
         f"# Exported from credsim viz on day {model.day} of {model.days}: strategy {model.strategy_name}, seed {model.seed}.",
         f"# Reproduce the run: credsim run scenario.toml --seed {model.seed} --out DIR",
         f"extends = {toml_value(extends_of(model.strategy))}",
-        f"name = {toml_value(model.params.name)}",
-        f"description = {toml_value(model.params.description)}",
+        f"name = {toml_value(model.scenario_given.name)}",
+        f"description = {toml_value(model.scenario_given.description)}",
     ]
     lines += [f"{key} = {toml_value(value)}" for key, value in overrides.items()]
     return "\n".join(lines) + "\n"

@@ -42,6 +42,8 @@ class Result:
     vintages: pd.DataFrame | None = None  #: cohort default curves (:func:`sim.metrics.vintages`)
     loans: pd.DataFrame | None = None  #: one row per loan (:func:`sim.metrics.loan_table`)
     roll_matrix: pd.DataFrame | None = None  #: monthly roll-rate matrix (:func:`sim.metrics.roll_matrix`)
+    #: the window days the summary measured, if fewer than ``simulation.days`` (a run exported part-way)
+    measured_days: int | None = None
 
     @property
     def t0(self) -> int:
@@ -60,7 +62,8 @@ class Result:
             if table is not None:
                 atomic_parquet(table, out / f"{name}.parquet")
         doc = {"scenario": self.scenario.name, "seed": self.seed, "burn_in": self.t0,
-               "window_days": self.scenario.simulation.days, "summary": json_summary(self.summary),
+               "window_days": self.scenario.simulation.days if self.measured_days is None else self.measured_days,
+               "summary": json_summary(self.summary),
                "parameters": self.scenario.model_dump(mode="json"),
                "provenance": provenance(self.scenario, self.seed)}
         atomic_json(doc, out / "summary.json")

@@ -553,6 +553,38 @@ def test_exports_are_what_credsim_run_writes_for_the_exported_scenario(tmp_path)
     assert pd.read_parquet(io.BytesIO(m.export("loans.parquet"))).equals(pd.read_parquet(ref / "loans.parquet"))
 
 
+def test_an_export_records_the_scenario_as_run_through_a_policy_change_and_the_days_measured(tmp_path):
+    """A scenario whose policy changes on a given day: run.zip's summary.json records the scenario as
+    given (its changes included), as `credsim run` does, not the parameters in force after the change;
+    an export part-way through the window says how many window days its summary measured."""
+    import io
+    import json
+    import zipfile
+
+    from sim import app
+
+    sc = tmp_path / "changing.toml"
+    sc.write_text('extends = "baseline.toml"\nname = "changing"\n[simulation]\nburn_in = 20\ndays = 30\n'
+                  '[[changes]]\nday = 10\nset = { "regulation.visit_ban" = true, "collection.visits.start_dpd" = 60 }\n')
+    m = app.AppModel(strategy=str(sc), borrowers=200, rng=3)
+    while m.day < m.t0 + 12:
+        m.step()
+    assert m.params.regulation.visit_ban  # the change is in force
+    part = json.loads(zipfile.ZipFile(io.BytesIO(m.export("run.zip"))).read("summary.json"))
+    assert part["window_days"] == 12 and part["parameters"]["simulation"]["days"] == 30
+    while m.running:
+        m.step()
+    got = tmp_path / "app"
+    with zipfile.ZipFile(io.BytesIO(m.export("run.zip"))) as z:
+        z.extractall(got)
+    ref = tmp_path / "cli"
+    res = CliRunner().invoke(cli_app, ["run", str(got / "scenario.toml"), "--seed", "3", "--out", str(ref)])
+    assert res.exit_code == 0, res.output
+    a, b = json.loads((got / "summary.json").read_text()), json.loads((ref / "summary.json").read_text())
+    assert a["parameters"] == b["parameters"] and a["summary"] == b["summary"] and a["window_days"] == 30
+    assert a["parameters"]["regulation"]["visit_ban"] is False and len(a["parameters"]["changes"]) == 1
+
+
 # --------------------------------------------------------------------------- in the browser
 
 
