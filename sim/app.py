@@ -875,11 +875,11 @@ def StatusPanel(model: View):
         ("active loans", f"{s['active_loans']:,}"),
         ("30+ DPD", fmt_pct(_share(np.array([s["dpd_30_59"] + s["dpd_60_89"] + s["dpd_90_plus"]]),
                                    np.array([s["active_loans"]]))[0])),
-        ("default rate so far", fmt_pct(s["default_rate"])),
-        ("cure rate so far", fmt_pct(cure)),
+        ("default rate since day 0", fmt_pct(s["default_rate"])),
+        ("cure rate since day 0", fmt_pct(cure)),
         ("mean stress", f"{s['mean_stress']:.3f}"),
         ("brand trust", f"{s['brand_trust']:.3f}"),
-        ("profit so far", f"{fmt_money(s['profit'])} CU"),
+        ("profit since day 0", f"{fmt_money(s['profit'])} CU"),
     ]
     table = "".join(
         f"<tr><td style='opacity:0.7;padding-right:10px'>{html.escape(k)}</td><td>{html.escape(val)}</td></tr>"
@@ -949,7 +949,7 @@ def RatesPanel(model: View):
         overlay=(*pinned_series("default_rate", COLORS["60-89 DPD"]), *pinned_series("cure_rate", COLORS["current"])),
         **timeline(model),
     )
-    title = f"Default and cure rates so far (default {fmt_pct(d['default_rate'][-1])}, cure {fmt_pct(cure[-1])})"
+    title = f"Default and cure rates since day 0 (default {fmt_pct(d['default_rate'][-1])}, cure {fmt_pct(cure[-1])})"
     return Panel("rates", title, chart)
 
 
@@ -1001,7 +1001,7 @@ def MoneyPanel(model: View):
         overlay=(*pinned_series("collection_cost", "#c62828"), *pinned_series("profit", "#2e7d32")),
         **timeline(model),
     )
-    title = f"Collection cost {fmt_money(d['collection_cost'][-1])} CU and profit {fmt_money(d['profit'][-1])} CU so far"
+    title = f"Collection cost {fmt_money(d['collection_cost'][-1])} CU and profit {fmt_money(d['profit'][-1])} CU since day 0"
     return Panel("money", title, chart)
 
 
