@@ -17,7 +17,7 @@ optional ``[abc]`` table::
 
 - **Prior**: independent uniforms over each fitted parameter's ``min..max`` (the documented range of the
   parameter in sim/params.py where the targets file gives none; the loader checks both lie inside it).
-- **Simulation**: every particle runs the targets file's ``replicates`` with the same seeds
+- **Simulation**: every particle runs ``[abc] replicates`` seeds (default: the file's ``replicates``), the same for all
   (``sim.rng.replicate_seed(seed, r)``, common random numbers); its summary statistics are the targets'
   moments, each the mean over the replicates.
 - **Distance**: the square root of the MSM objective, ``sqrt(sum_i w_i * residual_i^2)`` with

@@ -103,8 +103,8 @@ def _largest_cause(s: dict) -> float:
 #: moments derived from the summary, by name (besides the summary keys themselves)
 DERIVED: dict[str, Derived] = {
     "recovery_share": Derived(
-        "recoveries / credit_loss: paid on charged-off debt per unit of principal written off, cumulative "
-        "over the run (0 when nothing was charged off)",
+        "recoveries / credit_loss: paid on charged-off debt per unit of principal written off, over the "
+        "measurement window (0 when nothing was charged off)",
         lambda s: _div(s["recoveries"], s["credit_loss"]),
     ),
     "on_time_rate": Derived(
