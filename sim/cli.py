@@ -232,6 +232,8 @@ def run_command(
                                                       "code and parameter hashes, seed) to the summary.")] = False,
 ) -> None:
     """Run one scenario and print its summary."""
+    if meta and not as_json:
+        bad_input(ScenarioError("--meta", "--json", "--meta with --json (it adds provenance to the JSON)"))
     try:
         sc, s = prepare(scenario, borrowers, days, seed, sets, out, burn_in)
     except ScenarioError as e:

@@ -35,6 +35,8 @@ def optimize(
 
     if serial and scheduler:
         bad_input(ScenarioError("--serial", "--scheduler", "one executor: --serial or --scheduler, not both"))
+    if serial and workers is not None:
+        bad_input(ScenarioError("--serial", "--workers", "one process (--serial) or --workers N, not both"))
     try:
         changes = {}
         if trials is not None:

@@ -59,6 +59,8 @@ def sweep(
 
     if serial and scheduler:
         bad_input(ScenarioError("--serial", "--scheduler", "one executor: --serial or --scheduler, not both"))
+    if serial and workers is not None:
+        bad_input(ScenarioError("--serial", "--workers", "one process (--serial) or --workers N, not both"))
     try:
         cli_changes = posterior_changes(spec, posterior, draws) or None
         targets = {}

@@ -144,10 +144,15 @@ def read_tree(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict:
     if not isinstance(parent, str):
         raise ScenarioError(path, "extends", f"a file name as a string, got {parent!r}")
     parent_path = path.parent / parent
-    if parent and not parent_path.is_file() and (SCENARIO_DIR / parent).is_file():
-        parent_path = SCENARIO_DIR / parent  # a shipped scenario, extended from anywhere
+    if parent and not parent_path.is_file():
+        for shipped in (SCENARIO_DIR / parent, SCENARIO_DIR / f"{parent}.toml"):  # "baseline" or "baseline.toml"
+            if shipped.is_file() and not Path(parent).parent.parts:
+                parent_path = shipped  # a shipped scenario, extended from anywhere, as `credsim run NAME` names it
+                break
     if not parent or not parent_path.is_file():
-        raise ScenarioError(path, "extends", f"an existing scenario file (relative to this one, or a shipped one), '{parent}' not found")
+        names = ", ".join(p.stem for p in shipped_scenarios())
+        raise ScenarioError(path, "extends", f"an existing scenario file (relative to this one), or a shipped scenario "
+                                             f"({names}), '{parent}' not found")
     if len(_seen) + 1 >= MAX_EXTENDS and parent_path.resolve() not in (*_seen, real):
         start = _seen[0].name if _seen else path.name
         raise ScenarioError(path, "extends", f"an extends chain of at most {MAX_EXTENDS} files; the chain from "

@@ -257,6 +257,24 @@ def test_run_rejects_bad_option(args, prefix, says, tmp_path: Path):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("args, prefix", [
+    (["run", "baseline", "--meta"], "--meta: --json: "),
+    (["sweep", "SPEC", "--serial", "--workers", "2"], "--serial: --workers: "),
+    (["sweep", "SPEC", "--serial", "--scheduler", "tcp://127.0.0.1:1"], "--serial: --scheduler: "),
+    (["optimize", "SPEC", "--serial", "--workers", "2"], "--serial: --workers: "),
+])
+def test_options_that_contradict_each_other_are_refused(args, prefix, tmp_path: Path):
+    """Two options of which one would be ignored: one line naming both, exit 2, nothing run or written
+    (--serial --workers 2 ran serially; --meta without --json was dropped)."""
+    out = tmp_path / "out"
+    args = [str(tmp_path / "spec.toml") if a == "SPEC" else a for a in args]
+    (tmp_path / "spec.toml").write_text('name = "s"\nscenarios = [{file = "baseline"}]\n')
+    res = runner.invoke(app, [*args, "--out", str(out)])
+    assert_clean_exit(res)
+    assert_one_line(res.stderr, prefix, "not both" if "--serial" in args else "with --json")
+    assert not out.exists()
+
+
 def test_out_is_an_existing_file(tmp_path: Path):
     f = tmp_path / "taken"
     f.write_text("x")

@@ -31,6 +31,16 @@ def test_extends_overrides_only_what_differs():
     assert "plans" not in base.collection.tactics and not base.education.enabled
 
 
+def test_a_file_extends_a_shipped_scenario_by_name_or_file_name(tmp_path):
+    """extends = "baseline" works as credsim run baseline does (it was 'not found'), as "baseline.toml" does."""
+    base = sim.load_scenario("baseline")
+    for parent in ("baseline", "baseline.toml"):
+        f = tmp_path / f"mine_{parent.replace('.', '_')}.toml"
+        f.write_text(f'extends = "{parent}"\nname = "mine"\n[collection.visits]\nstart_dpd = 45\n')
+        sc = sim.load_scenario(f)
+        assert sc.collection.visits.start_dpd == 45 and sc.collection.tactics == base.collection.tactics
+
+
 def test_run_returns_summary_and_daily_series():
     r = sim.run("baseline", borrowers=800, days=40, seed=3,
                 overrides={"collection.visits.start_dpd": 45, "simulation.burn_in": 25})
