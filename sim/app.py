@@ -1416,27 +1416,32 @@ def Page():
     # panels are laid out here, in a grid whose rows size to their charts at every width
     SolaraViz(model, components=[], model_params=params, name="credsim: delinquency and collection")
     tab, set_tab = solara.use_state(0)
+    # the "Run to day" target: kept while the Info tab is shown, set afresh for each new model
+    target = solara.use_memo(lambda: solara.reactive(model.value.t0 + 180), [model.value])
     with solara.Column(classes=["credsim-main"], style="padding: 0 12px; width: 100%"):
         with solara.v.Tabs(v_model=tab, on_v_model=set_tab, class_="credsim-tabs"):
             solara.v.Tab(children=["Run"])
             solara.v.Tab(children=["Info"])
         if tab == 0:
-            Toolbar(model.value)
+            Toolbar(model.value, target)
             RunGrid(model.value)
         else:
             InfoTab()
 
 
 @solara.component
-def Toolbar(model):
+def Toolbar(model, day_target=None):
     """Pin the run as the reference the charts overlay, or clear it (not redrawn per day: it shows
-    nothing of the day, and reads the model when a button is clicked)."""
+    nothing of the day, and reads the model when a button is clicked). ``day_target``: the reactive
+    "Run to day" value the page keeps per model (default: the window's day 180)."""
     pin = PINNED.value
 
     def pin_now():
         PINNED.set(model.view())
 
-    target, set_target = solara.use_state(model.t0 + 180)
+    own = solara.use_reactive(model.t0 + 180)
+    day_target = day_target if day_target is not None else own
+    target, set_target = day_target.value, day_target.set
 
     def run_to(day: int):
         while model.running and model.day < min(day, model.days):

@@ -1173,11 +1173,17 @@ def test_address_keeps_the_levers_and_run_control(browser, server):
         status = page.inner_text(".credsim-status")
         assert "harshness 1" in status and "seed 5" in status and page.inner_text(".credsim-people") == "400", status
         page.locator(".credsim-target input").fill("40")
+        page.locator(".credsim-tabs .v-tab", has_text="Info").click()  # the typed target outlives the Info tab
+        page.locator(".credsim-tabs .v-tab", has_text="Run").click()
+        page.wait_for_selector(".credsim-target input", timeout=30_000)
+        assert page.locator(".credsim-target input").input_value() == "40"
         s.button("Run to day").click()
         page.wait_for_function("document.querySelector('.credsim-day')?.textContent === '40'", timeout=60_000)
         s.choose("Recession", "on")
         s.button("Reset").click()
         page.wait_for_function("location.search.includes('recession=on')", timeout=30_000)
+        # a new model: the target is set afresh, to its window's day 180 (the burn-in of 365 days, then 180)
+        page.wait_for_function("document.querySelector('.credsim-target input')?.value === '545'", timeout=30_000)
         assert "tone=harsh" in page.url and "rng=5" in page.url
         page.reload()
         page.wait_for_selector(".credsim-day", timeout=60_000)
