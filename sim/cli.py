@@ -187,15 +187,19 @@ _DEFAULT = Scenario.model_fields  # the parameters' declared defaults, for the h
 _PEOPLE = _DEFAULT["population"].default_factory().borrowers
 _WINDOW, _BURN_IN = (getattr(_DEFAULT["simulation"].default_factory(), k) for k in ("days", "burn_in"))
 BorrowersOpt = Annotated[
-    Optional[str], typer.Option("--borrowers", "-n", metavar="N", help=f"People in the market (population.borrowers) [default: the scenario's; {_PEOPLE:,} unless it says].")
+    Optional[str], typer.Option("--borrowers", "-n", metavar="N",
+                                help=f"People in the market (population.borrowers) [default: the scenario's; "
+                                     f"{_PEOPLE:,} unless it says].")
 ]
 DaysOpt = Annotated[
     Optional[str], typer.Option("--days", "-d", metavar="D",
-                                help=f"Days of the measurement window (simulation.days) [default: the scenario's; {_WINDOW} unless it says].")
+                                help=f"Days of the measurement window (simulation.days) [default: the "
+                                     f"scenario's; {_WINDOW} unless it says].")
 ]
 BurnInOpt = Annotated[
     Optional[str], typer.Option("--burn-in", metavar="D",
-                                help=f"Days simulated before the window, not measured (simulation.burn_in) [default: the scenario's; {_BURN_IN} unless it says].")
+                                help=f"Days simulated before the window, not measured (simulation.burn_in) "
+                                     f"[default: the scenario's; {_BURN_IN} unless it says].")
 ]
 SeedOpt = Annotated[str, typer.Option("--seed", "-s", metavar="S", help="Random seed (a whole number >= 0).")]
 SetOpt = Annotated[

@@ -724,8 +724,8 @@ def check_out(out: Path, problem: Problem) -> None:
     trials); never another study's, a sweep's or any other folder with files in it."""
     state = out / STATE
     if out.is_dir() and not (out / JOURNAL).exists() and not state.exists() and any(out.iterdir()):
-        raise ScenarioError("--out", str(out), "a new or empty folder, or this study's own; it holds files that are not "
-                                               "an optimisation study's; use another --out")
+        raise ScenarioError("--out", str(out), "a new or empty folder, or this study's own; it holds files that "
+                                               "are not an optimisation study's; use another --out")
     if (out / JOURNAL).exists() or state.exists():
         try:
             old = json.loads(state.read_text(encoding="utf-8")).get("fingerprint")

@@ -139,7 +139,9 @@ def _outside_range(key: str, b: Bounds) -> str | None:
     bad_hi = hi is not None and (b.max > hi or (b.max == hi and not high_ok))
     if not (bad_lo or bad_hi):
         return None
-    rng = f"{'[' if low_ok else '('}{'-inf' if lo is None else f'{lo:g}'}, {'inf' if hi is None else f'{hi:g}'}{']' if high_ok else ')'}"
+    low = "-inf" if lo is None else f"{lo:g}"
+    high = "inf" if hi is None else f"{hi:g}"
+    rng = f"{'[' if low_ok else '('}{low}, {high}{']' if high_ok else ')'}"
     return f"bounds inside the parameter's range {rng}, got min = {b.min:g}, max = {b.max:g}"
 
 
