@@ -19,6 +19,7 @@ import sys
 import termios
 import textwrap
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -407,8 +408,7 @@ def test_workers_end_when_the_sweep_process_is_killed(tmp_path, sig):
     psutil = pytest.importorskip("psutil")
     spec = write_spec(tmp_path, "orphans.toml", KILL_SPEC)
     out = tmp_path / "out"
-    proc = _start_sweep(spec, out)
-    try:
+    with _sweep_process(spec, out) as proc:
         pids = _catch_workers(proc, out, finished=0)
         assert pids, "could not catch the workers"
         family = [psutil.Process(p) for p in pids]
@@ -418,6 +418,14 @@ def test_workers_end_when_the_sweep_process_is_killed(tmp_path, sig):
         proc.wait(timeout=30)
         gone, alive = psutil.wait_procs(family, timeout=30)
         assert not alive, [p.cmdline() for p in alive]
+
+
+@contextmanager
+def _sweep_process(spec: Path, out: Path):
+    """A `credsim sweep` in a session of its own, whose whole process group is killed at the end."""
+    proc = _start_sweep(spec, out)
+    try:
+        yield proc
     finally:
         try:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -432,8 +440,7 @@ def test_an_interrupt_to_the_sweep_process_alone_says_what_is_kept_and_a_rerun_r
     psutil = pytest.importorskip("psutil")
     spec = write_spec(tmp_path, "interrupt.toml", KILL_SPEC)
     out = tmp_path / "out"
-    proc = _start_sweep(spec, out)
-    try:
+    with _sweep_process(spec, out) as proc:
         pids = _catch_workers(proc, out, finished=1)
         assert pids, "could not catch the workers at work"
         workers = [psutil.Process(p) for p in pids]
@@ -441,11 +448,6 @@ def test_an_interrupt_to_the_sweep_process_alone_says_what_is_kept_and_a_rerun_r
         _, stderr = proc.communicate(timeout=60)
         _, alive = psutil.wait_procs(workers, timeout=30)
         assert not alive, [p.cmdline() for p in alive]
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     assert proc.returncode == 130, stderr
     kept = len(ResultStore(out).finished())
     assert 1 <= kept < 24
