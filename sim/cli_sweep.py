@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -124,17 +126,18 @@ def sweep(
         return done["outcome"]
 
     try:
-        with progress:
+        with progress, _terminate_as_interrupt():
             outcome = run(**kwargs)
         finished = len(store.finished())
     except ExecutorError as e:  # raised before anything is written
         bad_input(ScenarioError("--scheduler", scheduler or "", str(e)))
     except DifferentSweep as e:  # another sweep holds the folder
         bad_input(ScenarioError("--out", str(out), f"a folder no other sweep is writing to: {e}"))
-    except KeyboardInterrupt:  # Ctrl-C: what finished is kept, a rerun resumes
-        typer.echo(f"\ninterrupted: {len(store.finished())} of {len(plan.jobs)} runs finished and kept in {out}; "
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (a scheduler ending the job): what finished is kept
+        how = "terminated" if isinstance(e, Terminated) else "interrupted"
+        typer.echo(f"\n{how}: {len(store.finished())} of {len(plan.jobs)} runs finished and kept in {out}; "
                    "rerun the same command to resume", err=True)
-        sys.exit(130)
+        sys.exit(143 if isinstance(e, Terminated) else 130)
     except OSError as e:  # a full disk, a folder that cannot be written: what finished is kept
         where = e.filename or out
         typer.echo(f"{out}: cannot write {where} ({e.strerror or e}); the {len(store.finished())} runs finished so far "
@@ -147,3 +150,26 @@ def sweep(
     if outcome.failed or finished < outcome.planned:
         typer.echo(f"{outcome.planned - finished} run(s) not finished: see {out / 'failures'}; rerun to retry them", err=True)
         sys.exit(1)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM during a sweep: ended like an interrupt (the workers stopped, what finished kept)."""
+
+
+@contextmanager
+def _terminate_as_interrupt():
+    """While the runs run, SIGTERM (what a cluster scheduler or `kill` sends) raises :class:`Terminated`,
+    so the sweep ends as after Ctrl-C: its workers are stopped and it says what is kept (exit 143),
+    instead of dying at once with its worker pool's semaphores reported leaked."""
+    def handler(signum, frame):
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave SIGTERM as it is
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -418,6 +418,10 @@ def test_workers_end_when_the_sweep_process_is_killed(tmp_path, sig):
         proc.wait(timeout=30)
         gone, alive = psutil.wait_procs(family, timeout=30)
         assert not alive, [p.cmdline() for p in alive]
+        stderr = proc.stderr.read()  # at its end: no process holds the pipe any more
+    if sig == signal.SIGTERM:  # ended as an interrupt: it says what is kept, and no semaphore is left behind
+        assert proc.returncode == 143 and "terminated: " in stderr and "rerun the same command" in stderr, stderr
+        assert "leaked" not in stderr and "Traceback" not in stderr, stderr
 
 
 @contextmanager
