@@ -717,13 +717,13 @@ def _json_num(v: float) -> float | None:
     return float(v) if v is not None and math.isfinite(v) else None
 
 
-def _finite(node: Any) -> Any:
+def _json_nulls(node: Any) -> Any:
     """``node`` with every NaN or infinite float as None (JSON null; :func:`load_fit` reads it back as NaN, an
     objective as infinity): a moment undefined in a replicate, or an interval from one replicate."""
     if isinstance(node, dict):
-        return {k: _finite(v) for k, v in node.items()}
+        return {k: _json_nulls(v) for k, v in node.items()}
     if isinstance(node, (list, tuple)):
-        return [_finite(v) for v in node]
+        return [_json_nulls(v) for v in node]
     if isinstance(node, float) and not math.isfinite(node):
         return None
     return node
@@ -965,7 +965,7 @@ def write_outputs(fit: Fit, val: Validation, out: Path) -> list[Path]:
     paths = [out / "calibrated.toml", out / "fit.json", out / "validation.md"]
     paths[0].write_text(calibrated_toml(fit, out), encoding="utf-8")
     load_scenario(paths[0])  # must be a valid scenario (raises ScenarioError if not)
-    paths[1].write_text(json.dumps(_finite(fit_document(fit, val)), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    paths[1].write_text(json.dumps(_json_nulls(fit_document(fit, val)), indent=2, allow_nan=False) + "\n", encoding="utf-8")
     paths[2].write_text(validation_table(fit, val) + "\n", encoding="utf-8")
     return paths
 

@@ -14,12 +14,20 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
 
 
+def _as_a_shell_starts_it() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """SIGINT handled as in a process a shell starts: pytest-xdist's workers ignore SIGINT, and a child
+    inherits that, so an interrupt sent to it (as `kill -INT` or Ctrl-C does) would do nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        _die_with_parent()
+
+
 def tied_popen(cmd, **kwargs) -> subprocess.Popen:
     """``subprocess.Popen`` for a server or sweep a test starts: if the test process itself is killed
     (a pytest-xdist worker that crashes or is stopped with SIGKILL), its ``finally`` never runs, and
-    the child would live on; on Linux the child is told to end then (``PR_SET_PDEATHSIG``)."""
-    if sys.platform.startswith("linux"):
-        kwargs.setdefault("preexec_fn", _die_with_parent)
+    the child would live on; on Linux the child is told to end then (``PR_SET_PDEATHSIG``). The child
+    takes SIGINT as a process started from a shell does."""
+    kwargs.setdefault("preexec_fn", _as_a_shell_starts_it)
     return subprocess.Popen(cmd, **kwargs)
 
 
