@@ -124,9 +124,12 @@ plt.show()
 m = table.pivot(index="scenario", columns="outcome", values="mean")
 lines = []
 for key, better in [("default_rate", min), ("mean_stress", min), ("brand_trust", max), ("profit", max)]:
-    best = better(m.index, key=lambda s: m.loc[s, key])
-    lines.append(f"- lowest/highest `{key}`: **{best}** ({m.loc[best, key] * analysis.unit(key).scale:.3g} "
-                 f"{analysis.unit(key).label})")
+    value = better(m[key])
+    best = [s for s in m.index if m.loc[s, key] == value]  # every strategy at the best value: a tie is said
+    names = ", ".join(f"**{s}**" for s in best[:4]) + (f" and {len(best) - 4} more" if len(best) > 4 else "")
+    lines.append(f"- {'lowest' if better is min else 'highest'} `{key}`: {names} "
+                 f"({value * analysis.unit(key).scale:.3g} {analysis.unit(key).label})"
+                 + (f", a tie of {len(best)}" if len(best) > 1 else ""))
 display(Markdown("\n".join(lines)))
 
 # %% [markdown]

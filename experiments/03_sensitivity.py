@@ -55,7 +55,7 @@ from SALib.analyze import sobol as sobol_analyze
 
 import sim
 from nbsupport import EXPERIMENTS, QUICK, ROOT, SETTING, rel, run_spec, study_dirs
-from sim.assumptions import CLASSES, classification, is_active, plausible_range
+from sim.assumptions import CLASSES, PLAUSIBLE, classification, is_active, plausible_range
 from sim.sweep import design_points, salib_problem
 
 STUDY = "03_sensitivity"
@@ -317,7 +317,8 @@ L = [
     "",
     "**Range, one rule** (`sim.assumptions.plausible_range`): half to twice the declared default, clipped to "
     "the declared validity bounds; for a location on the logit scale (unit `logit`, a name ending in "
-    "`intercept`) the default ± 1. Integers are rounded. Declared exceptions (`PLAUSIBLE`): none.",
+    "`intercept`) the default ± 1. Integers are rounded. Declared exceptions (`PLAUSIBLE`): "
+    + (", ".join(f"`{k}` {num(lo)} .. {num(hi)} ({why})" for k, (lo, hi, why) in sorted(PLAUSIBLE.items())) or "none") + ".",
     "",
 ]
 for c in CLASSES:
@@ -416,7 +417,8 @@ L += ["", "## Reading", "",
           f"`{o}`: `{r.parameter}` (ST {r.ST:.2f})" for o in OUTPUTS if (sobol.output == o).any()
           for r in [sobol[sobol.output == o].sort_values("ST").iloc[-1]]) + ".",
       "",
-      "The ranges are wide by construction (a factor of 4 from low to high): a parameter's rank says how much an "
+      "The ranges are wide by construction (half to twice the default, a factor of 4, where the validity bounds "
+      "allow; ± 1 on the logit scale): a parameter's rank says how much an "
       "outcome depends on it over that range, not how likely the range is. The top of the screening: "
       + ", ".join(f"`{p}` over {num(plausible_range(p)[0])} .. {num(plausible_range(p)[1])}" for p in lead)
       + "; where a range is wider than the evidence allows, a declared exception in `sim.assumptions.PLAUSIBLE` narrows it, and the "

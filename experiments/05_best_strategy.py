@@ -147,7 +147,7 @@ display(Markdown("\n".join(lines)))
 #   npv gap is well inside the npv intervals (about +-100 kCU at this size), so on money alone the two
 #   families cannot be told apart here; on default and trust they can.
 # - **Harsh visits are never worth it.** Scenario discovery on trust (trials with trust below the
-#   front's lowest) finds the box harshness above 0.22 with visits on (coverage 0.70, density 1.00):
+#   median trial's, as the cell above computes) finds the box harshness above 0.22 with visits on (coverage 0.70, density 1.00):
 #   harshness only matters when someone visits, and then it costs trust without buying a default rate
 #   lower than humane visits give (no harsh-visit strategy is on the front).
 # - **The recession decides.** Every front strategy is judged by its recession future on default rate,
