@@ -411,8 +411,8 @@ class ResultStore:
             d.mkdir(exist_ok=True)
             for stale in d.glob(f"{TMP_PREFIX}*"):  # left by a killed sweep
                 stale.unlink(missing_ok=True)
-        if not (self.root / "runs.parquet").is_file():
-            atomic_parquet(plan.runs_table(), self.root / "runs.parquet")
+        if not (self.root / "runs.parquet").is_file() or getattr(self, "_extension", None):
+            atomic_parquet(plan.runs_table(), self.root / "runs.parquet")  # an extension plans more runs
         return doc
 
     def write_run(self, job, out: dict) -> None:

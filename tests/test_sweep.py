@@ -877,6 +877,10 @@ def test_extend_adds_replicates_and_scenarios_and_only_runs_the_new_runs(tmp_pat
         a = pd.read_parquet(out / "summaries" / f"{run_id}.parquet")
         b = pd.read_parquet(whole / "summaries" / f"{run_id}.parquet")
         pd.testing.assert_frame_equal(a, b, check_exact=True)
+    # and its plan of runs, which the results commands read: the added scenario is compared too
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "runs.parquet"), pd.read_parquet(whole / "runs.parquet"))
+    shown = json.loads(credsim("compare", out, "--json").stdout)
+    assert {r["scenario"] for r in shown["results"]} == {"baseline", "reminders_only"}
 
     # --extend is not a licence to change anything else
     other = write_spec(tmp_path, "c.toml", TINY_SPEC.replace("days = 20", "days = 25"))
