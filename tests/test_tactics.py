@@ -221,3 +221,20 @@ def test_a_bad_tactic_list_or_rule_is_one_line_exit_2(tmp_path, body, key, says)
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"{f}: {key}: ") and says in lines[0], res.stderr
     assert not out.exists()
+
+
+def test_money_counters_are_floats_even_when_they_never_moved():
+    """A tactic's money counter that stayed at 0 was an int in that run's summary and a float in runs
+    where it moved: the summaries of one sweep then had two Parquet schemas, and reading the folder at
+    once (README's pandas recipe) failed. Every money counter is a float in every run."""
+    import warnings
+
+    import sim
+    from sim.tactics import registry
+
+    money = [k for cls in registry().values() for k, doc in cls.counters.items() if doc.endswith("(CU)")]
+    assert {"settled_amount", "debt_sold_amount", "paid_to_buyer"} <= set(money)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = sim.run("baseline", borrowers=200, days=10, seed=1, overrides={"simulation.burn_in": 0})
+    assert all(isinstance(res.summary[k], float) for k in money), {k: res.summary[k] for k in money}

@@ -7,7 +7,8 @@ section ``collection.<name>``. A tactic is one module in this package that defin
 * ``name`` (its key in the scenario) and ``doc`` (one line for docs and the app);
 * ``Params``: its parameter section (units, defaults, ranges, with :func:`sim.paramtypes.P`);
 * ``rank``: where it runs in the lender's day (lower first; docs/ODD.md lists the order);
-* ``counters``: what it counts (name -> meaning), reported as summary keys over the window;
+* ``counters``: what it counts (name -> meaning), reported as summary keys over the window (a meaning
+  ending in "(CU)" makes it a money counter, a float);
 * ``state``: per-person arrays it keeps (name -> (dtype, fill)), created on ``model.people``;
 * hooks, all optional: ``collect`` (step 6, before charge-off), ``recover`` (step 6, after
   charge-off), ``offer`` and ``ask`` (inside a conversation, before and after the borrower's own
@@ -62,7 +63,9 @@ class Tactic:
     def __init__(self, model, active: bool):
         self.model = model
         self.active = active
-        self.counts = dict.fromkeys(self.counters, 0)
+        # a money counter (its meaning ends in "(CU)") is a float from the start, so a run in which it
+        # never moved stores it with the same type as one in which it did (one Parquet schema per sweep)
+        self.counts = {k: 0.0 if doc.endswith("(CU)") else 0 for k, doc in self.counters.items()}
         #: this tactic's own per-person random stream (sim.rng), named after it
         self.draw = PersonStream(model.seed, f"tactics.{self.name}")
         n = model.people.n
