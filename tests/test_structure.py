@@ -184,6 +184,40 @@ def model_attributes(paths) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
     return used, assigned
 
 
+# ---- one definition per name ----------------------------------------------------------------------
+def redefinitions(source: str) -> list[str]:
+    """Top-level names a module binds twice by ``def``/``class`` (or by one of them and an import): the
+    later one silently replaces the earlier for every caller in the module."""
+    seen: dict[str, str] = {}
+    twice = []
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound = [(node.name, "def")]
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound = [((a.asname or a.name).split(".")[0], "import") for a in node.names]
+        else:
+            continue
+        for name, how in bound:
+            if name in seen and "def" in (how, seen[name]):
+                twice.append(name)
+            seen[name] = how
+    return twice
+
+
+def test_the_redefinition_finder_finds_a_def_that_replaces_another():
+    assert redefinitions("def f():\n    pass\nx = 1\ndef f(v):\n    return v\n") == ["f"]
+    assert redefinitions("from m import g\nclass g:\n    pass\n") == ["g"]
+    assert redefinitions("import os\nimport os\ndef h():\n    pass\n") == []
+
+
+def test_no_module_of_sim_defines_a_name_twice():
+    """A second top-level ``def _finite`` in sim/calibrate.py once replaced the validator of the same name,
+    and a NaN target became a TypeError; no module may bind a function or class name twice."""
+    found = {str(p.relative_to(ROOT)): twice for p in sorted(SIM.rglob("*.py"))
+             if (twice := redefinitions(p.read_text(encoding="utf-8")))}
+    assert found == {}
+
+
 def test_the_scan_sees_the_model_attributes_mechanisms_use():
     used, assigned = model_attributes(REACHING)
     # a few known uses, so an empty scan cannot pass
