@@ -1430,17 +1430,15 @@ def Page():
 
 
 @solara.component
-def Toolbar(model, day_target=None):
+def Toolbar(model, day_target):
     """Pin the run as the reference the charts overlay, or clear it (not redrawn per day: it shows
     nothing of the day, and reads the model when a button is clicked). ``day_target``: the reactive
-    "Run to day" value the page keeps per model (default: the window's day 180)."""
+    "Run to day" value the page keeps per model."""
     pin = PINNED.value
 
     def pin_now():
         PINNED.set(model.view())
 
-    own = solara.use_reactive(model.t0 + 180)
-    day_target = day_target if day_target is not None else own
     target, set_target = day_target.value, day_target.set
 
     def run_to(day: int):

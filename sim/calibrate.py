@@ -717,18 +717,6 @@ def _json_num(v: float) -> float | None:
     return float(v) if v is not None and math.isfinite(v) else None
 
 
-def _json_nulls(node: Any) -> Any:
-    """``node`` with every NaN or infinite float as None (JSON null; :func:`load_fit` reads it back as NaN, an
-    objective as infinity): a moment undefined in a replicate, or an interval from one replicate."""
-    if isinstance(node, dict):
-        return {k: _json_nulls(v) for k, v in node.items()}
-    if isinstance(node, (list, tuple)):
-        return [_json_nulls(v) for v in node]
-    if isinstance(node, float) and not math.isfinite(node):
-        return None
-    return node
-
-
 def _toml_value(v: Any) -> str:
     from .regions import toml_value
 
@@ -961,11 +949,13 @@ def load_fit(path: str | Path) -> tuple[Fit, Validation]:
 
 def write_outputs(fit: Fit, val: Validation, out: Path) -> list[Path]:
     """Write calibrated.toml, fit.json and validation.md into ``out``; check the scenario loads."""
+    from .store import atomic_json
+
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "calibrated.toml", out / "fit.json", out / "validation.md"]
     paths[0].write_text(calibrated_toml(fit, out), encoding="utf-8")
     load_scenario(paths[0])  # must be a valid scenario (raises ScenarioError if not)
-    paths[1].write_text(json.dumps(_json_nulls(fit_document(fit, val)), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    atomic_json(fit_document(fit, val), paths[1])  # strict JSON: an undefined moment is null (load_fit: NaN)
     paths[2].write_text(validation_table(fit, val) + "\n", encoding="utf-8")
     return paths
 

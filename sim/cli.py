@@ -183,9 +183,8 @@ def main(
 ScenarioArg = Annotated[
     str, typer.Argument(help="A scenario file, or a shipped name (see `credsim scenarios`).", show_default=False)
 ]
-_DEFAULT = Scenario.model_fields  # the parameters' declared defaults, for the help texts
-_PEOPLE = _DEFAULT["population"].default_factory().borrowers
-_WINDOW, _BURN_IN = (getattr(_DEFAULT["simulation"].default_factory(), k) for k in ("days", "burn_in"))
+_DEFAULT = Scenario()  # the parameters' declared defaults, for the help texts
+_PEOPLE, _WINDOW, _BURN_IN = _DEFAULT.population.borrowers, _DEFAULT.simulation.days, _DEFAULT.simulation.burn_in
 BorrowersOpt = Annotated[
     Optional[str], typer.Option("--borrowers", "-n", metavar="N",
                                 help=f"People in the market (population.borrowers) [default: the scenario's; "

@@ -420,12 +420,11 @@ def vintages(res: Results, out: Path, points: Sequence[int] | None = None, basel
     ax.set_xlabel("months on book (months since origination)")
     ax.set_ylabel("cumulative charge-off share (% of the cohort's loans)")
     ax.set_title("all cohorts pooled (weighted by loans), mean over replicates, 95% CI band", loc="left", fontsize=9)
-    if not ax.get_legend_handles_labels()[0]:
-        pass  # no series has a vintage curve (no loan lived a month on book): nothing to name
-    elif len(ss) <= 8:
-        ax.legend(loc="upper left", frameon=False)
-    else:
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), frameon=False, ncol=2)
+    if ax.get_legend_handles_labels()[0]:  # none when no loan lived a month on book: nothing to name
+        if len(ss) <= 8:
+            ax.legend(loc="upper left", frameon=False)
+        else:
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), frameon=False, ncol=2)
     if len(pooled) and not (pooled["mean"] > 0).any():
         ax.text(0.5, 0.5, "no loan booked during the run was charged off\nwithin the months observed",
                 transform=ax.transAxes, ha="center", va="center", color="0.35")

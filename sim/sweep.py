@@ -114,35 +114,18 @@ class Design(_Spec):
 
 
 def _outside_range(key: str, b: Bounds) -> str | None:
-    """What is wrong with bounds that reach outside the parameter's declared range (sim/params.py), or
-    None: every point the sampler may draw (endpoints included, as Morris levels are) must be valid."""
-    model: Any = Scenario
-    *sections, leaf = key.split(".")
+    """What is wrong with bounds that reach outside the parameter's declared validity bounds
+    (:func:`sim.assumptions.validity_bounds`), or None: every point the sampler may draw (endpoints
+    included, as Morris levels are) must be valid."""
+    from .assumptions import validity_bounds
+
     try:
-        for part in sections:
-            model = model.model_fields[part].annotation
-        metadata = model.model_fields[leaf].metadata
+        lo, hi = validity_bounds(key)
     except (KeyError, AttributeError):
         return None  # not a parameter: said where the design's keys are checked
-    lo = hi = None
-    low_ok = high_ok = True
-    for m in metadata:
-        if getattr(m, "ge", None) is not None:
-            lo = m.ge
-        if getattr(m, "gt", None) is not None:
-            lo, low_ok = m.gt, False
-        if getattr(m, "le", None) is not None:
-            hi = m.le
-        if getattr(m, "lt", None) is not None:
-            hi, high_ok = m.lt, False
-    bad_lo = lo is not None and (b.min < lo or (b.min == lo and not low_ok))
-    bad_hi = hi is not None and (b.max > hi or (b.max == hi and not high_ok))
-    if not (bad_lo or bad_hi):
+    if lo <= b.min and b.max <= hi:
         return None
-    low = "-inf" if lo is None else f"{lo:g}"
-    high = "inf" if hi is None else f"{hi:g}"
-    rng = f"{'[' if low_ok else '('}{low}, {high}{']' if high_ok else ')'}"
-    return f"bounds inside the parameter's range {rng}, got min = {b.min:g}, max = {b.max:g}"
+    return f"bounds inside the parameter's range [{lo:.6g}, {hi:.6g}], got min = {b.min:g}, max = {b.max:g}"
 
 
 #: Where ``credsim calibrate ... --method abc`` of the shipped targets leaves its posterior in the

@@ -405,23 +405,29 @@ def test_run_each_stops_at_a_failing_call_and_says_which():
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 def test_workers_end_when_the_sweep_process_is_killed(tmp_path, sig):
     """No orphans: killing only the sweep process (as a cluster scheduler does) ends its workers."""
-    psutil = pytest.importorskip("psutil")
     spec = write_spec(tmp_path, "orphans.toml", KILL_SPEC)
     out = tmp_path / "out"
     with _sweep_process(spec, out) as proc:
-        pids = _catch_workers(proc, out, finished=0)
-        assert pids, "could not catch the workers"
-        family = [psutil.Process(p) for p in pids]
-        # the forkserver and the resource tracker
-        family += [k for k in psutil.Process(proc.pid).children(recursive=True) if k.pid not in pids]
-        os.kill(proc.pid, sig)  # the parent alone, not its process group
-        proc.wait(timeout=30)
-        gone, alive = psutil.wait_procs(family, timeout=30)
-        assert not alive, [p.cmdline() for p in alive]
-        stderr = proc.stderr.read()  # at its end: no process holds the pipe any more
+        stderr = _signal_the_sweep_alone(proc, out, sig, finished=0)
     if sig == signal.SIGTERM:  # ended as an interrupt: it says what is kept, and no semaphore is left behind
         assert proc.returncode == 143 and "terminated: " in stderr and "rerun the same command" in stderr, stderr
         assert "leaked" not in stderr and "Traceback" not in stderr, stderr
+
+
+def _signal_the_sweep_alone(proc: subprocess.Popen, out: Path, sig: int, finished: int) -> str:
+    """Once its workers run (and ``finished`` runs are done), send ``sig`` to the sweep process alone, not
+    its process group (as a cluster scheduler or `kill` does); every process it started (the workers, the
+    forkserver, the resource tracker) must end. Returns what the sweep wrote on stderr."""
+    psutil = pytest.importorskip("psutil")
+    pids = _catch_workers(proc, out, finished=finished)
+    assert pids, "could not catch the workers"
+    family = [psutil.Process(p) for p in pids]
+    family += [k for k in psutil.Process(proc.pid).children(recursive=True) if k.pid not in pids]
+    os.kill(proc.pid, sig)
+    proc.wait(timeout=60)
+    _, alive = psutil.wait_procs(family, timeout=30)
+    assert not alive, [p.cmdline() for p in alive]
+    return proc.stderr.read()  # at its end: no process holds the pipe any more
 
 
 @contextmanager
@@ -441,17 +447,10 @@ def test_an_interrupt_to_the_sweep_process_alone_says_what_is_kept_and_a_rerun_r
     """SIGINT to the sweep process only (`kill -INT`, `timeout -s INT`; a terminal's Ctrl-C reaches the
     workers too): the workers are stopped, not waited for (waiting could hang for good), the command says
     how many runs are kept, exits 130, and a rerun finishes the rest."""
-    psutil = pytest.importorskip("psutil")
     spec = write_spec(tmp_path, "interrupt.toml", KILL_SPEC)
     out = tmp_path / "out"
     with _sweep_process(spec, out) as proc:
-        pids = _catch_workers(proc, out, finished=1)
-        assert pids, "could not catch the workers at work"
-        workers = [psutil.Process(p) for p in pids]
-        os.kill(proc.pid, signal.SIGINT)
-        _, stderr = proc.communicate(timeout=60)
-        _, alive = psutil.wait_procs(workers, timeout=30)
-        assert not alive, [p.cmdline() for p in alive]
+        stderr = _signal_the_sweep_alone(proc, out, signal.SIGINT, finished=1)
     assert proc.returncode == 130, stderr
     kept = len(ResultStore(out).finished())
     assert 1 <= kept < 24
